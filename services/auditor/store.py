@@ -1,0 +1,82 @@
+"""Appending to the log: one transaction holds the chain link and the projection updates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.auditor.chain import GENESIS_HASH, ChainRow, link_hash
+from services.auditor.projections import apply_approval, apply_deployment
+from shared.db import approvals, audit_events, deployments
+from shared.events import Event
+
+# One writer at a time extends the chain, whichever auditor replica it is.
+CHAIN_LOCK_KEY = 0x4147454E544F5053  # "AGENTOPS"
+
+
+async def append(engine: AsyncEngine, event: Event) -> int | None:
+    """Record `event`; returns its seq, or None when it was already recorded (a redelivery)."""
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+        seen = await conn.scalar(select(audit_events.c.seq).where(audit_events.c.event_id == str(event.id)))
+        if seen is not None:
+            return None
+        prev = await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
+        payload = event.model_dump(mode="json")
+        prev_hash = prev or GENESIS_HASH
+        seq = await conn.scalar(
+            insert(audit_events)
+            .values(
+                event_id=str(event.id), type=event.type, plan_id=event.plan_id, actor=event.actor,
+                occurred_at=event.occurred_at, recorded_at=datetime.now(UTC), payload=payload,
+                prev_hash=prev_hash, hash=link_hash(prev_hash, payload),
+            )
+            .returning(audit_events.c.seq)
+        )
+        assert seq is not None
+        await project(conn, event, seq)
+        return seq
+
+
+async def project(conn: AsyncConnection, event: Event, seq: int) -> None:
+    await _upsert(conn, deployments, event, seq, apply_deployment)
+    if event.type.startswith("approval.") or event.type in ("deployment.status", "plan.rejected"):
+        await _upsert(conn, approvals, event, seq, apply_approval)
+
+
+async def _upsert(conn: AsyncConnection, table: Any, event: Event, seq: int, fold: Any) -> None:
+    current = (await conn.execute(select(table).where(table.c.plan_id == event.plan_id))).mappings().first()
+    row = fold(dict(current) if current else None, event, seq)
+    if row is None:
+        return
+    if current is None:
+        await conn.execute(insert(table).values(**row))
+    else:
+        await conn.execute(update(table).where(table.c.plan_id == event.plan_id).values(**row))
+
+
+async def chain_rows(
+    conn: AsyncConnection, since_seq: int = 0, until_seq: int | None = None, batch: int = 5000
+) -> AsyncIterator[ChainRow]:
+    """Rows in seq order, fetched in pages so a long log does not sit in memory."""
+    cursor = since_seq
+    while True:
+        query = (
+            select(audit_events.c.seq, audit_events.c.event_id, audit_events.c.payload,
+                   audit_events.c.prev_hash, audit_events.c.hash)
+            .where(audit_events.c.seq > cursor)
+            .order_by(audit_events.c.seq)
+            .limit(batch)
+        )
+        if until_seq is not None:
+            query = query.where(audit_events.c.seq <= until_seq)
+        rows = (await conn.execute(query)).all()
+        for r in rows:
+            yield ChainRow(r.seq, r.event_id, r.payload, r.prev_hash, r.hash)
+        if len(rows) < batch:
+            return
+        cursor = rows[-1].seq

@@ -1,0 +1,89 @@
+"""The SageMaker calls for each lifecycle step, built from the validated config. Pure: no I/O.
+
+Names are deterministic from the plan, so a redelivered request names the same resources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from shared.catalog import InstanceCatalog, ModelCatalog
+from shared.models import Env, SageMakerCall, SageMakerDeploymentConfig
+
+VARIANT = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class Names:
+    endpoint: str
+    endpoint_config: str
+    model: str
+
+
+def names_for(config: SageMakerDeploymentConfig, plan_id: str) -> Names:
+    suffix = hashlib.sha256(plan_id.encode()).hexdigest()[:8]
+    stem = config.endpoint_name[: 63 - len(suffix) - 5].rstrip("-")
+    return Names(config.endpoint_name, f"{stem}-cfg-{suffix}", f"{stem}-mdl-{suffix}")
+
+
+def _tags(plan_id: str, config: SageMakerDeploymentConfig, env: Env) -> list[dict[str, str]]:
+    return [{"Key": "agentops:plan_id", "Value": plan_id},
+            {"Key": "agentops:app", "Value": config.endpoint_name.removesuffix(f"-{env.value}")},
+            {"Key": "agentops:env", "Value": env.value}]
+
+
+def deploy_calls(
+    config: SageMakerDeploymentConfig, env: Env, plan_id: str, models: ModelCatalog,
+    instances: InstanceCatalog, role_arn: str, region: str,
+) -> list[SageMakerCall]:
+    n = names_for(config, plan_id)
+    model = models.get(config.model_name)
+    instance = instances.get(config.instance_type)
+    container: dict[str, object] = {}
+    if model is not None:
+        account = models.ecr_accounts.get(region, models.ecr_accounts.get("us-east-1", ""))
+        env_vars = dict(model.container.env)
+        if instance is not None and instance.gpu_count:
+            env_vars["SM_NUM_GPUS"] = str(instance.gpu_count)
+        container = {"Image": model.container.image_uri.format(account=account, region=region), "Environment": env_vars}
+    tags = _tags(plan_id, config, env)
+    return [
+        SageMakerCall(operation="CreateModel", params={
+            "ModelName": n.model, "ExecutionRoleArn": role_arn, "PrimaryContainer": container, "Tags": tags}),
+        SageMakerCall(operation="CreateEndpointConfig", params={
+            "EndpointConfigName": n.endpoint_config,
+            "ProductionVariants": [{"VariantName": VARIANT, "ModelName": n.model,
+                                    "InitialInstanceCount": config.instance_count,
+                                    "InstanceType": config.instance_type, "InitialVariantWeight": 1.0}],
+            "Tags": tags}),
+        create_endpoint_call(config, env, plan_id),
+    ]
+
+
+def create_endpoint_call(config: SageMakerDeploymentConfig, env: Env, plan_id: str) -> SageMakerCall:
+    n = names_for(config, plan_id)
+    params: dict[str, object] = {"EndpointName": n.endpoint, "EndpointConfigName": n.endpoint_config,
+                                 "Tags": _tags(plan_id, config, env)}
+    if config.rollback_alarms:
+        params["DeploymentConfig"] = {"AutoRollbackConfiguration": {
+            "Alarms": [{"AlarmName": a} for a in config.rollback_alarms]}}
+    return SageMakerCall(operation="CreateEndpoint", params=params)
+
+
+def scale_call(config: SageMakerDeploymentConfig) -> SageMakerCall:
+    return SageMakerCall(operation="UpdateEndpointWeightsAndCapacities", params={
+        "EndpointName": config.endpoint_name,
+        "DesiredWeightsAndCapacities": [{"VariantName": VARIANT, "DesiredInstanceCount": config.instance_count}]})
+
+
+def pause_calls(config: SageMakerDeploymentConfig) -> list[SageMakerCall]:
+    # The endpoint is what costs money; the model and endpoint config stay for a restart.
+    return [SageMakerCall(operation="DeleteEndpoint", params={"EndpointName": config.endpoint_name})]
+
+
+def delete_calls(config: SageMakerDeploymentConfig, plan_id: str, endpoint_exists: bool) -> list[SageMakerCall]:
+    n = names_for(config, plan_id)
+    calls = pause_calls(config) if endpoint_exists else []
+    return calls + [SageMakerCall(operation="DeleteEndpointConfig", params={"EndpointConfigName": n.endpoint_config}),
+                    SageMakerCall(operation="DeleteModel", params={"ModelName": n.model})]

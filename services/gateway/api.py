@@ -1,0 +1,194 @@
+"""REST routes. Each one decodes, asks the read model or publishes an event, and answers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from faststream.nats import NatsBroker
+
+from services.gateway import views
+from services.gateway.readmodel import ReadModel
+from services.gateway.schemas import (
+    ActionResponse,
+    Approval,
+    ApproveRequest,
+    ApproveResponse,
+    CommandRequest,
+    CommandResponse,
+    Count,
+    MonthlyCost,
+    ScaleRequest,
+)
+from services.gateway.waiter import PlanWaiter
+from shared.broker import Publisher, is_connected
+from shared.events import (
+    ApprovalDecided,
+    ApprovalDecidedData,
+    Constraints,
+    DeploymentAction,
+    DeploymentActionData,
+    Event,
+    IntentReceived,
+    IntentReceivedData,
+)
+from shared.models import ALLOWED_ACTIONS, Action, DeploymentPlan, PlanStatus
+from shared.settings import Settings
+
+SERVICE = "gateway"
+PlanIdPath = Annotated[str, "plan id"]
+
+
+class Gateway:
+    def __init__(self, settings: Settings, broker: NatsBroker, publish: Publisher, waiter: PlanWaiter, read: ReadModel) -> None:
+        self.settings, self.broker, self.publish, self.waiter, self.read = settings, broker, publish, waiter, read
+
+    async def send(self, event: Event) -> None:
+        """Publish, or tell the caller plainly that nothing was accepted."""
+        if not is_connected(self.broker):
+            raise HTTPException(503, "the event broker is unreachable; nothing was accepted: retry shortly")
+        try:
+            await self.publish(event)
+        except Exception as exc:  # timeouts, connection loss: the broker did not confirm
+            raise HTTPException(503, f"the event broker did not confirm the event ({type(exc).__name__}); "
+                                "nothing was accepted: retry shortly") from exc
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway)]
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["ops"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"])
+async def readyz(gw: GatewayDep) -> JSONResponse:
+    checks = {"broker": "ok" if is_connected(gw.broker) else "unreachable"}
+    try:
+        await asyncio.wait_for(gw.read.ping(), 2.0)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable ({type(exc).__name__})"
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ready else "not_ready", **checks, "executor_mode": gw.settings.executor_mode.value}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/api/deployments", tags=["deployments"])
+async def list_deployments(
+    gw: GatewayDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0
+) -> list[DeploymentPlan]:
+    return [views.plan(row) for row in await gw.read.deployments(limit, offset)]
+
+
+@router.get("/api/deployments/{plan_id}", tags=["deployments"])
+async def get_deployment(plan_id: str, gw: GatewayDep) -> dict[str, Any]:
+    row = await _existing(gw, plan_id)
+    return views.plan_detail(row)
+
+
+@router.post("/api/agent/command", tags=["deployments"], responses={202: {"model": CommandResponse}})
+async def command(body: CommandRequest, gw: GatewayDep) -> JSONResponse:
+    limit = gw.settings.max_command_chars
+    if len(body.command) > limit:
+        raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
+    plan_id = str(uuid.uuid4())
+    event = IntentReceived(plan_id=plan_id, actor=body.user_id,
+                           data=IntentReceivedData(command=body.command, env=body.env, user_id=body.user_id,
+                                                   constraints=Constraints()))
+    outcome = gw.waiter.expect(plan_id)
+    try:
+        await gw.send(event)
+    except HTTPException:
+        gw.waiter.forget(plan_id)
+        raise
+    decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
+    response = views.command_response(plan_id, decided, await gw.read.deployment(plan_id), body)
+    return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
+
+
+@router.post("/api/deployments/{plan_id}/pause", tags=["deployments"])
+async def pause(plan_id: str, gw: GatewayDep) -> ActionResponse:
+    return await _act(gw, plan_id, Action.PAUSE, "anonymous")
+
+
+@router.post("/api/deployments/{plan_id}/restart", tags=["deployments"])
+async def restart(plan_id: str, gw: GatewayDep) -> ActionResponse:
+    return await _act(gw, plan_id, Action.RESTART, "anonymous")
+
+
+@router.post("/api/deployments/{plan_id}/scale", tags=["deployments"])
+async def scale(plan_id: str, body: ScaleRequest, gw: GatewayDep) -> ActionResponse:
+    return await _act(gw, plan_id, Action.SCALE, "anonymous", body.instance_count)
+
+
+@router.delete("/api/deployments/{plan_id}", tags=["deployments"])
+async def delete(plan_id: str, gw: GatewayDep) -> ActionResponse:
+    return await _act(gw, plan_id, Action.DELETE, "anonymous")
+
+
+async def _existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
+    row = await gw.read.deployment(plan_id) if len(plan_id) <= 100 else None
+    if row is None:
+        raise HTTPException(404, f"no deployment plan {plan_id!r}")
+    return row
+
+
+async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int | None = None) -> ActionResponse:
+    row = await _existing(gw, plan_id)
+    status = PlanStatus(row["status"])
+    if status not in ALLOWED_ACTIONS[action]:
+        allowed = ", ".join(sorted(s.value for s in ALLOWED_ACTIONS[action]))
+        raise HTTPException(409, f"cannot {action.value} a plan that is {status.value}; {action.value} applies to: {allowed}")
+    event = DeploymentAction(plan_id=plan_id, actor=actor,
+                             data=DeploymentActionData(action=action, requested_by=actor, instance_count=count))
+    await gw.send(event)
+    return ActionResponse(plan_id=plan_id, action=action.value,
+                          message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}")
+
+
+@router.get("/approvals", tags=["approvals"])
+async def approvals(gw: GatewayDep) -> list[Approval]:
+    return [views.approval(row) for row in await gw.read.pending_approvals()]
+
+
+@router.post("/approve", tags=["approvals"])
+async def approve(body: ApproveRequest, gw: GatewayDep) -> ApproveResponse:
+    row = await _existing(gw, body.plan_id)
+    pending = {a["plan_id"]: a for a in await gw.read.pending_approvals()}.get(body.plan_id)
+    if pending is None:
+        raise HTTPException(409, f"plan {body.plan_id} is {row['status']}, not waiting for approval")
+    if pending["expires_at"] <= datetime.now(UTC):
+        raise HTTPException(409, f"the approval request for {body.plan_id} expired; submit the command again")
+    if body.approver == pending["requested_by"] and body.decision == "approved":
+        raise HTTPException(403, "the requester cannot approve their own plan: ask another approver")
+    event = ApprovalDecided(plan_id=body.plan_id, actor=body.approver,
+                            data=ApprovalDecidedData(decision=body.decision, approver=body.approver, reason=body.reason))
+    await gw.send(event)
+    return ApproveResponse(status=body.decision, plan_id=body.plan_id, approver=body.approver,
+                           message=f"plan {body.plan_id} {body.decision} by {body.approver}")
+
+
+@router.get("/api/metrics/deployments/active", tags=["metrics"])
+async def active_deployments(gw: GatewayDep) -> Count:
+    return Count(count=await gw.read.count_status(("deploying", "deployed")))
+
+
+@router.get("/api/metrics/approvals/pending", tags=["metrics"])
+async def pending_approvals(gw: GatewayDep) -> Count:
+    return Count(count=len(await gw.read.pending_approvals()))
+
+
+@router.get("/api/metrics/costs/monthly", tags=["metrics"])
+async def monthly_costs(gw: GatewayDep) -> MonthlyCost:
+    return views.monthly_cost(await gw.read.active_deployments(), datetime.now(UTC))

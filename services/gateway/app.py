@@ -1,0 +1,56 @@
+"""Gateway: the REST API. Publishes intents and decisions, reads the projections, never writes them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from faststream.nats import NatsMessage
+
+from services.gateway.api import Gateway, router
+from services.gateway.errors import install_error_handlers
+from services.gateway.limits import BodyLimit
+from services.gateway.readmodel import ReadModel
+from services.gateway.waiter import DECISIVE, PlanWaiter
+from shared.broker import Publisher, build_broker, ensure_stream
+from shared.db import make_engine
+from shared.events import parse_event, subject_for
+from shared.settings import Settings
+
+SERVICE = "gateway"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    broker = build_broker(settings, SERVICE)
+    publish = Publisher(broker, settings, ["intent.received", "approval.decided", "deployment.action"], timeout=3.0)
+    waiter = PlanWaiter()
+    engine = make_engine(settings.database_url, role=settings.db_reader_role)
+
+    for event_type in DECISIVE:
+        # Core (not durable) subscriptions: each gateway replica hears every outcome and
+        # completes the requests it is holding.
+        @broker.subscriber(subject_for(event_type), title=f"gateway:{event_type}")
+        async def _offer(msg: NatsMessage) -> None:
+            waiter.offer(parse_event(msg.body))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_stream(settings.nats_url, settings)
+        await broker.start()
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="AgentOps", version="0.1.0", lifespan=lifespan,
+                  description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.")
+    app.state.gateway = Gateway(settings, broker, publish, waiter, ReadModel(engine))
+    app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                       allow_headers=["Content-Type", "Authorization", "X-API-Key", "Idempotency-Key"])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

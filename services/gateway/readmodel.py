@@ -1,0 +1,57 @@
+"""Queries on the projections (the gateway only ever reads)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import approvals, deployments
+from shared.models import PlanStatus
+
+ACTIVE = (PlanStatus.DEPLOYING.value, PlanStatus.DEPLOYED.value)
+
+
+class ReadModel:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def deployments(self, limit: int, offset: int, include_deleted: bool = False) -> list[dict[str, Any]]:
+        query = select(deployments).order_by(deployments.c.created_at.desc(), deployments.c.plan_id)
+        if not include_deleted:
+            query = query.where(deployments.c.status != PlanStatus.DELETED.value)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query.limit(limit).offset(offset))
+            return [dict(r) for r in rows.mappings()]
+
+    async def deployment(self, plan_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(deployments).where(deployments.c.plan_id == plan_id))).mappings().first()
+            return dict(row) if row else None
+
+    async def count_status(self, statuses: tuple[str, ...]) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).where(deployments.c.status.in_(statuses))) or 0)
+
+    async def pending_approvals(self) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        query = (
+            select(approvals, deployments.c.intent, deployments.c.status.label("plan_status"))
+            .join(deployments, deployments.c.plan_id == approvals.c.plan_id)
+            .where(approvals.c.status == "pending", approvals.c.expires_at > now,
+                   deployments.c.status == PlanStatus.PENDING_APPROVAL.value)
+            .order_by(approvals.c.requested_at)
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    async def active_deployments(self) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(deployments).where(deployments.c.status.in_(ACTIVE)))
+            return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,87 @@
+"""Request and response bodies of the REST API (the seed's shapes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shared.models import DeploymentPlan, Env
+
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.@+-]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandRequest(Strict):
+    command: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    env: Env | None = Field(default=None, description="staging, prod or dev; the stricter of this and the command's own wins")
+    user_id: UserId = "anonymous"
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class CommandResponse(BaseModel):
+    status: Literal["success", "validation_failed", "accepted"]
+    plan_id: str
+    message: str
+    requires_approval: bool = False
+    plan: DeploymentPlan | None = None
+    validation_errors: list[str] = Field(default_factory=list)
+
+
+class ActionResponse(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    plan_id: str
+    action: str
+    message: str
+
+
+class ScaleRequest(Strict):
+    instance_count: int = Field(ge=1, le=4)
+
+
+class ApproveRequest(Strict):
+    plan_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+    decision: Literal["approved", "rejected"]
+    approver: UserId
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class ApproveResponse(BaseModel):
+    status: Literal["approved", "rejected"]
+    plan_id: str
+    approver: str
+    message: str
+
+
+class Approval(BaseModel):
+    plan_id: str
+    intent: str
+    env: str
+    requested_by: str
+    requested_at: str
+    expires_at: str
+    estimated_usd_per_hour: float
+    artifact: dict[str, Any]
+    warnings: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+
+
+class Count(BaseModel):
+    count: int
+
+
+class MonthlyCost(BaseModel):
+    amount: float
+    currency: str = "USD"
+    trend: Literal["up", "down", "flat"]
+    percent_change: float
+    period: str
+    estimated: bool
+    basis: str

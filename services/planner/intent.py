@@ -1,0 +1,228 @@
+"""Understanding a command: a small grammar over the words people use, plus the model catalog.
+
+The command text is data: nothing in it is ever executed or treated as an instruction; it
+can only fill the fields below, and only with values it states.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.catalog import ModelCatalog, ModelSpec
+
+ActionName = Literal["deploy", "pause", "restart", "delete", "scale"]
+
+
+class ParsedIntent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: ActionName | None = None
+    model_id: str | None = None
+    app: str | None = None
+    env: Literal["staging", "prod", "dev"] | None = None
+    budget_usd_per_hour: float | None = None
+    instance_count: int | None = None
+    instance_type: str | None = None
+    model_text: str | None = None  # what the user called the model, when the catalog lacks it
+    conflicts: list[str] = []
+
+
+# Verbs, longest phrases first so "spin up" wins over "up".
+ACTION_WORDS: list[tuple[str, ActionName]] = [
+    ("tear down", "delete"), ("take down", "delete"), ("spin down", "pause"), ("shut down", "pause"),
+    ("spin up", "deploy"), ("roll out", "deploy"), ("bring up", "deploy"), ("stand up", "deploy"),
+    ("start again", "restart"), ("bring back", "restart"), ("turn off", "pause"), ("turn on", "restart"),
+    ("deploy", "deploy"), ("launch", "deploy"), ("serve", "deploy"), ("provision", "deploy"),
+    ("create", "deploy"), ("run", "deploy"), ("ship", "deploy"), ("host", "deploy"), ("install", "deploy"),
+    ("pause", "pause"), ("stop", "pause"), ("suspend", "pause"), ("halt", "pause"), ("freeze", "pause"),
+    ("restart", "restart"), ("resume", "restart"), ("unpause", "restart"), ("reboot", "restart"),
+    ("restore", "restart"), ("reactivate", "restart"), ("relaunch", "restart"),
+    ("delete", "delete"), ("remove", "delete"), ("destroy", "delete"), ("decommission", "delete"),
+    ("terminate", "delete"), ("drop", "delete"), ("retire", "delete"), ("undeploy", "delete"),
+    ("scale", "scale"), ("resize", "scale"),
+]
+ENV_WORDS = {
+    "prod": "prod", "production": "prod", "prd": "prod", "live": "prod",
+    "staging": "staging", "stage": "staging", "stg": "staging",
+    "dev": "dev", "development": "dev",
+}
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "sixteen": 16, "twenty": 20,
+    "a couple of": 2, "a pair of": 2,
+}
+FILLER = re.compile(r"^(instruct|it|chat|hf|model|v\d+(\.\d+)*)$")
+COUNT_NOUNS = r"(?:instances?|replicas?|nodes?|copies|machines?|servers?|endpoints?|x)"
+NUM = r"(\d+|" + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r")"
+PER_HOUR = r"(?:\s*(?:/|per|an|a|each|every)\s*(?:hour|hr|h)\b)?"
+STOP_WORDS = {
+    "in", "on", "to", "into", "with", "using", "at", "under", "budget", "cap", "capped", "max", "maximum",
+    "and", "for", "of", "running", "please", "now", "deployment", "endpoint", "service", "app", "env",
+    "environment", "the", "that", "which", "limit", "costing", "spending", "within", "across", "via",
+    "instance", "instances", "replica", "replicas", "from", "by", "asap", "today",
+} | set(ENV_WORDS)
+APP_INTRO = r"\b(?:for|serving|powering|backing|behind|named|called)\s+(?:the\s+|our\s+|my\s+|a\s+|an\s+)?"
+
+
+@dataclass
+class _Text:
+    raw: str
+    low: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.low = " ".join(self.raw.lower().split())
+
+
+def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
+    text = _Text(command)
+    action = _action(text.low)
+    instance_type = _instance_type(text.low)
+    model, model_text = _model(text.low, catalog)
+    if action is None and model is not None:
+        action = "deploy"
+    envs = _envs(text.low)
+    app, app_env = _app(text.low, action, model_text)
+    if app_env:
+        envs.append(app_env)
+    distinct = sorted(set(envs))
+    return ParsedIntent(
+        action=action,
+        model_id=model.id if model else None,
+        app=app,
+        env=_strictest(distinct),  # type: ignore[arg-type]
+        budget_usd_per_hour=_budget(text.low),
+        instance_count=_count(text.low, instance_type),
+        instance_type=instance_type,
+        model_text=model_text if model is None else None,
+        conflicts=[f"the command names more than one environment: {', '.join(distinct)}"] if len(distinct) > 1 else [],
+    )
+
+
+def _action(low: str) -> ActionName | None:
+    best: tuple[int, ActionName] | None = None
+    for phrase, action in ACTION_WORDS:
+        m = re.search(rf"\b{re.escape(phrase)}\b", low)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), action)
+    return best[1] if best else None
+
+
+def _instance_type(low: str) -> str | None:
+    m = re.search(r"\bml\.[a-z0-9]+\.[a-z0-9]+\b", low)
+    return m.group(0) if m else None
+
+
+def _budget(low: str) -> float | None:
+    patterns = [
+        rf"\$\s*(\d+(?:\.\d+)?)\s*(?:usd|dollars?)?{PER_HOUR}",
+        rf"(\d+(?:\.\d+)?)\s*(?:usd|dollars?|bucks)\b{PER_HOUR}",
+        rf"\b(?:budget|cap|capped|max|limit|spend)\s*(?:is|of|at|to|under|=|:)?\s*(\d+(?:\.\d+)?)\s*(?:/|per)\s*(?:hour|hr|h)\b",
+    ]
+    for pattern in patterns:
+        m = re.search(pattern, low)
+        if m:
+            return float(m.group(1))
+    return None
+
+
+def _count(low: str, instance_type: str | None) -> int | None:
+    candidates = [rf"\b{NUM}\s+(?:more\s+)?{COUNT_NOUNS}\b", rf"\bx\s*(\d+)\b(?=\s*{COUNT_NOUNS})"]
+    if instance_type:
+        candidates.insert(0, rf"\b{NUM}\s*(?:x\s*)?{re.escape(instance_type)}")
+    candidates.append(rf"\bscale\b.*?\bto\s+{NUM}\b")
+    for pattern in candidates:
+        m = re.search(pattern, low)
+        if m:
+            word = m.group(1)
+            return int(word) if word.isdigit() else NUMBER_WORDS[word]
+    return None
+
+
+def _envs(low: str) -> list[str]:
+    return [ENV_WORDS[w] for w in re.findall(r"\b(" + "|".join(ENV_WORDS) + r")\b", low)
+            if not _is_app_suffix(low, w)]
+
+
+def _is_app_suffix(low: str, word: str) -> bool:
+    return re.search(rf"[a-z0-9]-{word}\b", low) is not None
+
+
+def _strictest(envs: list[str]) -> str | None:
+    for env in ("prod", "staging", "dev"):
+        if env in envs:
+            return env
+    return None
+
+
+# ---- models -------------------------------------------------------------------------
+
+
+def normalize_model_words(text: str) -> list[str]:
+    text = re.sub(r"[^a-z0-9.]+", " ", text.lower())
+    text = re.sub(r"([a-z]{3,})(\d)", r"\1 \2", text)
+    return [w.strip(".") for w in text.split() if w.strip(".") and not FILLER.match(w.strip("."))]
+
+
+def _model(low: str, catalog: ModelCatalog) -> tuple[ModelSpec | None, str | None]:
+    for token in re.findall(r"[\w.-]+/[\w.-]+", low):
+        if (spec := catalog.get(token)) is not None:
+            return spec, token
+    words = normalize_model_words(low)
+    best: tuple[int, ModelSpec] | None = None
+    for spec in catalog.models:
+        for alias in spec.aliases:
+            alias_words = normalize_model_words(alias)
+            if _contains(words, alias_words) and (best is None or len(alias_words) > best[0]):
+                best = (len(alias_words), spec)
+    if best:
+        return best[1], None
+    return None, _model_words(low)
+
+
+def _contains(words: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    return any(words[i : i + n] == needle for i in range(len(words) - n + 1))
+
+
+def _model_words(low: str) -> str | None:
+    """What stands between the verb and the app, for the 'unknown model' message."""
+    verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == "deploy")
+    m = re.search(rf"\b(?:{verbs})\s+(.+?)(?:{APP_INTRO}|\s+(?:on|in|to|with|using)\s|$)", low)
+    return m.group(1).strip() if m else None
+
+
+# ---- app ----------------------------------------------------------------------------
+
+
+def _app(low: str, action: ActionName | None, model_text: str | None) -> tuple[str | None, str | None]:
+    if action == "deploy" or action is None:
+        m = re.search(APP_INTRO + r"(.+)$", low)
+        words = m.group(1) if m else ""
+    else:
+        verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == action)
+        m = re.search(rf"\b(?:{verbs})\s+(?:the\s+|our\s+|my\s+)?(?:app\s+|deployment\s+(?:of\s+)?)?(.+)$", low)
+        words = m.group(1) if m else ""
+    return _slug(words)
+
+
+def _slug(words: str) -> tuple[str | None, str | None]:
+    taken: list[str] = []
+    for token in re.split(r"\s+", words.strip()):
+        bare = token.strip("\"'`")
+        end = bare.endswith((",", ";", ".", ":", "!", "?")) and not re.fullmatch(r"[\w-]+\.[\w-]+", bare)
+        bare = bare.rstrip(",;.:!?")
+        if not bare or bare in STOP_WORDS or bare.startswith("$") or re.fullmatch(r"\d+(\.\d+)?", bare):
+            break
+        taken.append(bare)
+        if end:
+            break
+    slug = re.sub(r"[^a-z0-9]+", "-", "-".join(taken)).strip("-")[:50].strip("-")
+    if not slug:
+        return None, None
+    m = re.fullmatch(r"(.+?)-(prod|production|staging|stage|dev|development)", slug)
+    if m:
+        return m.group(1), ENV_WORDS[m.group(2)]
+    return slug, None

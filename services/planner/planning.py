@@ -1,0 +1,137 @@
+"""From an understood command to a sized, priced deployment plan (the rules planner)."""
+
+from __future__ import annotations
+
+import difflib
+
+from pydantic import ValidationError
+
+from services.planner.intent import ParsedIntent, parse
+from shared.catalog import InstanceCatalog, InstanceSpec, ModelCatalog, ModelSpec, fits
+from shared.events import (
+    IntentReceived,
+    PlanFailed,
+    PlanFailedData,
+    PlanProposed,
+    PlanProposedData,
+)
+from shared.models import Env, SageMakerDeploymentConfig
+from shared.settings import Settings
+
+SERVICE = "planner"
+MAX_INSTANCES = 4  # SageMakerDeploymentConfig.instance_count
+
+
+def plan_command(
+    event: IntentReceived, models: ModelCatalog, instances: InstanceCatalog, settings: Settings
+) -> PlanProposed | PlanFailed:
+    parsed = parse(event.data.command, models)
+    problem = _problem(parsed, models)
+    if problem is not None:
+        return event.caused(PlanFailed, "plan", SERVICE, problem)
+    assert parsed.model_id is not None and parsed.app is not None
+    model = models.get(parsed.model_id)
+    assert model is not None
+    try:
+        proposal = _propose(event, parsed, model, instances, settings)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        failed = PlanFailedData(reason=f"the plan is not valid: {reasons}", understood=parsed.model_dump(exclude_none=True))
+        return event.caused(PlanFailed, "plan", SERVICE, failed)
+    return event.caused(PlanProposed, "plan", SERVICE, proposal)
+
+
+def _problem(parsed: ParsedIntent, models: ModelCatalog) -> PlanFailedData | None:
+    understood = parsed.model_dump(exclude_none=True, exclude={"conflicts"})
+    if parsed.action is None:
+        return PlanFailedData(
+            reason="could not tell what to do: start with deploy, pause, restart, scale or delete, "
+            "e.g. 'deploy llama 3.1 8b for chatbot-x'",
+            understood=understood,
+        )
+    if parsed.action != "deploy":
+        return PlanFailedData(
+            reason=f"'{parsed.action}' from the command bar is not available yet: use the "
+            f"{parsed.action} action on the deployment (POST /api/deployments/{{plan_id}}/{parsed.action})",
+            understood=understood,
+        )
+    if parsed.model_id is None:
+        asked = parsed.model_text or "the model"
+        close = closest_models(asked, models)
+        return PlanFailedData(
+            reason=f"unknown model {asked!r}: name a catalog model" + (f", e.g. {close[0]}" if close else ""),
+            understood=understood,
+            suggestions=close,
+        )
+    if parsed.app is None:
+        return PlanFailedData(
+            reason="say which application the model is for, e.g. '... for chatbot-x'",
+            understood=understood,
+        )
+    if parsed.instance_count is not None and not 1 <= parsed.instance_count <= MAX_INSTANCES:
+        return PlanFailedData(
+            reason=f"instance_count {parsed.instance_count} is outside 1-{MAX_INSTANCES}: "
+            f"a deployment runs 1 to {MAX_INSTANCES} instances",
+            understood=understood,
+        )
+    if parsed.conflicts:
+        return PlanFailedData(reason="; ".join(parsed.conflicts) + ": name one", understood=understood)
+    return None
+
+
+def closest_models(asked: str, models: ModelCatalog, n: int = 3) -> list[str]:
+    names = {alias: m.id for m in models.models for alias in m.aliases}
+    names.update({m.id.lower(): m.id for m in models.models})
+    hits = difflib.get_close_matches(asked.lower(), list(names), n=n * 3, cutoff=0.3)
+    return list(dict.fromkeys(names[h] for h in hits))[:n]
+
+
+def _propose(
+    event: IntentReceived, parsed: ParsedIntent, model: ModelSpec, instances: InstanceCatalog, settings: Settings
+) -> PlanProposedData:
+    assumptions: list[str] = []
+    env = _env(event, parsed, assumptions)
+    count = parsed.instance_count or event.data.constraints.instance_count
+    if count is None:
+        count = settings.default_instance_count.get(env.value, 1)
+        assumptions.append(f"instance_count {count}: the default for {env.value}")
+    instance_type = parsed.instance_type or event.data.constraints.instance_type
+    if instance_type is None:
+        chosen = cheapest_fit(model, instances)
+        instance_type = chosen.name if chosen else "ml.p5.48xlarge"
+        assumptions.append(
+            f"instance_type {instance_type}: the cheapest whose GPU memory holds {model.memory_gib} GiB "
+            f"({model.params_b}B params x {model.dtype} + 20% for KV cache and runtime)"
+        )
+    budget = parsed.budget_usd_per_hour or event.data.constraints.budget_usd_per_hour
+    if budget is None:
+        budget = settings.env_hourly_caps.get(env.value, 15.0)
+        assumptions.append(f"budget_usd_per_hour {budget}: the {env.value} hourly cap, as none was given")
+    config = SageMakerDeploymentConfig(
+        model_name=model.id,
+        endpoint_name=f"{parsed.app}-{env.value}"[:63].strip("-"),
+        instance_type=instance_type,
+        instance_count=count,
+        rollback_alarms=[],
+        budget_usd_per_hour=budget,
+    )
+    return PlanProposedData(
+        intent=event.data.command, env=env, user_id=event.data.user_id, model_id=model.id,
+        config=config, evidence=[], assumptions=assumptions, planner="rules",
+    )
+
+
+def _env(event: IntentReceived, parsed: ParsedIntent, assumptions: list[str]) -> Env:
+    said = {e for e in (parsed.env, event.data.env.value if event.data.env else None) if e}
+    for env in ("prod", "staging", "dev"):
+        if env in said:
+            if len(said) > 1:
+                assumptions.append(f"env {env}: the command and the request disagree; the stricter applies")
+            return Env(env)
+    assumptions.append("env staging: none was given")
+    return Env.STAGING
+
+
+def cheapest_fit(model: ModelSpec, instances: InstanceCatalog) -> InstanceSpec | None:
+    fitting = [i for i in instances.instances if fits(model, i)]
+    return min(fitting, key=lambda i: (i.usd_per_hour, i.gpu_memory_gib), default=None)

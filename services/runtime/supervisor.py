@@ -1,0 +1,130 @@
+"""`agentops up`: infrastructure (embedded unless configured), migrations, then one process per service."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from services.runtime.serve import SERVICES
+from shared.settings import Settings
+
+RESTART_BACKOFF_MAX = 10.0
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        self.settings = settings
+        self.home = settings.agentops_home.resolve()
+        self.port = port if port is not None else settings.gateway_port
+        self.nats: EmbeddedNats | None = None
+        self.pg: EmbeddedPostgres | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, int] = {}
+        self.stopping = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            env = self._infrastructure()
+            for service in SERVICES:
+                self.procs[service] = self._spawn(service, env)
+            url = f"http://{self.settings.gateway_host}:{self.port}"
+            self._wait_ready(url)
+            print(f"AgentOps is up: {url}  (API docs {url}/docs; Ctrl-C stops everything)", flush=True)
+            self._watch(env)
+            return 0
+        finally:
+            self.shutdown()
+
+    def _infrastructure(self) -> dict[str, str]:
+        from shared.broker import ensure_stream
+        from shared.db import run_migrations
+
+        env = dict(os.environ)
+        nats_url, db_url = self.settings.nats_url, self.settings.database_url
+        if not nats_url:
+            self.nats = EmbeddedNats(self.home / "nats").start()
+            nats_url = self.nats.url
+            print(f"embedded nats-server {nats_url} (store {self.home / 'nats'})", flush=True)
+        if not db_url:
+            self.pg = EmbeddedPostgres(self.home / "postgres").start()
+            db_url = self.pg.url()
+            print(f"embedded PostgreSQL {db_url} (data {self.home / 'postgres'})", flush=True)
+        run_migrations(db_url)
+        import asyncio
+
+        asyncio.run(ensure_stream(nats_url, self.settings))
+        if self.port == 0:
+            self.port = free_port()
+        env.update(NATS_URL=nats_url, DATABASE_URL=db_url, GATEWAY_PORT=str(self.port))
+        self._write_runtime(nats_url, db_url)
+        return env
+
+    def _write_runtime(self, nats_url: str, db_url: str) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        runtime = {"nats_url": nats_url, "database_url": db_url, "gateway_port": self.port, "pid": os.getpid()}
+        (self.home / "runtime.json").write_text(json.dumps(runtime, indent=2))
+
+    def _spawn(self, service: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "serve", service], env=env)
+
+    def _wait_ready(self, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        if not self.stopping:
+            raise SystemExit(f"the gateway did not become ready at {url}/readyz within {timeout}s")
+
+    def _watch(self, env: dict[str, str]) -> None:
+        while not self.stopping:
+            for service, proc in list(self.procs.items()):
+                if proc.poll() is not None and not self.stopping:
+                    count = self.restarts.get(service, 0) + 1
+                    self.restarts[service] = count
+                    delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** min(count, 5))
+                    print(f"{service} exited with code {proc.returncode}; restarting in {delay:.1f}s", flush=True)
+                    time.sleep(delay)
+                    self.procs[service] = self._spawn(service, env)
+            time.sleep(0.2)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def shutdown(self) -> None:
+        self.stopping = True
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.nats:
+            self.nats.stop()
+        if self.pg:
+            self.pg.stop()
+        (self.home / "runtime.json").unlink(missing_ok=True)
+        print("AgentOps stopped.", flush=True)
+
+
+def runtime_urls(home: Path) -> dict[str, str] | None:
+    path = home.resolve() / "runtime.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,1 @@
+"""Contracts shared by every AgentOps service: events, domain models, settings, broker and database setup."""

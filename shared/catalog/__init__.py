@@ -1,0 +1,107 @@
+"""The model and instance catalogs: data files validated at load time."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+HERE = Path(__file__).parent
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+# Weights plus 20% for KV cache, activations and the serving runtime.
+MEMORY_HEADROOM = 1.2
+
+
+class Container(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    framework: Literal["tgi", "djl-lmi", "nim"]
+    # {region} and {account} are filled in per region; the account map covers the regions we know.
+    image_uri: str
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    vendor: str
+    family: str
+    params_b: float = Field(gt=0)
+    context_length: int = Field(gt=0)
+    dtype: Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
+    license: str
+    gated: bool = False
+    container: Container
+    aliases: list[str] = Field(min_length=1)
+
+    @property
+    def memory_gib(self) -> float:
+        """GPU memory the model needs: params x bytes per param x headroom."""
+        return round(self.params_b * BYTES_PER_PARAM[self.dtype] * MEMORY_HEADROOM, 1)
+
+
+class InstanceSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    accelerator: Literal["cpu", "gpu", "inferentia"]
+    gpu: str | None = None
+    gpu_count: int = Field(ge=0)
+    gpu_memory_gib: float = Field(ge=0)
+    vcpu: int = Field(gt=0)
+    memory_gib: float = Field(gt=0)
+    usd_per_hour: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _gpu_fields_agree(self) -> InstanceSpec:
+        if (self.accelerator == "cpu") != (self.gpu_count == 0):
+            raise ValueError(f"{self.name}: a cpu instance has no accelerators and only it")
+        return self
+
+
+class ModelCatalog(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ecr_accounts: dict[str, str]
+    models: list[ModelSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ModelCatalog:
+        ids = [m.id.lower() for m in self.models]
+        if len(ids) != len(set(ids)):
+            raise ValueError("duplicate model ids in models.json")
+        return self
+
+    def get(self, model_id: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.id.lower() == model_id.lower()), None)
+
+
+class InstanceCatalog(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    price_source: str
+    price_date: str
+    region: str
+    instances: list[InstanceSpec] = Field(min_length=1)
+
+    def get(self, name: str) -> InstanceSpec | None:
+        return next((i for i in self.instances if i.name == name), None)
+
+
+@cache
+def models() -> ModelCatalog:
+    return ModelCatalog.model_validate(json.loads((HERE / "models.json").read_text()))
+
+
+@cache
+def instances() -> InstanceCatalog:
+    return InstanceCatalog.model_validate(json.loads((HERE / "instances.json").read_text()))
+
+
+def fits(model: ModelSpec, instance: InstanceSpec) -> bool:
+    return instance.accelerator == "gpu" and instance.gpu_memory_gib >= model.memory_gib
+
+
+def gpus_needed(model: ModelSpec, instance: InstanceSpec) -> int:
+    per_gpu = instance.gpu_memory_gib / max(instance.gpu_count, 1)
+    return min(instance.gpu_count, max(1, math.ceil(model.memory_gib / per_gpu)))

@@ -1,0 +1,269 @@
+"""The event envelope and the catalog of event types (DESIGN.md, "Events").
+
+Every event travels on subject ``agentops.<type>`` with header ``Nats-Msg-Id = id``.
+Events caused by another event get an id derived from the cause and a step name, so a
+handler that runs twice for one delivery publishes the same ids and the broker (and the
+auditor's unique ``event_id``) drop the repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter
+
+from shared.models import (
+    Action,
+    Env,
+    Evidence,
+    Finding,
+    Frozen,
+    SageMakerCall,
+    SageMakerDeploymentConfig,
+    utcnow,
+)
+
+SUBJECT_PREFIX = "agentops."
+EVENT_ID_NAMESPACE = uuid.UUID("5b0c6c1e-7f7e-4d8a-9a59-4a2f2b9a0f11")
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Plan ids double as KV keys and URL segments: a restricted alphabet keeps them safe everywhere.
+PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+
+
+def derive_event_id(cause: uuid.UUID, step: str) -> uuid.UUID:
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{cause}:{step}")
+
+
+def subject_for(event_type: str) -> str:
+    return SUBJECT_PREFIX + event_type
+
+
+# ---- payloads -----------------------------------------------------------------------
+
+
+class Constraints(Frozen):
+    budget_usd_per_hour: float | None = Field(default=None, gt=0, le=10_000)
+    instance_count: int | None = Field(default=None, ge=1, le=4)
+    instance_type: str | None = Field(default=None, max_length=64)
+
+
+class IntentReceivedData(Frozen):
+    command: Text
+    env: Env | None = None
+    user_id: Name
+    constraints: Constraints = Constraints()
+
+
+class PlanProposedData(Frozen):
+    intent: Text
+    env: Env
+    user_id: Name
+    model_id: Name
+    config: SageMakerDeploymentConfig
+    evidence: list[Evidence] = Field(default_factory=list)
+    assumptions: list[str] = Field(default_factory=list)
+    planner: str = "rules"
+
+
+class PlanFailedData(Frozen):
+    reason: str
+    understood: dict[str, Any] = Field(default_factory=dict)
+    suggestions: list[str] = Field(default_factory=list)
+
+
+class PlanRejectedData(Frozen):
+    errors: list[Finding]
+    warnings: list[Finding] = Field(default_factory=list)
+    operation: Literal["deploy", "restart", "scale", "approve"] = "deploy"
+
+
+class ApprovalRequestedData(Frozen):
+    intent: Text
+    env: Env
+    requested_by: Name
+    config: SageMakerDeploymentConfig
+    estimated_usd_per_hour: float
+    expires_at: datetime
+    warnings: list[Finding] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class ApprovalDecidedData(Frozen):
+    decision: Literal["approved", "rejected"]
+    approver: Name
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class DeploymentRequestedData(Frozen):
+    operation: Literal["deploy", "restart", "scale"] = "deploy"
+    env: Env
+    config: SageMakerDeploymentConfig
+    estimated_usd_per_hour: float
+
+
+class DeploymentActionData(Frozen):
+    action: Action
+    requested_by: Name
+    instance_count: int | None = Field(default=None, ge=1, le=100)
+
+
+class DeploymentStatusData(Frozen):
+    status: Literal["deploying", "deployed", "failed", "paused", "deleted"]
+    endpoint_name: str
+    mode: Literal["dry-run", "sandbox", "aws"]
+    calls: list[SageMakerCall] = Field(default_factory=list)
+    reason: str | None = None
+
+
+class MessageRejectedData(Frozen):
+    service: str
+    subject: str
+    error: str
+    body_excerpt: str
+
+
+# ---- envelopes ----------------------------------------------------------------------
+
+E = TypeVar("E", bound="Event")
+
+
+class Event(Frozen):
+    """The envelope. Subclasses fix ``type`` and the payload model of ``data``."""
+
+    TYPE: ClassVar[str] = ""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    plan_id: PlanId
+    causation_id: uuid.UUID | None = None
+    actor: Name
+    occurred_at: datetime = Field(default_factory=utcnow)
+    data: Any
+
+    @property
+    def subject(self) -> str:
+        return subject_for(self.type)
+
+    def canonical_json(self) -> str:
+        return canonical_json(self.model_dump(mode="json"))
+
+    def caused(self, cls: type[E], step: str, actor: str, data: Any) -> E:
+        """A follow-up event of this one, with a deterministic id."""
+        return cls(
+            id=derive_event_id(self.id, step),
+            plan_id=self.plan_id,
+            causation_id=self.id,
+            actor=actor,
+            data=data,
+        )
+
+
+
+class IntentReceived(Event):
+    TYPE: ClassVar[str] = "intent.received"
+    type: Literal["intent.received"] = "intent.received"
+    data: IntentReceivedData
+
+
+class PlanProposed(Event):
+    TYPE: ClassVar[str] = "plan.proposed"
+    type: Literal["plan.proposed"] = "plan.proposed"
+    data: PlanProposedData
+
+
+class PlanFailed(Event):
+    TYPE: ClassVar[str] = "plan.failed"
+    type: Literal["plan.failed"] = "plan.failed"
+    data: PlanFailedData
+
+
+class PlanRejected(Event):
+    TYPE: ClassVar[str] = "plan.rejected"
+    type: Literal["plan.rejected"] = "plan.rejected"
+    data: PlanRejectedData
+
+
+class ApprovalRequested(Event):
+    TYPE: ClassVar[str] = "approval.requested"
+    type: Literal["approval.requested"] = "approval.requested"
+    data: ApprovalRequestedData
+
+
+class ApprovalDecided(Event):
+    TYPE: ClassVar[str] = "approval.decided"
+    type: Literal["approval.decided"] = "approval.decided"
+    data: ApprovalDecidedData
+
+
+class DeploymentRequested(Event):
+    TYPE: ClassVar[str] = "deployment.requested"
+    type: Literal["deployment.requested"] = "deployment.requested"
+    data: DeploymentRequestedData
+
+
+class DeploymentAction(Event):
+    TYPE: ClassVar[str] = "deployment.action"
+    type: Literal["deployment.action"] = "deployment.action"
+    data: DeploymentActionData
+
+
+class DeploymentStatus(Event):
+    TYPE: ClassVar[str] = "deployment.status"
+    type: Literal["deployment.status"] = "deployment.status"
+    data: DeploymentStatusData
+
+
+class MessageRejected(Event):
+    """A message a service could not decode; recorded so nothing vanishes silently."""
+
+    TYPE: ClassVar[str] = "message.rejected"
+    type: Literal["message.rejected"] = "message.rejected"
+    data: MessageRejectedData
+
+
+CATALOG: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        IntentReceived,
+        PlanProposed,
+        PlanFailed,
+        PlanRejected,
+        ApprovalRequested,
+        ApprovalDecided,
+        DeploymentRequested,
+        DeploymentAction,
+        DeploymentStatus,
+        MessageRejected,
+    )
+}
+
+AnyEvent = Annotated[
+    IntentReceived
+    | PlanProposed
+    | PlanFailed
+    | PlanRejected
+    | ApprovalRequested
+    | ApprovalDecided
+    | DeploymentRequested
+    | DeploymentAction
+    | DeploymentStatus
+    | MessageRejected,
+    Field(discriminator="type"),
+]
+ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Decode any catalog event; raises pydantic.ValidationError on anything else."""
+    return ANY_EVENT.validate_json(raw)
+
+
+def canonical_json(value: Any) -> str:
+    """The form the audit hash covers: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+

@@ -1,0 +1,122 @@
+"""Domain models, with the seed's field names and API shapes."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Env(StrEnum):
+    STAGING = "staging"
+    PROD = "prod"
+    DEV = "dev"
+
+
+class PlanStatus(StrEnum):
+    PLANNING = "planning"
+    VALIDATION_FAILED = "validation_failed"
+    PENDING_APPROVAL = "pending_approval"
+    REJECTED = "rejected"
+    DEPLOYING = "deploying"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    PAUSED = "paused"
+    DELETED = "deleted"
+
+
+class Action(StrEnum):
+    PAUSE = "pause"
+    RESTART = "restart"
+    SCALE = "scale"
+    DELETE = "delete"
+
+
+# The seed's allowed transitions for the lifecycle buttons.
+ALLOWED_ACTIONS: dict[Action, frozenset[PlanStatus]] = {
+    Action.PAUSE: frozenset({PlanStatus.DEPLOYED, PlanStatus.DEPLOYING}),
+    Action.RESTART: frozenset({PlanStatus.PAUSED, PlanStatus.FAILED, PlanStatus.DEPLOYED}),
+    Action.SCALE: frozenset({PlanStatus.DEPLOYED}),
+    Action.DELETE: frozenset(set(PlanStatus) - {PlanStatus.DELETED}),
+}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SageMakerDeploymentConfig(Frozen):
+    """What the executor deploys: one SageMaker real-time endpoint."""
+
+    model_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    endpoint_name: str
+    instance_type: str
+    instance_count: int = Field(ge=1, le=4)
+    rollback_alarms: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(
+        default_factory=list, max_length=10
+    )
+    budget_usd_per_hour: float = Field(gt=0, le=10_000)
+
+    @field_validator("endpoint_name")
+    @classmethod
+    def _sagemaker_endpoint_name(cls, name: str) -> str:
+        if not ENDPOINT_NAME_RE.fullmatch(name):
+            raise ValueError(
+                f"endpoint_name {name!r} is not a valid SageMaker name: use 1-63 letters, digits "
+                "and hyphens, starting and ending with a letter or digit"
+            )
+        return name
+
+    @field_validator("instance_type")
+    @classmethod
+    def _ml_instance(cls, value: str) -> str:
+        if not INSTANCE_TYPE_RE.fullmatch(value):
+            raise ValueError(f"instance_type {value!r} is not a SageMaker instance type like ml.g5.xlarge")
+        return value
+
+
+class Evidence(Frozen):
+    title: str
+    snippet: str
+    url: str
+    score: float
+
+
+class Finding(Frozen):
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
+class SageMakerCall(Frozen):
+    """One SageMaker API call, made or (in dry-run) that would have been made."""
+
+    operation: str
+    params: dict[str, Any]
+
+
+class DeploymentPlan(BaseModel):
+    """The read model of one plan, as the API returns it (seed shape plus a few read-only extras)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: str
+    status: PlanStatus
+    user_id: str
+    intent: str
+    env: Env
+    artifact: SageMakerDeploymentConfig | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    validation_errors: list[str] = Field(default_factory=list)

@@ -1,0 +1,82 @@
+"""Configuration: one pydantic-settings class, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ExecutorMode(StrEnum):
+    DRY_RUN = "dry-run"
+    SANDBOX = "sandbox"
+    AWS = "aws"
+
+
+class Settings(BaseSettings):
+    """Every setting AgentOps reads. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Infrastructure. Empty means "embedded" to `agentops up`; services themselves require them.
+    nats_url: str = ""
+    database_url: str = ""
+    # Role the read side (gateway) assumes on every connection; the auditor assumes the writer role.
+    db_reader_role: str = "agentops_reader"
+    db_writer_role: str = "agentops_auditor"
+
+    stream_name: str = "AGENTOPS"
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    dedup_window_seconds: float = Field(default=120.0, gt=0)
+
+    # Seed variables.
+    llm_endpoint: str = ""
+    retriever_embed_endpoint: str = ""
+    retriever_rerank_endpoint: str = ""
+    aws_region: str = "us-east-1"
+    execute: bool = False
+
+    executor_mode: ExecutorMode = ExecutorMode.DRY_RUN
+    dry_run_deploy_seconds: float = Field(default=0.0, ge=0, le=20)
+    sagemaker_execution_role_arn: str = "arn:aws:iam::000000000000:role/AgentOpsSageMakerExecution"
+
+    # Gateway.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=0, le=65535)
+    command_wait_seconds: float = Field(default=5.0, ge=0, le=60)
+    max_command_chars: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+
+    # Guardian.
+    max_instance_count: int = Field(default=4, ge=1, le=4)
+    env_hourly_caps: dict[str, float] = {"dev": 10.0, "staging": 15.0, "prod": 50.0}
+    default_instance_count: dict[str, int] = {"dev": 1, "staging": 1, "prod": 2}
+    approval_ttl_hours: float = Field(default=24.0, gt=0)
+
+    # Runtime.
+    agentops_home: Path = Path(".agentops")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_cors(cls, origins: list[str]) -> list[str]:
+        if "*" in origins:
+            raise ValueError("CORS_ORIGINS may not contain '*': list the dashboard origins explicitly")
+        return origins
+
+    @model_validator(mode="after")
+    def _aws_needs_execute(self) -> Settings:
+        if self.executor_mode is ExecutorMode.AWS and not self.execute:
+            raise ValueError("EXECUTOR_MODE=aws makes real AWS calls and requires EXECUTE=true")
+        return self
+
+    def require_infrastructure(self) -> None:
+        """Services cannot run embedded on their own: `agentops up` provides the URLs."""
+        missing = [name for name in ("nats_url", "database_url") if not getattr(self, name)]
+        if missing:
+            raise SystemExit(
+                f"{', '.join(m.upper() for m in missing)} not set: start the system with `agentops up`, "
+                "or set them to reachable servers"
+            )

@@ -1,0 +1,81 @@
+"""The whole system in one event loop: the five services against real NATS and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from services.auditor.app import create_app as auditor
+from services.executor.app import create_app as executor
+from services.gateway.app import create_app as gateway
+from services.guardian.app import create_app as guardian
+from services.planner.app import create_app as planner
+from shared.settings import Settings
+
+
+@dataclass
+class System:
+    client: httpx.AsyncClient
+    settings: Settings
+
+    async def command(self, text: str, env: str | None = None, user: str = "alice") -> dict[str, Any]:
+        body: dict[str, Any] = {"command": text, "user_id": user}
+        if env:
+            body["env"] = env
+        response = await self.client.post("/api/agent/command", json=body)
+        assert response.status_code in (200, 202), response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def plan(self, plan_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/api/deployments/{plan_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def wait_status(self, plan_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        seen = None
+        while asyncio.get_running_loop().time() < deadline:
+            response = await self.client.get(f"/api/deployments/{plan_id}")
+            if response.status_code == 200:
+                seen = response.json()
+                if seen["status"] == status:
+                    return seen
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"plan {plan_id} never reached {status}; last seen {seen and seen['status']}")
+
+
+def system_settings(nats_url: str, database_url: str, **overrides: Any) -> Settings:
+    return Settings(nats_url=nats_url, database_url=database_url, command_wait_seconds=10.0, **overrides)
+
+
+@pytest.fixture
+async def system(nats_url: str, database_url: str) -> AsyncIterator[System]:
+    settings = system_settings(nats_url, database_url)
+    async with running(settings) as client:
+        yield System(client, settings)
+
+
+class running:
+    """Start every service; the gateway is reached through its ASGI app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stack = AsyncExitStack()
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        for build in (auditor, planner, guardian, executor):
+            await self.stack.enter_async_context(build(self.settings))
+        app = gateway(self.settings)
+        await self.stack.enter_async_context(app.router.lifespan_context(app))
+        return await self.stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+        )
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stack.aclose()

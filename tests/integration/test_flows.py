@@ -1,0 +1,134 @@
+"""The seed's flows end to end: HTTP gateway -> planner -> guardian -> executor -> auditor -> read model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from services.auditor.verify import verify
+from tests.integration.conftest import System
+
+pytestmark = pytest.mark.integration
+
+
+async def audit_types(database_url: str, plan_id: str) -> list[str]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT type FROM audit_events WHERE plan_id = %s ORDER BY seq", (plan_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+async def test_staging_command_deploys_and_every_step_is_audited_in_order(system: System, database_url: str) -> None:
+    answer = await system.command("deploy llama-3.1 8B for chatbot-x with budget $20/hour", env="staging")
+
+    assert answer["status"] == "success"
+    assert answer["requires_approval"] is False
+    plan = await system.wait_status(answer["plan_id"], "deployed")
+    assert plan["artifact"]["model_name"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert plan["artifact"]["endpoint_name"] == "chatbot-x-staging"
+    assert plan["artifact"]["budget_usd_per_hour"] == 20.0
+    calls = [c["operation"] for c in plan["details"]["sagemaker_calls"]]
+    assert calls == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+    await asyncio.sleep(0.3)  # let the auditor record the final status before reading the log
+    assert await audit_types(database_url, answer["plan_id"]) == [
+        "intent.received", "plan.proposed", "deployment.requested", "deployment.status", "deployment.status",
+    ]
+    verdict = await verify(database_url)
+    assert verdict.ok, verdict.describe()
+    assert verdict.count == 5
+
+
+async def test_prod_plan_waits_for_approval_and_deploys_once_approved(system: System) -> None:
+    answer = await system.command("deploy llama-3.1 8B for chatbot-x", env="prod", user="alice")
+
+    assert answer["status"] == "success" and answer["requires_approval"] is True
+    plan_id = answer["plan_id"]
+    await system.wait_status(plan_id, "pending_approval")
+    listed = (await system.client.get("/approvals")).json()
+    assert [a["plan_id"] for a in listed] == [plan_id]
+    assert (await system.client.get("/api/metrics/approvals/pending")).json() == {"count": 1}
+
+    decision = await system.client.post("/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "bob", "reason": "capacity reviewed"})
+    assert decision.status_code == 200, decision.text
+    plan = await system.wait_status(plan_id, "deployed")
+    assert plan["artifact"]["instance_count"] == 2  # prod runs two instances for availability
+    assert (await system.client.get("/approvals")).json() == []
+    assert (await system.client.get("/api/metrics/deployments/active")).json() == {"count": 1}
+
+
+async def test_prod_plan_rejected_by_approver_never_deploys(system: System, database_url: str) -> None:
+    answer = await system.command("deploy mistral 7b for summarizer in production")
+    plan_id = answer["plan_id"]
+    await system.wait_status(plan_id, "pending_approval")
+
+    decision = await system.client.post("/approve", json={"plan_id": plan_id, "decision": "rejected", "approver": "bob", "reason": "not this quarter"})
+    assert decision.status_code == 200
+    await system.wait_status(plan_id, "rejected")
+    await asyncio.sleep(0.3)
+    assert "deployment.requested" not in await audit_types(database_url, plan_id)
+    again = await system.client.post("/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "carol"})
+    assert again.status_code == 409
+
+
+async def test_requester_cannot_approve_their_own_prod_plan(system: System) -> None:
+    answer = await system.command("deploy llama-3.1 8B for chatbot-x in prod", user="alice")
+    await system.wait_status(answer["plan_id"], "pending_approval")
+
+    refused = await system.client.post("/approve", json={"plan_id": answer["plan_id"], "decision": "approved", "approver": "alice"})
+    assert refused.status_code == 403
+    assert "own plan" in refused.json()["detail"]
+
+
+async def test_command_that_fails_guardrails_answers_validation_failed(system: System) -> None:
+    answer = await system.command("deploy llama 3.1 70b for analytics-assistant with budget $2/hour")
+
+    assert answer["status"] == "validation_failed"
+    assert any("over the budget" in e for e in answer["validation_errors"])
+    plan = await system.wait_status(answer["plan_id"], "validation_failed")
+    assert plan["validation_errors"] == answer["validation_errors"]
+
+
+async def test_unknown_model_explains_and_suggests(system: System) -> None:
+    answer = await system.command("deploy llama 9.9 8b for chatbot-x")
+
+    assert answer["status"] == "validation_failed"
+    assert "unknown model" in answer["message"]
+
+
+async def test_pause_restart_delete_follow_the_allowed_transitions(system: System, database_url: str) -> None:
+    plan_id = (await system.command("deploy llama-3.1 8B for lifecycle-bot"))["plan_id"]
+    await system.wait_status(plan_id, "deployed")
+
+    assert (await system.client.post(f"/api/deployments/{plan_id}/restart")).status_code == 200
+    await system.wait_status(plan_id, "deployed")
+    assert (await system.client.post(f"/api/deployments/{plan_id}/pause")).status_code == 200
+    paused = await system.wait_status(plan_id, "paused")
+    assert paused["details"]["sagemaker_calls"][-1]["operation"] == "DeleteEndpoint"
+    conflict = await system.client.post(f"/api/deployments/{plan_id}/pause")
+    assert conflict.status_code == 409 and "paused" in conflict.json()["detail"]
+
+    assert (await system.client.post(f"/api/deployments/{plan_id}/restart")).status_code == 200
+    restarted = await system.wait_status(plan_id, "deployed")
+    assert restarted["details"]["sagemaker_calls"][-1]["operation"] == "CreateEndpoint"
+
+    assert (await system.client.delete(f"/api/deployments/{plan_id}")).status_code == 200
+    await system.wait_status(plan_id, "deleted")
+    listed = (await system.client.get("/api/deployments")).json()
+    assert plan_id not in [p["plan_id"] for p in listed]
+    assert (await system.client.post(f"/api/deployments/{plan_id}/pause")).status_code == 409
+    assert (await system.client.delete(f"/api/deployments/{plan_id}")).status_code == 409
+    await asyncio.sleep(0.3)
+    assert (await audit_types(database_url, plan_id)).count("deployment.action") == 4
+
+
+async def test_actions_on_unknown_plans_are_404(system: System) -> None:
+    for response in (
+        await system.client.post("/api/deployments/no-such-plan/pause"),
+        await system.client.post("/api/deployments/no-such-plan/restart"),
+        await system.client.delete("/api/deployments/no-such-plan"),
+        await system.client.get("/api/deployments/no-such-plan"),
+    ):
+        assert response.status_code == 404
+    approve = await system.client.post("/approve", json={"plan_id": "no-such-plan", "decision": "approved", "approver": "bob"})
+    assert approve.status_code == 404

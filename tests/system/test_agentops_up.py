@@ -1,0 +1,94 @@
+"""`agentops up` on the embedded default, as a user runs it: a subprocess, then Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from services.runtime.embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def get(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def post(url: str, body: dict) -> dict:  # type: ignore[type-arg]
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def start(home: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env.update(AGENTOPS_HOME=str(home), PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "up", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 90) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    proc.kill()
+    raise AssertionError(f"never printed {needle!r}:\n{''.join(lines)}")
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path) -> None:
+    home, port = tmp_path / "state", free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    proc = start(home, port)
+    try:
+        lines = wait_for_line(proc, "AgentOps is up")
+        assert any(base in line for line in lines)
+        status, ready = get(f"{base}/readyz")
+        assert status == 200 and ready["broker"] == "ok" and ready["database"] == "ok"
+        answer = post(f"{base}/api/agent/command", {"command": "deploy llama-3.1 8B for chatbot-x", "env": "staging"})
+        assert answer["status"] == "success"
+        for _ in range(100):  # the read model follows the events by a few milliseconds
+            if get(f"{base}/api/deployments/{answer['plan_id']}")[1].get("status") == "deployed":
+                break
+            time.sleep(0.1)
+    finally:
+        out = stop(proc)
+    assert proc.returncode == 0, out
+    assert "AgentOps stopped." in out
+    assert not (home / "runtime.json").exists()
+
+    proc = start(home, port)
+    try:
+        wait_for_line(proc, "AgentOps is up")
+        status, plans = get(f"{base}/api/deployments")
+        assert status == 200
+        assert [p["plan_id"] for p in plans] == [answer["plan_id"]]
+        assert plans[0]["status"] == "deployed"
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
