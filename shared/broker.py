@@ -69,7 +69,7 @@ def build_broker(settings: Settings, service: str) -> NatsBroker:
         servers(settings.nats_url or "nats://127.0.0.1:4222"),
         name=f"agentops-{service}",
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=1,
         middlewares=(_rejecting_middleware(service, settings.stream_name),),
         graceful_timeout=10.0,
         # Per-message access logs at DEBUG: at hundreds of events a second they drown real problems.
@@ -109,9 +109,7 @@ def is_connected(broker: NatsBroker) -> bool:
 class Publisher:
     """Publishes catalog events through documented publishers, with Nats-Msg-Id for dedup."""
 
-    def __init__(
-        self, broker: NatsBroker, settings: Settings, types: Iterable[str], timeout: float = 5.0
-    ) -> None:
+    def __init__(self, broker: NatsBroker, settings: Settings, types: Iterable[str], timeout: float = 5.0) -> None:
         self._timeout = timeout
         self._stream = settings.stream_name
         self._publishers: dict[str, LogicPublisher] = {
@@ -131,8 +129,11 @@ class Publisher:
         body = event.model_dump_json().encode()
         if publisher is None:  # message.rejected and other undeclared types
             await self._broker.publish(
-                body, event.subject, headers=headers,
-                stream=self._stream, timeout=self._timeout,
+                body,
+                event.subject,
+                headers=headers,
+                stream=self._stream,
+                timeout=self._timeout,
             )
             return
         await publisher.publish(body, headers=headers, timeout=self._timeout)

@@ -80,9 +80,7 @@ def async_url(url: str) -> str:
 
 def make_engine(url: str, role: str | None = None, **kwargs: Any) -> AsyncEngine:
     """An engine whose every connection assumes `role` (least privilege even for an owner login)."""
-    engine = create_async_engine(
-        async_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs
-    )
+    engine = create_async_engine(async_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
     if role:
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -8,12 +8,13 @@ auditor's unique ``event_id``) drop the repeat.
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints, TypeAdapter
+from pydantic import Field, StringConstraints, TypeAdapter
 
 from shared.models import (
     Action,
@@ -152,16 +153,15 @@ class Event(Frozen):
     def canonical_json(self) -> str:
         return canonical_json(self.model_dump(mode="json"))
 
-    def caused(self, cls: type[E], step: str, actor: str, data: Any) -> E:
+    def caused(self, cls: builtins.type[E], step: str, actor: str, data: Any) -> E:
         """A follow-up event of this one, with a deterministic id."""
-        return cls(
+        return cls(  # type: ignore[call-arg]  # every concrete event defaults its own `type`
             id=derive_event_id(self.id, step),
             plan_id=self.plan_id,
             causation_id=self.id,
             actor=actor,
             data=data,
         )
-
 
 
 class IntentReceived(Event):
@@ -266,4 +266,3 @@ def parse_event(raw: bytes | str) -> Event:
 def canonical_json(value: Any) -> str:
     """The form the audit hash covers: sorted keys, no spaces, UTF-8 kept as is."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-

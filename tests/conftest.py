@@ -9,6 +9,7 @@ engine answers, else the embedded cluster; every test gets its own freshly migra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 import warnings
@@ -88,10 +89,8 @@ async def _reset_stream(url: str) -> None:
     nc = await nats.connect(url)
     js = nc.jetstream()
     for name in ("AGENTOPS", "KV_guardian-plans", "KV_executor-deployments"):
-        try:
+        with contextlib.suppress(Exception):
             await js.delete_stream(name)
-        except Exception:
-            pass
     await nc.close()
 
 

@@ -45,15 +45,20 @@ def verify_rows(rows: Iterable[ChainRow], start_hash: str = GENESIS_HASH) -> Ver
     count = 0
     for row in rows:
         if row.prev_hash != expected_prev:
-            return Verdict(False, count, expected_prev, row.seq,
-                           "prev_hash does not match the previous row's hash (a row was deleted, "
-                           "inserted or reordered before this one)")
+            return Verdict(
+                False,
+                count,
+                expected_prev,
+                row.seq,
+                "prev_hash does not match the previous row's hash (a row was deleted, "
+                "inserted or reordered before this one)",
+            )
         if link_hash(row.prev_hash, row.payload) != row.hash:
-            return Verdict(False, count, expected_prev, row.seq,
-                           "hash does not match the row's content (the row was edited)")
+            return Verdict(
+                False, count, expected_prev, row.seq, "hash does not match the row's content (the row was edited)"
+            )
         if str(row.payload.get("id")) != row.event_id:
-            return Verdict(False, count, expected_prev, row.seq,
-                           "event_id column does not match the hashed event")
+            return Verdict(False, count, expected_prev, row.seq, "event_id column does not match the hashed event")
         expected_prev = row.hash
         count += 1
     return Verdict(True, count, expected_prev)

@@ -45,7 +45,9 @@ def _plan_proposed(row: Row, data: dict[str, Any]) -> None:
     row["evidence"] = data["evidence"]
     row["env"] = data["env"]
     row["details"].update(
-        model_id=data["model_id"], assumptions=data["assumptions"], planner=data["planner"],
+        model_id=data["model_id"],
+        assumptions=data["assumptions"],
+        planner=data["planner"],
         endpoint_name=data["config"]["endpoint_name"],
     )
 
@@ -132,12 +134,17 @@ def apply_approval(row: Row | None, event: Event, seq: int) -> Row | None:
     if row is None or row["status"] != "pending":
         return None
     if event.type == "approval.decided":
-        return dict(row, status=data["decision"], decided_by=data["approver"],
-                    decided_at=event.occurred_at, reason=data["reason"], last_seq=seq)
-    if event.type in ("deployment.status", "plan.rejected") and event.plan_id == row["plan_id"]:
-        # The plan moved on without a decision (deleted while pending, re-validation failed).
-        if event.type == "plan.rejected" or data.get("status") == "deleted":
-            return dict(row, status="withdrawn", last_seq=seq)
+        return dict(
+            row,
+            status=data["decision"],
+            decided_by=data["approver"],
+            decided_at=event.occurred_at,
+            reason=data["reason"],
+            last_seq=seq,
+        )
+    # The plan moved on without a decision (deleted while pending, re-validation failed).
+    if event.type == "plan.rejected" or (event.type == "deployment.status" and data.get("status") == "deleted"):
+        return dict(row, status="withdrawn", last_seq=seq)
     return None
 
 

@@ -31,9 +31,15 @@ async def append(engine: AsyncEngine, event: Event) -> int | None:
         seq = await conn.scalar(
             insert(audit_events)
             .values(
-                event_id=str(event.id), type=event.type, plan_id=event.plan_id, actor=event.actor,
-                occurred_at=event.occurred_at, recorded_at=datetime.now(UTC), payload=payload,
-                prev_hash=prev_hash, hash=link_hash(prev_hash, payload),
+                event_id=str(event.id),
+                type=event.type,
+                plan_id=event.plan_id,
+                actor=event.actor,
+                occurred_at=event.occurred_at,
+                recorded_at=datetime.now(UTC),
+                payload=payload,
+                prev_hash=prev_hash,
+                hash=link_hash(prev_hash, payload),
             )
             .returning(audit_events.c.seq)
         )
@@ -66,8 +72,13 @@ async def chain_rows(
     cursor = since_seq
     while True:
         query = (
-            select(audit_events.c.seq, audit_events.c.event_id, audit_events.c.payload,
-                   audit_events.c.prev_hash, audit_events.c.hash)
+            select(
+                audit_events.c.seq,
+                audit_events.c.event_id,
+                audit_events.c.payload,
+                audit_events.c.prev_hash,
+                audit_events.c.hash,
+            )
             .where(audit_events.c.seq > cursor)
             .order_by(audit_events.c.seq)
             .limit(batch)

@@ -15,7 +15,9 @@ async def verify(url: str, since: int = 0, until: int | None = None) -> Verdict:
         async with engine.connect() as conn:
             start = GENESIS_HASH
             if since > 0:
-                start = await conn.scalar(select(audit_events.c.hash).where(audit_events.c.seq == since)) or GENESIS_HASH
+                start = (
+                    await conn.scalar(select(audit_events.c.hash).where(audit_events.c.seq == since)) or GENESIS_HASH
+                )
             rows = [row async for row in chain_rows(conn, since, until)]
         return verify_rows(rows, start)
     finally:

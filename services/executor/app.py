@@ -23,8 +23,13 @@ def create_app(settings: Settings, store: Store[Deployed] | None = None) -> Fast
     broker = build_broker(settings, SERVICE)
     publish = Publisher(broker, settings, ["deployment.status"])
     records: Store[Deployed] = store or KvStore(broker, "executor-deployments", Deployed, settings.stream_replicas)
-    ctx = Context(catalog.models(), catalog.instances(), settings.executor_mode.value,
-                  settings.sagemaker_execution_role_arn, settings.aws_region)
+    ctx = Context(
+        catalog.models(),
+        catalog.instances(),
+        settings.executor_mode.value,
+        settings.sagemaker_execution_role_arn,
+        settings.aws_region,
+    )
 
     @durable(broker, settings, "deployment.requested", SERVICE, max_workers=8)
     async def on_requested(event: DeploymentRequested) -> None:

@@ -31,7 +31,9 @@ class Context:
         self.role_arn, self.region = role_arn, region
 
 
-def status(cause: Event, ctx: Context, step: Status, endpoint: str, calls: list[SageMakerCall], reason: str | None = None) -> DeploymentStatus:
+def status(
+    cause: Event, ctx: Context, step: Status, endpoint: str, calls: list[SageMakerCall], reason: str | None = None
+) -> DeploymentStatus:
     data = DeploymentStatusData(status=step, endpoint_name=endpoint, mode=ctx.mode, calls=calls, reason=reason)  # type: ignore[arg-type]
     return cause.caused(DeploymentStatus, step, SERVICE, data)
 
@@ -40,7 +42,9 @@ def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, D
     """The calls that bring the endpoint up (or resize it), reported as `deploying`."""
     d = event.data
     if d.operation == "deploy":
-        calls = sagemaker.deploy_calls(d.config, d.env, event.plan_id, ctx.models, ctx.instances, ctx.role_arn, ctx.region)
+        calls = sagemaker.deploy_calls(
+            d.config, d.env, event.plan_id, ctx.models, ctx.instances, ctx.role_arn, ctx.region
+        )
     elif d.operation == "restart":
         calls = [sagemaker.create_endpoint_call(d.config, d.env, event.plan_id)]
     else:
@@ -53,7 +57,9 @@ def finish(event: DeploymentRequested, ctx: Context) -> DeploymentStatus:
     return status(event, ctx, "deployed", event.data.config.endpoint_name, [])
 
 
-def wind_down(event: DeploymentAction, record: Deployed | None, ctx: Context) -> tuple[DeploymentStatus | None, Deployed | None]:
+def wind_down(
+    event: DeploymentAction, record: Deployed | None, ctx: Context
+) -> tuple[DeploymentStatus | None, Deployed | None]:
     """Pause and delete only reduce spend, so they come straight here, not through the guardian."""
     action = event.data.action
     if action not in (Action.PAUSE, Action.DELETE):
@@ -63,6 +69,10 @@ def wind_down(event: DeploymentAction, record: Deployed | None, ctx: Context) ->
     config = record.config
     if action is Action.PAUSE:
         calls = sagemaker.pause_calls(config) if record.endpoint_live else []
-        return status(event, ctx, "paused", config.endpoint_name, calls), record.model_copy(update={"endpoint_live": False})
+        return status(event, ctx, "paused", config.endpoint_name, calls), record.model_copy(
+            update={"endpoint_live": False}
+        )
     calls = sagemaker.delete_calls(config, event.plan_id, endpoint_exists=record.endpoint_live)
-    return status(event, ctx, "deleted", config.endpoint_name, calls), record.model_copy(update={"endpoint_live": False})
+    return status(event, ctx, "deleted", config.endpoint_name, calls), record.model_copy(
+        update={"endpoint_live": False}
+    )

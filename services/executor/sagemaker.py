@@ -28,14 +28,21 @@ def names_for(config: SageMakerDeploymentConfig, plan_id: str) -> Names:
 
 
 def _tags(plan_id: str, config: SageMakerDeploymentConfig, env: Env) -> list[dict[str, str]]:
-    return [{"Key": "agentops:plan_id", "Value": plan_id},
-            {"Key": "agentops:app", "Value": config.endpoint_name.removesuffix(f"-{env.value}")},
-            {"Key": "agentops:env", "Value": env.value}]
+    return [
+        {"Key": "agentops:plan_id", "Value": plan_id},
+        {"Key": "agentops:app", "Value": config.endpoint_name.removesuffix(f"-{env.value}")},
+        {"Key": "agentops:env", "Value": env.value},
+    ]
 
 
 def deploy_calls(
-    config: SageMakerDeploymentConfig, env: Env, plan_id: str, models: ModelCatalog,
-    instances: InstanceCatalog, role_arn: str, region: str,
+    config: SageMakerDeploymentConfig,
+    env: Env,
+    plan_id: str,
+    models: ModelCatalog,
+    instances: InstanceCatalog,
+    role_arn: str,
+    region: str,
 ) -> list[SageMakerCall]:
     n = names_for(config, plan_id)
     model = models.get(config.model_name)
@@ -49,32 +56,52 @@ def deploy_calls(
         container = {"Image": model.container.image_uri.format(account=account, region=region), "Environment": env_vars}
     tags = _tags(plan_id, config, env)
     return [
-        SageMakerCall(operation="CreateModel", params={
-            "ModelName": n.model, "ExecutionRoleArn": role_arn, "PrimaryContainer": container, "Tags": tags}),
-        SageMakerCall(operation="CreateEndpointConfig", params={
-            "EndpointConfigName": n.endpoint_config,
-            "ProductionVariants": [{"VariantName": VARIANT, "ModelName": n.model,
-                                    "InitialInstanceCount": config.instance_count,
-                                    "InstanceType": config.instance_type, "InitialVariantWeight": 1.0}],
-            "Tags": tags}),
+        SageMakerCall(
+            operation="CreateModel",
+            params={"ModelName": n.model, "ExecutionRoleArn": role_arn, "PrimaryContainer": container, "Tags": tags},
+        ),
+        SageMakerCall(
+            operation="CreateEndpointConfig",
+            params={
+                "EndpointConfigName": n.endpoint_config,
+                "ProductionVariants": [
+                    {
+                        "VariantName": VARIANT,
+                        "ModelName": n.model,
+                        "InitialInstanceCount": config.instance_count,
+                        "InstanceType": config.instance_type,
+                        "InitialVariantWeight": 1.0,
+                    }
+                ],
+                "Tags": tags,
+            },
+        ),
         create_endpoint_call(config, env, plan_id),
     ]
 
 
 def create_endpoint_call(config: SageMakerDeploymentConfig, env: Env, plan_id: str) -> SageMakerCall:
     n = names_for(config, plan_id)
-    params: dict[str, object] = {"EndpointName": n.endpoint, "EndpointConfigName": n.endpoint_config,
-                                 "Tags": _tags(plan_id, config, env)}
+    params: dict[str, object] = {
+        "EndpointName": n.endpoint,
+        "EndpointConfigName": n.endpoint_config,
+        "Tags": _tags(plan_id, config, env),
+    }
     if config.rollback_alarms:
-        params["DeploymentConfig"] = {"AutoRollbackConfiguration": {
-            "Alarms": [{"AlarmName": a} for a in config.rollback_alarms]}}
+        params["DeploymentConfig"] = {
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in config.rollback_alarms]}
+        }
     return SageMakerCall(operation="CreateEndpoint", params=params)
 
 
 def scale_call(config: SageMakerDeploymentConfig) -> SageMakerCall:
-    return SageMakerCall(operation="UpdateEndpointWeightsAndCapacities", params={
-        "EndpointName": config.endpoint_name,
-        "DesiredWeightsAndCapacities": [{"VariantName": VARIANT, "DesiredInstanceCount": config.instance_count}]})
+    return SageMakerCall(
+        operation="UpdateEndpointWeightsAndCapacities",
+        params={
+            "EndpointName": config.endpoint_name,
+            "DesiredWeightsAndCapacities": [{"VariantName": VARIANT, "DesiredInstanceCount": config.instance_count}],
+        },
+    )
 
 
 def pause_calls(config: SageMakerDeploymentConfig) -> list[SageMakerCall]:
@@ -85,5 +112,8 @@ def pause_calls(config: SageMakerDeploymentConfig) -> list[SageMakerCall]:
 def delete_calls(config: SageMakerDeploymentConfig, plan_id: str, endpoint_exists: bool) -> list[SageMakerCall]:
     n = names_for(config, plan_id)
     calls = pause_calls(config) if endpoint_exists else []
-    return calls + [SageMakerCall(operation="DeleteEndpointConfig", params={"EndpointConfigName": n.endpoint_config}),
-                    SageMakerCall(operation="DeleteModel", params={"ModelName": n.model})]
+    return [
+        *calls,
+        SageMakerCall(operation="DeleteEndpointConfig", params={"EndpointConfigName": n.endpoint_config}),
+        SageMakerCall(operation="DeleteModel", params={"ModelName": n.model}),
+    ]

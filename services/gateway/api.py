@@ -44,7 +44,9 @@ PlanIdPath = Annotated[str, "plan id"]
 
 
 class Gateway:
-    def __init__(self, settings: Settings, broker: NatsBroker, publish: Publisher, waiter: PlanWaiter, read: ReadModel) -> None:
+    def __init__(
+        self, settings: Settings, broker: NatsBroker, publish: Publisher, waiter: PlanWaiter, read: ReadModel
+    ) -> None:
         self.settings, self.broker, self.publish, self.waiter, self.read = settings, broker, publish, waiter, read
 
     async def send(self, event: Event) -> None:
@@ -54,8 +56,11 @@ class Gateway:
         try:
             await self.publish(event)
         except Exception as exc:  # timeouts, connection loss: the broker did not confirm
-            raise HTTPException(503, f"the event broker did not confirm the event ({type(exc).__name__}); "
-                                "nothing was accepted: retry shortly") from exc
+            raise HTTPException(
+                503,
+                f"the event broker did not confirm the event ({type(exc).__name__}); "
+                "nothing was accepted: retry shortly",
+            ) from exc
 
 
 def gateway(request: Request) -> Gateway:
@@ -103,9 +108,11 @@ async def command(body: CommandRequest, gw: GatewayDep) -> JSONResponse:
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
     plan_id = str(uuid.uuid4())
-    event = IntentReceived(plan_id=plan_id, actor=body.user_id,
-                           data=IntentReceivedData(command=body.command, env=body.env, user_id=body.user_id,
-                                                   constraints=Constraints()))
+    event = IntentReceived(
+        plan_id=plan_id,
+        actor=body.user_id,
+        data=IntentReceivedData(command=body.command, env=body.env, user_id=body.user_id, constraints=Constraints()),
+    )
     outcome = gw.waiter.expect(plan_id)
     try:
         await gw.send(event)
@@ -149,12 +156,18 @@ async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int
     status = PlanStatus(row["status"])
     if status not in ALLOWED_ACTIONS[action]:
         allowed = ", ".join(sorted(s.value for s in ALLOWED_ACTIONS[action]))
-        raise HTTPException(409, f"cannot {action.value} a plan that is {status.value}; {action.value} applies to: {allowed}")
-    event = DeploymentAction(plan_id=plan_id, actor=actor,
-                             data=DeploymentActionData(action=action, requested_by=actor, instance_count=count))
+        raise HTTPException(
+            409, f"cannot {action.value} a plan that is {status.value}; {action.value} applies to: {allowed}"
+        )
+    event = DeploymentAction(
+        plan_id=plan_id, actor=actor, data=DeploymentActionData(action=action, requested_by=actor, instance_count=count)
+    )
     await gw.send(event)
-    return ActionResponse(plan_id=plan_id, action=action.value,
-                          message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}")
+    return ActionResponse(
+        plan_id=plan_id,
+        action=action.value,
+        message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}",
+    )
 
 
 @router.get("/approvals", tags=["approvals"])
@@ -172,11 +185,18 @@ async def approve(body: ApproveRequest, gw: GatewayDep) -> ApproveResponse:
         raise HTTPException(409, f"the approval request for {body.plan_id} expired; submit the command again")
     if body.approver == pending["requested_by"] and body.decision == "approved":
         raise HTTPException(403, "the requester cannot approve their own plan: ask another approver")
-    event = ApprovalDecided(plan_id=body.plan_id, actor=body.approver,
-                            data=ApprovalDecidedData(decision=body.decision, approver=body.approver, reason=body.reason))
+    event = ApprovalDecided(
+        plan_id=body.plan_id,
+        actor=body.approver,
+        data=ApprovalDecidedData(decision=body.decision, approver=body.approver, reason=body.reason),
+    )
     await gw.send(event)
-    return ApproveResponse(status=body.decision, plan_id=body.plan_id, approver=body.approver,
-                           message=f"plan {body.plan_id} {body.decision} by {body.approver}")
+    return ApproveResponse(
+        status=body.decision,
+        plan_id=body.plan_id,
+        approver=body.approver,
+        message=f"plan {body.plan_id} {body.decision} by {body.approver}",
+    )
 
 
 @router.get("/api/metrics/deployments/active", tags=["metrics"])

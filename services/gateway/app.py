@@ -45,12 +45,20 @@ def create_app(settings: Settings) -> FastAPI:
             await broker.stop()
             await engine.dispose()
 
-    app = FastAPI(title="AgentOps", version="0.1.0", lifespan=lifespan,
-                  description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.")
+    app = FastAPI(
+        title="AgentOps",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
+    )
     app.state.gateway = Gateway(settings, broker, publish, waiter, ReadModel(engine))
     app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
-                       allow_headers=["Content-Type", "Authorization", "X-API-Key", "Idempotency-Key"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Content-Type", "Authorization", "X-API-Key", "Idempotency-Key"],
+    )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -44,8 +44,11 @@ class ReadModel:
         query = (
             select(approvals, deployments.c.intent, deployments.c.status.label("plan_status"))
             .join(deployments, deployments.c.plan_id == approvals.c.plan_id)
-            .where(approvals.c.status == "pending", approvals.c.expires_at > now,
-                   deployments.c.status == PlanStatus.PENDING_APPROVAL.value)
+            .where(
+                approvals.c.status == "pending",
+                approvals.c.expires_at > now,
+                deployments.c.status == PlanStatus.PENDING_APPROVAL.value,
+            )
             .order_by(approvals.c.requested_at)
         )
         async with self.engine.connect() as conn:

@@ -17,7 +17,9 @@ class Strict(BaseModel):
 
 class CommandRequest(Strict):
     command: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-    env: Env | None = Field(default=None, description="staging, prod or dev; the stricter of this and the command's own wins")
+    env: Env | None = Field(
+        default=None, description="staging, prod or dev; the stricter of this and the command's own wins"
+    )
     user_id: UserId = "anonymous"
 
     @field_validator("env", mode="before")

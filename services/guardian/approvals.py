@@ -57,17 +57,31 @@ Outcome = tuple[list[Event], GuardedPlan | None]
 
 def on_plan(event: PlanProposed, policy: Policy, now: datetime) -> Outcome:
     d = event.data
-    plan = GuardedPlan(plan_id=event.plan_id, env=d.env, intent=d.intent, model_id=d.model_id,
-                       requested_by=d.user_id, config=d.config, state="approved")
+    plan = GuardedPlan(
+        plan_id=event.plan_id,
+        env=d.env,
+        intent=d.intent,
+        model_id=d.model_id,
+        requested_by=d.user_id,
+        config=d.config,
+        state="approved",
+    )
     findings = policy.findings(plan)
     if errors(findings):
         return [_rejected(event, findings, "deploy")], None
     cost = hourly_cost(d.config, policy.instances) or 0.0
     if policy.needs_approval(d.env):
         expires = now + timedelta(hours=policy.settings.approval_ttl_hours)
-        request = ApprovalRequestedData(intent=d.intent, env=d.env, requested_by=d.user_id, config=d.config,
-                                        estimated_usd_per_hour=cost, expires_at=expires,
-                                        warnings=findings, evidence=d.evidence)
+        request = ApprovalRequestedData(
+            intent=d.intent,
+            env=d.env,
+            requested_by=d.user_id,
+            config=d.config,
+            estimated_usd_per_hour=cost,
+            expires_at=expires,
+            warnings=findings,
+            evidence=d.evidence,
+        )
         pending = plan.model_copy(update={"state": "pending_approval", "expires_at": expires})
         return [event.caused(ApprovalRequested, "approval", SERVICE, request)], pending
     return [_requested(event, plan, "deploy", cost)], plan
@@ -81,7 +95,10 @@ def on_decision(event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy
     if event.data.decision == "rejected":
         return [], plan.model_copy(update={"state": "rejected"})
     if plan.expires_at is not None and now > plan.expires_at:
-        expired = Finding(code="APPROVAL_EXPIRED", message=f"the approval request expired at {plan.expires_at.isoformat()}: submit the command again")
+        expired = Finding(
+            code="APPROVAL_EXPIRED",
+            message=f"the approval request expired at {plan.expires_at.isoformat()}: submit the command again",
+        )
         return [_rejected(event, [expired], "approve")], plan.model_copy(update={"state": "expired"})
     findings = policy.findings(plan)  # prices, limits and policy may have moved since the request
     if errors(findings):
@@ -99,8 +116,11 @@ def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy)
     if action is Action.SCALE:
         count = event.data.instance_count or config.instance_count
         if count > policy.settings.max_instance_count:
-            over = Finding(code="INSTANCE_COUNT_OVER_LIMIT",
-                           message=f"instance_count {count} is over the limit of {policy.settings.max_instance_count} for {plan.env.value}")
+            limit = policy.settings.max_instance_count
+            over = Finding(
+                code="INSTANCE_COUNT_OVER_LIMIT",
+                message=f"instance_count {count} is over the limit of {limit} for {plan.env.value}",
+            )
             return [_rejected(event, [over], "scale")], None
         config = config.model_copy(update={"instance_count": count})
     findings = policy.findings(plan, config)
@@ -111,12 +131,17 @@ def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy)
     return [_requested(event, updated, operation, hourly_cost(config, policy.instances) or 0.0)], updated
 
 
-def _rejected(cause: Event, findings: list[Finding], operation: Literal["deploy", "restart", "scale", "approve"]) -> PlanRejected:
-    data = PlanRejectedData(errors=errors(findings), warnings=[f for f in findings if f.severity == "warning"],
-                            operation=operation)
+def _rejected(
+    cause: Event, findings: list[Finding], operation: Literal["deploy", "restart", "scale", "approve"]
+) -> PlanRejected:
+    data = PlanRejectedData(
+        errors=errors(findings), warnings=[f for f in findings if f.severity == "warning"], operation=operation
+    )
     return cause.caused(PlanRejected, "rejected", SERVICE, data)
 
 
-def _requested(cause: Event, plan: GuardedPlan, operation: Literal["deploy", "restart", "scale"], cost: float) -> DeploymentRequested:
+def _requested(
+    cause: Event, plan: GuardedPlan, operation: Literal["deploy", "restart", "scale"], cost: float
+) -> DeploymentRequested:
     data = DeploymentRequestedData(operation=operation, env=plan.env, config=plan.config, estimated_usd_per_hour=cost)
     return cause.caused(DeploymentRequested, "requested", SERVICE, data)

@@ -36,7 +36,9 @@ def plan_command(
         proposal = _propose(event, parsed, model, instances, settings)
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        failed = PlanFailedData(reason=f"the plan is not valid: {reasons}", understood=parsed.model_dump(exclude_none=True))
+        failed = PlanFailedData(
+            reason=f"the plan is not valid: {reasons}", understood=parsed.model_dump(exclude_none=True)
+        )
         return event.caused(PlanFailed, "plan", SERVICE, failed)
     return event.caused(PlanProposed, "plan", SERVICE, proposal)
 
@@ -116,8 +118,14 @@ def _propose(
         budget_usd_per_hour=budget,
     )
     return PlanProposedData(
-        intent=event.data.command, env=env, user_id=event.data.user_id, model_id=model.id,
-        config=config, evidence=[], assumptions=assumptions, planner="rules",
+        intent=event.data.command,
+        env=env,
+        user_id=event.data.user_id,
+        model_id=model.id,
+        config=config,
+        evidence=[],
+        assumptions=assumptions,
+        planner="rules",
     )
 
 

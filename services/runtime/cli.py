@@ -19,11 +19,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentops", description="Deploy models to SageMaker from plain commands, safely.")
+    parser = argparse.ArgumentParser(
+        prog="agentops", description="Deploy models to SageMaker from plain commands, safely."
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run the whole system (embedded NATS and PostgreSQL unless NATS_URL/DATABASE_URL are set)")
-    up.add_argument("--port", type=int, default=None, help="gateway port (default GATEWAY_PORT or 8000; 0 picks a free one)")
+    up = sub.add_parser(
+        "up", help="run the whole system (embedded NATS and PostgreSQL unless NATS_URL/DATABASE_URL are set)"
+    )
+    up.add_argument(
+        "--port", type=int, default=None, help="gateway port (default GATEWAY_PORT or 8000; 0 picks a free one)"
+    )
     up.set_defaults(func=_up)
 
     serve = sub.add_parser("serve", help="run one service in this process (needs NATS_URL and DATABASE_URL)")

@@ -57,7 +57,9 @@ class EmbeddedNats:
         log = open(self.home / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.home / "jetstream")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for_port(self.port, timeout, self.proc, "nats-server")
         return self
@@ -89,16 +91,38 @@ class EmbeddedPostgres:
         self._prepare(POSTGRES_BIN_PATH)
         if not (self.data / "PG_VERSION").exists():
             subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-instructions"],
-                check=True, capture_output=True, user=self.user,
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=self.user,
             )
         (self.data / "postmaster.pid").unlink(missing_ok=True) if not self._pid_alive() else None
         log = open(self.home / "postgres.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
-             "-k", str(self.home)],
-            stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True,
+            [
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "-D",
+                str(self.data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.home),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self.user,
+            start_new_session=True,
         )
         self._wait_ready(timeout)
         self._ensure_database()
@@ -133,13 +157,17 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"postgres exited with code {self.proc.returncode}; see {self.home / 'postgres.log'}")
+                raise RuntimeError(
+                    f"postgres exited with code {self.proc.returncode}; see {self.home / 'postgres.log'}"
+                )
             try:
                 psycopg.connect(self.url("postgres"), connect_timeout=2).close()
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"postgres not ready after {timeout}s; see {self.home / 'postgres.log'}") from None
+                    raise TimeoutError(
+                        f"postgres not ready after {timeout}s; see {self.home / 'postgres.log'}"
+                    ) from None
                 time.sleep(0.1)
 
     def _ensure_database(self) -> None:

@@ -14,18 +14,23 @@ SERVICES = ("auditor", "planner", "guardian", "executor", "gateway")
 def build(service: str, settings: Settings) -> Any:
     if service == "gateway":
         from services.gateway.app import create_app as gateway
+
         return gateway(settings)
     if service == "planner":
         from services.planner.app import create_app as planner
+
         return planner(settings)
     if service == "guardian":
         from services.guardian.app import create_app as guardian
+
         return guardian(settings)
     if service == "executor":
         from services.executor.app import create_app as executor
+
         return executor(settings)
     if service == "auditor":
         from services.auditor.app import create_app as auditor
+
         return auditor(settings)
     raise SystemExit(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
 
@@ -37,7 +42,13 @@ def serve(service: str, settings: Settings) -> None:
     if service == "gateway":
         import uvicorn
 
-        uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
-                    access_log=False, timeout_graceful_shutdown=5)
+        uvicorn.run(
+            app,
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
         return
     asyncio.run(app.run())

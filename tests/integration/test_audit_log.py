@@ -21,8 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 def intent(plan_id: str | None = None, command: str = "deploy llama 3.1 8b for chatbot-x") -> IntentReceived:
-    return IntentReceived(plan_id=plan_id or uuid.uuid4().hex, actor="alice",
-                          data=IntentReceivedData(command=command, user_id="alice"))
+    return IntentReceived(
+        plan_id=plan_id or uuid.uuid4().hex, actor="alice", data=IntentReceivedData(command=command, user_id="alice")
+    )
 
 
 async def record(database_url: str, *events: IntentReceived) -> None:
@@ -36,9 +37,11 @@ async def record(database_url: str, *events: IntentReceived) -> None:
 
 async def test_database_refuses_update_delete_and_truncate_of_the_log(database_url: str) -> None:
     await record(database_url, intent(), intent())
-    for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events",
-                      "TRUNCATE audit_events"):
-        with psycopg.connect(database_url) as conn, pytest.raises(psycopg.Error, match="append-only|permission denied"):
+    for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events", "TRUNCATE audit_events"):
+        with (
+            psycopg.connect(database_url) as conn,
+            pytest.raises(psycopg.Error, match=r"append-only|permission denied"),
+        ):
             conn.execute(statement)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == (2,)
@@ -93,7 +96,9 @@ async def test_duplicate_delivery_records_one_row_and_one_state_change(nats_url:
         await nc.close()
         await drained(nats_url)
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) FROM audit_events WHERE event_id = %s", (str(event.id),)).fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM audit_events WHERE event_id = %s", (str(event.id),)).fetchone() == (
+            1,
+        )
         row = conn.execute("SELECT status, last_seq FROM deployments WHERE plan_id = %s", (event.plan_id,)).fetchone()
     assert row == ("planning", 1)
     assert (await verify(database_url)).count == 1

@@ -37,7 +37,9 @@ async def test_malformed_command_is_refused_with_a_message_and_nothing_is_publis
 ) -> None:
     before = await stream_messages(system.settings.nats_url)
 
-    response = await system.client.post("/api/agent/command", content=body, headers={"content-type": "application/json"})
+    response = await system.client.post(
+        "/api/agent/command", content=body, headers={"content-type": "application/json"}
+    )
 
     assert response.status_code == 422
     assert says in response.json()["detail"]
@@ -54,12 +56,18 @@ async def test_over_long_command_is_refused(system: System) -> None:
 
 async def test_body_over_the_size_limit_is_413(system: System) -> None:
     huge = b'{"command": "' + b"a" * 200_000 + b'"}'
-    response = await system.client.post("/api/agent/command", content=huge, headers={"content-type": "application/json"})
+    response = await system.client.post(
+        "/api/agent/command", content=huge, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert "limit" in response.json()["detail"]
 
 
 async def test_bad_approval_bodies_are_422(system: System) -> None:
-    for body in ({"plan_id": "x", "decision": "maybe", "approver": "bob"}, {"plan_id": "../etc", "decision": "approved", "approver": "bob"}, {"decision": "approved"}):
+    for body in (
+        {"plan_id": "x", "decision": "maybe", "approver": "bob"},
+        {"plan_id": "../etc", "decision": "approved", "approver": "bob"},
+        {"decision": "approved"},
+    ):
         response = await system.client.post("/approve", json=body)
         assert response.status_code == 422, body

@@ -32,7 +32,11 @@ async def test_staging_command_deploys_and_every_step_is_audited_in_order(system
     assert calls == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
     await asyncio.sleep(0.3)  # let the auditor record the final status before reading the log
     assert await audit_types(database_url, answer["plan_id"]) == [
-        "intent.received", "plan.proposed", "deployment.requested", "deployment.status", "deployment.status",
+        "intent.received",
+        "plan.proposed",
+        "deployment.requested",
+        "deployment.status",
+        "deployment.status",
     ]
     verdict = await verify(database_url)
     assert verdict.ok, verdict.describe()
@@ -49,7 +53,9 @@ async def test_prod_plan_waits_for_approval_and_deploys_once_approved(system: Sy
     assert [a["plan_id"] for a in listed] == [plan_id]
     assert (await system.client.get("/api/metrics/approvals/pending")).json() == {"count": 1}
 
-    decision = await system.client.post("/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "bob", "reason": "capacity reviewed"})
+    decision = await system.client.post(
+        "/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "bob", "reason": "capacity reviewed"}
+    )
     assert decision.status_code == 200, decision.text
     plan = await system.wait_status(plan_id, "deployed")
     assert plan["artifact"]["instance_count"] == 2  # prod runs two instances for availability
@@ -62,7 +68,9 @@ async def test_prod_plan_rejected_by_approver_never_deploys(system: System, data
     plan_id = answer["plan_id"]
     await system.wait_status(plan_id, "pending_approval")
 
-    decision = await system.client.post("/approve", json={"plan_id": plan_id, "decision": "rejected", "approver": "bob", "reason": "not this quarter"})
+    decision = await system.client.post(
+        "/approve", json={"plan_id": plan_id, "decision": "rejected", "approver": "bob", "reason": "not this quarter"}
+    )
     assert decision.status_code == 200
     await system.wait_status(plan_id, "rejected")
     await asyncio.sleep(0.3)
@@ -75,7 +83,9 @@ async def test_requester_cannot_approve_their_own_prod_plan(system: System) -> N
     answer = await system.command("deploy llama-3.1 8B for chatbot-x in prod", user="alice")
     await system.wait_status(answer["plan_id"], "pending_approval")
 
-    refused = await system.client.post("/approve", json={"plan_id": answer["plan_id"], "decision": "approved", "approver": "alice"})
+    refused = await system.client.post(
+        "/approve", json={"plan_id": answer["plan_id"], "decision": "approved", "approver": "alice"}
+    )
     assert refused.status_code == 403
     assert "own plan" in refused.json()["detail"]
 
@@ -130,5 +140,7 @@ async def test_actions_on_unknown_plans_are_404(system: System) -> None:
         await system.client.get("/api/deployments/no-such-plan"),
     ):
         assert response.status_code == 404
-    approve = await system.client.post("/approve", json={"plan_id": "no-such-plan", "decision": "approved", "approver": "bob"})
+    approve = await system.client.post(
+        "/approve", json={"plan_id": "no-such-plan", "decision": "approved", "approver": "bob"}
+    )
     assert approve.status_code == 404
