@@ -52,9 +52,9 @@ def start_system(home: Path, port: int) -> subprocess.Popen[str]:
     raise SystemExit(f"agentops up failed to start (exit {proc.wait()})")
 
 
-async def pipeline(base: str, db_url: str, n: int) -> tuple[list[float], list[float]]:
+async def pipeline(base: str, db_url: str, n: int, key: str) -> tuple[list[float], list[float]]:
     decisive, deployed = [], []
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
         with psycopg.connect(db_url, autocommit=True) as conn:
             for i in range(n + 10):
                 t0 = time.perf_counter()
@@ -116,7 +116,14 @@ def main() -> None:
             import json
 
             runtime = json.loads((Path(tmp) / "runtime.json").read_text())
-            decisive, deployed = asyncio.run(pipeline(f"http://127.0.0.1:{port}", runtime["database_url"], n))
+            decisive, deployed = asyncio.run(
+                pipeline(
+                    f"http://127.0.0.1:{port}",
+                    runtime["database_url"],
+                    n,
+                    (Path(tmp) / "admin-key").read_text().strip(),
+                )
+            )
             raw = asyncio.run(raw_nats(runtime["nats_url"], n))
         finally:
             proc.send_signal(signal.SIGINT)

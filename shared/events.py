@@ -92,12 +92,17 @@ class ApprovalRequestedData(Frozen):
     expires_at: datetime
     warnings: list[Finding] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
+    # sha256 of the canonical config: an approval counts only for the content it was given for
+    plan_hash: str = ""
+    approvals_required: int = Field(default=1, ge=1, le=5)
 
 
 class ApprovalDecidedData(Frozen):
-    decision: Literal["approved", "rejected"]
+    # "expired" is decided by the guardian when the request outlives its expiry
+    decision: Literal["approved", "rejected", "expired"]
     approver: Name
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    plan_hash: str | None = None
 
 
 class DeploymentRequestedData(Frozen):
@@ -119,6 +124,14 @@ class DeploymentStatusData(Frozen):
     mode: Literal["dry-run", "sandbox", "aws"]
     calls: list[SageMakerCall] = Field(default_factory=list)
     reason: str | None = None
+
+
+class NotificationFailedData(Frozen):
+    target: Name
+    event_id: uuid.UUID
+    event_type: Name
+    attempts: int = Field(ge=1)
+    error: Text
 
 
 class MessageRejectedData(Frozen):
@@ -218,6 +231,14 @@ class DeploymentStatus(Event):
     data: DeploymentStatusData
 
 
+class NotificationFailed(Event):
+    """A webhook the notifier gave up on after its last retry."""
+
+    TYPE: ClassVar[str] = "notification.failed"
+    type: Literal["notification.failed"] = "notification.failed"
+    data: NotificationFailedData
+
+
 class MessageRejected(Event):
     """A message a service could not decode; recorded so nothing vanishes silently."""
 
@@ -238,6 +259,7 @@ CATALOG: dict[str, type[Event]] = {
         DeploymentRequested,
         DeploymentAction,
         DeploymentStatus,
+        NotificationFailed,
         MessageRejected,
     )
 }
@@ -252,6 +274,7 @@ AnyEvent = Annotated[
     | DeploymentRequested
     | DeploymentAction
     | DeploymentStatus
+    | NotificationFailed
     | MessageRejected,
     Field(discriminator="type"),
 ]

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_command_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+    # API keys: the file `agentops keys` manages (default AGENTOPS_HOME/api-keys.json) and/or
+    # API_KEYS, a JSON list of {"user_id", "roles", "key_sha256"} (hashes only, never secrets).
+    api_keys_file: Path | None = None
+    api_keys: str = ""
 
     # Guardian.
     max_instance_count: int = Field(default=4, ge=1, le=4)
@@ -58,6 +62,10 @@ class Settings(BaseSettings):
 
     # Runtime.
     agentops_home: Path = Path(".agentops")
+
+    @property
+    def api_keys_path(self) -> Path:
+        return self.api_keys_file or self.agentops_home / "api-keys.json"
 
     @field_validator("cors_origins")
     @classmethod

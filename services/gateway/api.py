@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 
 from services.gateway import views
+from services.gateway.auth import Principal, Role, require
 from services.gateway.readmodel import ReadModel
 from services.gateway.schemas import (
     ActionResponse,
@@ -68,6 +69,9 @@ def gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(gateway)]
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Deployer = Annotated[Principal, Depends(require(Role.DEPLOYER))]
+Approver = Annotated[Principal, Depends(require(Role.APPROVER))]
 router = APIRouter()
 
 
@@ -89,29 +93,38 @@ async def readyz(gw: GatewayDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+@router.get("/api/me", tags=["ops"])
+async def me(who: Viewer) -> dict[str, Any]:
+    """Who the presented key belongs to, and its roles (the dashboard shapes its controls by them)."""
+    return {"user_id": who.user_id, "roles": sorted(r.value for r in who.roles), "key_id": who.key_id}
+
+
 @router.get("/api/deployments", tags=["deployments"])
 async def list_deployments(
-    gw: GatewayDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0
+    gw: GatewayDep,
+    _who: Viewer,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DeploymentPlan]:
     return [views.plan(row) for row in await gw.read.deployments(limit, offset)]
 
 
 @router.get("/api/deployments/{plan_id}", tags=["deployments"])
-async def get_deployment(plan_id: str, gw: GatewayDep) -> dict[str, Any]:
+async def get_deployment(plan_id: str, gw: GatewayDep, _who: Viewer) -> dict[str, Any]:
     row = await _existing(gw, plan_id)
     return views.plan_detail(row)
 
 
 @router.post("/api/agent/command", tags=["deployments"], responses={202: {"model": CommandResponse}})
-async def command(body: CommandRequest, gw: GatewayDep) -> JSONResponse:
+async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONResponse:
     limit = gw.settings.max_command_chars
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
     plan_id = str(uuid.uuid4())
     event = IntentReceived(
         plan_id=plan_id,
-        actor=body.user_id,
-        data=IntentReceivedData(command=body.command, env=body.env, user_id=body.user_id, constraints=Constraints()),
+        actor=who.user_id,
+        data=IntentReceivedData(command=body.command, env=body.env, user_id=who.user_id, constraints=Constraints()),
     )
     outcome = gw.waiter.expect(plan_id)
     try:
@@ -125,23 +138,23 @@ async def command(body: CommandRequest, gw: GatewayDep) -> JSONResponse:
 
 
 @router.post("/api/deployments/{plan_id}/pause", tags=["deployments"])
-async def pause(plan_id: str, gw: GatewayDep) -> ActionResponse:
-    return await _act(gw, plan_id, Action.PAUSE, "anonymous")
+async def pause(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    return await _act(gw, plan_id, Action.PAUSE, who.user_id)
 
 
 @router.post("/api/deployments/{plan_id}/restart", tags=["deployments"])
-async def restart(plan_id: str, gw: GatewayDep) -> ActionResponse:
-    return await _act(gw, plan_id, Action.RESTART, "anonymous")
+async def restart(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    return await _act(gw, plan_id, Action.RESTART, who.user_id)
 
 
 @router.post("/api/deployments/{plan_id}/scale", tags=["deployments"])
-async def scale(plan_id: str, body: ScaleRequest, gw: GatewayDep) -> ActionResponse:
-    return await _act(gw, plan_id, Action.SCALE, "anonymous", body.instance_count)
+async def scale(plan_id: str, body: ScaleRequest, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    return await _act(gw, plan_id, Action.SCALE, who.user_id, body.instance_count)
 
 
 @router.delete("/api/deployments/{plan_id}", tags=["deployments"])
-async def delete(plan_id: str, gw: GatewayDep) -> ActionResponse:
-    return await _act(gw, plan_id, Action.DELETE, "anonymous")
+async def delete(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    return await _act(gw, plan_id, Action.DELETE, who.user_id)
 
 
 async def _existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
@@ -171,44 +184,49 @@ async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int
 
 
 @router.get("/approvals", tags=["approvals"])
-async def approvals(gw: GatewayDep) -> list[Approval]:
+async def approvals(gw: GatewayDep, _who: Viewer) -> list[Approval]:
     return [views.approval(row) for row in await gw.read.pending_approvals()]
 
 
 @router.post("/approve", tags=["approvals"])
-async def approve(body: ApproveRequest, gw: GatewayDep) -> ApproveResponse:
+async def approve(body: ApproveRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
+    if body.approver is not None and body.approver != who.user_id:
+        raise HTTPException(
+            403, f"approver is taken from your API key ({who.user_id}); you cannot decide as {body.approver}"
+        )
+    approver = who.user_id
     row = await _existing(gw, body.plan_id)
     pending = {a["plan_id"]: a for a in await gw.read.pending_approvals()}.get(body.plan_id)
     if pending is None:
         raise HTTPException(409, f"plan {body.plan_id} is {row['status']}, not waiting for approval")
     if pending["expires_at"] <= datetime.now(UTC):
         raise HTTPException(409, f"the approval request for {body.plan_id} expired; submit the command again")
-    if body.approver == pending["requested_by"] and body.decision == "approved":
+    if approver == pending["requested_by"] and body.decision == "approved":
         raise HTTPException(403, "the requester cannot approve their own plan: ask another approver")
     event = ApprovalDecided(
         plan_id=body.plan_id,
-        actor=body.approver,
-        data=ApprovalDecidedData(decision=body.decision, approver=body.approver, reason=body.reason),
+        actor=approver,
+        data=ApprovalDecidedData(decision=body.decision, approver=approver, reason=body.reason),
     )
     await gw.send(event)
     return ApproveResponse(
         status=body.decision,
         plan_id=body.plan_id,
-        approver=body.approver,
-        message=f"plan {body.plan_id} {body.decision} by {body.approver}",
+        approver=approver,
+        message=f"plan {body.plan_id} {body.decision} by {approver}",
     )
 
 
 @router.get("/api/metrics/deployments/active", tags=["metrics"])
-async def active_deployments(gw: GatewayDep) -> Count:
+async def active_deployments(gw: GatewayDep, _who: Viewer) -> Count:
     return Count(count=await gw.read.count_status(("deploying", "deployed")))
 
 
 @router.get("/api/metrics/approvals/pending", tags=["metrics"])
-async def pending_approvals(gw: GatewayDep) -> Count:
+async def pending_approvals(gw: GatewayDep, _who: Viewer) -> Count:
     return Count(count=len(await gw.read.pending_approvals()))
 
 
 @router.get("/api/metrics/costs/monthly", tags=["metrics"])
-async def monthly_costs(gw: GatewayDep) -> MonthlyCost:
+async def monthly_costs(gw: GatewayDep, _who: Viewer) -> MonthlyCost:
     return views.monthly_cost(await gw.read.active_deployments(), datetime.now(UTC))

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from faststream.nats import NatsMessage
 
 from services.gateway.api import Gateway, router
+from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
 from services.gateway.limits import BodyLimit
 from services.gateway.readmodel import ReadModel
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
     )
+    app.state.keys = KeyStore(settings)
     app.state.gateway = Gateway(settings, broker, publish, waiter, ReadModel(engine))
     app.include_router(router)
     install_error_handlers(app)

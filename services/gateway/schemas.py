@@ -20,7 +20,9 @@ class CommandRequest(Strict):
     env: Env | None = Field(
         default=None, description="staging, prod or dev; the stricter of this and the command's own wins"
     )
-    user_id: UserId = "anonymous"
+    user_id: UserId | None = Field(
+        default=None, description="accepted for the seed's clients and ignored: the user is the API key's"
+    )
 
     @field_validator("env", mode="before")
     @classmethod
@@ -51,7 +53,7 @@ class ScaleRequest(Strict):
 class ApproveRequest(Strict):
     plan_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
     decision: Literal["approved", "rejected"]
-    approver: UserId
+    approver: UserId | None = Field(default=None, description="optional; must match the API key's user when given")
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
 
 

@@ -45,6 +45,24 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--until", type=int, default=None, help="stop at this seq")
     verify.set_defaults(func=_verify)
 
+    keys = sub.add_parser("keys", help="API keys (stored hashed in API_KEYS_FILE)").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = keys.add_parser("create", help="make a key for a user; the secret is printed once")
+    create.add_argument("--user", required=True, help="the user id the key acts as")
+    create.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=["viewer", "deployer", "approver", "admin"],
+        help="repeat for several roles",
+    )
+    create.set_defaults(func=_keys_create)
+    keys.add_parser("list", help="list keys (never their secrets)").set_defaults(func=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by its id; takes effect without a restart")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=_keys_revoke)
+
     parse = sub.add_parser("parse", help="print the structured intent of a command as JSON")
     parse.add_argument("command", nargs="*")
     parse.add_argument("--jsonl", action="store_true", help="read one command per line on stdin, write JSON lines")
@@ -81,6 +99,47 @@ def _verify(args: argparse.Namespace) -> int:
         verdict = asyncio.run(verify(url, since=args.since, until=args.until))
     print(verdict.describe())
     return 0 if verdict.ok else 1
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.gateway.auth import KeyFile, Role
+
+    settings = Settings()
+    try:
+        secret, record = KeyFile(settings.api_keys_path).create(args.user, [Role(r) for r in dict.fromkeys(args.role)])
+    except ValidationError as exc:
+        print(f"agentops keys create: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    print(f"created key {record.id} for {record.user_id} ({', '.join(args.role)}); it is shown only now:")
+    print(secret)
+    return 0
+
+
+def _keys_list(_args: argparse.Namespace) -> int:
+    import json
+
+    from services.gateway.auth import KeyFile, describe, env_keys
+
+    settings = Settings()
+    for record in [*env_keys(settings.api_keys), *KeyFile(settings.api_keys_path).load()]:
+        print(json.dumps(describe(record)))
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from services.gateway.auth import KeyFile
+
+    try:
+        record = KeyFile(Settings().api_keys_path).revoke(args.key_id)
+    except KeyError:
+        print(
+            f"agentops keys revoke: no key {args.key_id!r} in the keys file (see `agentops keys list`)", file=sys.stderr
+        )
+        return 2
+    print(f"revoked {record.id} ({record.user_id})")
+    return 0
 
 
 def _parse(args: argparse.Namespace) -> int:

@@ -35,11 +35,15 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
             env = self._infrastructure()
+            from services.gateway.auth import ensure_local_admin
+
+            key = ensure_local_admin(self.settings)
             for service in SERVICES:
                 self.procs[service] = self._spawn(service, env)
             url = f"http://{self.settings.gateway_host}:{self.port}"
             self._wait_ready(url)
             print(f"AgentOps is up: {url}  (API docs {url}/docs; Ctrl-C stops everything)", flush=True)
+            print(f"Dashboard (signed in as the local admin): {url}/#key={key}", flush=True)
             self._watch(env)
             return 0
         finally:

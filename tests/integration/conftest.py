@@ -17,6 +17,7 @@ from services.gateway.app import create_app as gateway
 from services.guardian.app import create_app as guardian
 from services.planner.app import create_app as planner
 from shared.settings import Settings
+from tests.keys import api_keys_env, headers
 
 
 @dataclass
@@ -24,11 +25,15 @@ class System:
     client: httpx.AsyncClient
     settings: Settings
 
+    def auth(self, user: str) -> dict[str, str]:
+        """Headers that act as ``user`` (see tests/keys.py); the client acts as alice, a deployer, by default."""
+        return headers(user)
+
     async def command(self, text: str, env: str | None = None, user: str = "alice") -> dict[str, Any]:
-        body: dict[str, Any] = {"command": text, "user_id": user}
+        body: dict[str, Any] = {"command": text}
         if env:
             body["env"] = env
-        response = await self.client.post("/api/agent/command", json=body)
+        response = await self.client.post("/api/agent/command", json=body, headers=headers(user))
         assert response.status_code in (200, 202), response.text
         return response.json()  # type: ignore[no-any-return]
 
@@ -51,6 +56,7 @@ class System:
 
 
 def system_settings(nats_url: str, database_url: str, **overrides: Any) -> Settings:
+    overrides.setdefault("api_keys", api_keys_env())
     return Settings(nats_url=nats_url, database_url=database_url, command_wait_seconds=10.0, **overrides)
 
 
@@ -74,7 +80,9 @@ class running:
         app = gateway(self.settings)
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         return await self.stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=headers("alice")
+            )
         )
 
     async def __aexit__(self, *exc: object) -> None:

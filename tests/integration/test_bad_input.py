@@ -69,5 +69,5 @@ async def test_bad_approval_bodies_are_422(system: System) -> None:
         {"plan_id": "../etc", "decision": "approved", "approver": "bob"},
         {"decision": "approved"},
     ):
-        response = await system.client.post("/approve", json=body)
+        response = await system.client.post("/approve", json=body, headers=system.auth("bob"))
         assert response.status_code == 422, body

@@ -54,7 +54,9 @@ async def test_prod_plan_waits_for_approval_and_deploys_once_approved(system: Sy
     assert (await system.client.get("/api/metrics/approvals/pending")).json() == {"count": 1}
 
     decision = await system.client.post(
-        "/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "bob", "reason": "capacity reviewed"}
+        "/approve",
+        json={"plan_id": plan_id, "decision": "approved", "approver": "bob", "reason": "capacity reviewed"},
+        headers=system.auth("bob"),
     )
     assert decision.status_code == 200, decision.text
     plan = await system.wait_status(plan_id, "deployed")
@@ -69,25 +71,35 @@ async def test_prod_plan_rejected_by_approver_never_deploys(system: System, data
     await system.wait_status(plan_id, "pending_approval")
 
     decision = await system.client.post(
-        "/approve", json={"plan_id": plan_id, "decision": "rejected", "approver": "bob", "reason": "not this quarter"}
+        "/approve",
+        json={"plan_id": plan_id, "decision": "rejected", "approver": "bob", "reason": "not this quarter"},
+        headers=system.auth("bob"),
     )
     assert decision.status_code == 200
     await system.wait_status(plan_id, "rejected")
     await asyncio.sleep(0.3)
     assert "deployment.requested" not in await audit_types(database_url, plan_id)
-    again = await system.client.post("/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "carol"})
+    again = await system.client.post(
+        "/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "carol"}, headers=system.auth("carol")
+    )
     assert again.status_code == 409
 
 
 async def test_requester_cannot_approve_their_own_prod_plan(system: System) -> None:
-    answer = await system.command("deploy llama-3.1 8B for chatbot-x in prod", user="alice")
+    # dave holds both roles: the approver role does not let him approve his own request.
+    answer = await system.command("deploy llama-3.1 8B for chatbot-x in prod", user="dave")
     await system.wait_status(answer["plan_id"], "pending_approval")
 
     refused = await system.client.post(
-        "/approve", json={"plan_id": answer["plan_id"], "decision": "approved", "approver": "alice"}
+        "/approve", json={"plan_id": answer["plan_id"], "decision": "approved"}, headers=system.auth("dave")
     )
     assert refused.status_code == 403
     assert "own plan" in refused.json()["detail"]
+    # a deployer without the approver role is refused for the role, before anything else
+    no_role = await system.client.post(
+        "/approve", json={"plan_id": answer["plan_id"], "decision": "approved"}, headers=system.auth("alice")
+    )
+    assert no_role.status_code == 403 and "approver role" in no_role.json()["detail"]
 
 
 async def test_command_that_fails_guardrails_answers_validation_failed(system: System) -> None:
@@ -141,6 +153,8 @@ async def test_actions_on_unknown_plans_are_404(system: System) -> None:
     ):
         assert response.status_code == 404
     approve = await system.client.post(
-        "/approve", json={"plan_id": "no-such-plan", "decision": "approved", "approver": "bob"}
+        "/approve",
+        json={"plan_id": "no-such-plan", "decision": "approved", "approver": "bob"},
+        headers=system.auth("bob"),
     )
     assert approve.status_code == 404

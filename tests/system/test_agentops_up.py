@@ -18,16 +18,20 @@ from services.runtime.embedded import free_port
 pytestmark = pytest.mark.integration
 
 
-def get(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+def get(url: str, key: str = "") -> tuple[int, dict]:  # type: ignore[type-arg]
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=auth(key)), timeout=5) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
 
 
-def post(url: str, body: dict) -> dict:  # type: ignore[type-arg]
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json"})
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def post(url: str, body: dict, key: str) -> dict:  # type: ignore[type-arg]
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json", **auth(key)})
     with urllib.request.urlopen(request, timeout=15) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
@@ -59,6 +63,23 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 90)
     raise AssertionError(f"never printed {needle!r}:\n{''.join(lines)}")
 
 
+class _AnyId(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.startswith("k_")
+
+    __hash__ = str.__hash__
+
+
+ANY_ID = _AnyId("k_*")
+
+
+def dashboard_key(lines: list[str], base: str) -> str:
+    (line,) = [line for line in lines if "Dashboard" in line]
+    url = line.split()[-1]
+    assert url.startswith(f"{base}/#key=aok_")
+    return url.split("#key=", 1)[1]
+
+
 def stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -71,14 +92,18 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
 
     proc = start(home, port)
     try:
-        lines = wait_for_line(proc, "AgentOps is up")
+        lines = wait_for_line(proc, "Dashboard")
         assert any(base in line for line in lines)
+        key = dashboard_key(lines, base)
         status, ready = get(f"{base}/readyz")
         assert status == 200 and ready["broker"] == "ok" and ready["database"] == "ok"
-        answer = post(f"{base}/api/agent/command", {"command": "deploy llama-3.1 8B for chatbot-x", "env": "staging"})
+        assert get(f"{base}/api/deployments")[0] == 401  # closed without a key
+        assert get(f"{base}/api/me", key) == (200, {"user_id": "admin", "roles": ["admin"], "key_id": ANY_ID})
+        command = {"command": "deploy llama-3.1 8B for chatbot-x", "env": "staging"}
+        answer = post(f"{base}/api/agent/command", command, key)
         assert answer["status"] == "success"
         for _ in range(100):  # the read model follows the events by a few milliseconds
-            if get(f"{base}/api/deployments/{answer['plan_id']}")[1].get("status") == "deployed":
+            if get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("status") == "deployed":
                 break
             time.sleep(0.1)
     finally:
@@ -89,8 +114,9 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
 
     proc = start(home, port)
     try:
-        wait_for_line(proc, "AgentOps is up")
-        status, plans = get(f"{base}/api/deployments")
+        again = dashboard_key(wait_for_line(proc, "Dashboard"), base)
+        assert again == key  # the local admin key is made once and kept
+        status, plans = get(f"{base}/api/deployments", key)
         assert status == 200
         assert [p["plan_id"] for p in plans] == [answer["plan_id"]]
         assert plans[0]["status"] == "deployed"
