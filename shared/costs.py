@@ -1,0 +1,114 @@
+"""What deployments cost, estimated from the audit log alone.
+
+A deployment is billed while it is ``deploying`` or ``deployed`` (SageMaker bills instances from
+launch until the endpoint is deleted). Its rate is the ``estimated_usd_per_hour`` of the newest
+``deployment.requested`` (deploy, restart or scale), which the guardian priced as catalog price x
+instance count. ``paused``, ``failed`` and ``deleted`` stop the meter.
+
+The estimate is used when Cost Explorer is not configured, and always for the guardian's
+month-to-date budget check (Cost Explorer lags by up to a day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db import audit_events
+
+BILLING = {"deploying", "deployed"}
+STOPPED = {"paused", "failed", "deleted"}
+COST_EVENT_TYPES = ("deployment.requested", "deployment.status")
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass(frozen=True)
+class CostEvent:
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass
+class Meter:
+    """The running state of one deployment's bill."""
+
+    rate: float = 0.0
+    since: datetime | None = None  # billing started at, None while stopped
+    intervals: list[tuple[datetime, datetime, float]] = field(default_factory=list)
+
+    def feed(self, event: CostEvent) -> None:
+        if event.type == "deployment.requested":
+            if self.since is not None and event.occurred_at > self.since:  # a scale: close the old rate's interval
+                self.intervals.append((self.since, event.occurred_at, self.rate))
+                self.since = event.occurred_at
+            self.rate = float(event.data.get("estimated_usd_per_hour", 0.0))
+        elif event.type == "deployment.status":
+            status = event.data.get("status")
+            if status in BILLING and self.since is None:
+                self.since = event.occurred_at
+            elif status in STOPPED and self.since is not None:
+                self.intervals.append((self.since, event.occurred_at, self.rate))
+                self.since = None
+
+    def usd(self, start: datetime, end: datetime) -> float:
+        """Spend within [start, end): closed intervals plus the open one up to ``end``."""
+        spans = list(self.intervals)
+        if self.since is not None:
+            spans.append((self.since, end, self.rate))
+        total = 0.0
+        for a, b, rate in spans:
+            lo, hi = max(a, start), min(b, end)
+            if hi > lo:
+                total += rate * (hi - lo).total_seconds() / 3600.0
+        return total
+
+    @property
+    def running(self) -> bool:
+        return self.since is not None
+
+
+def meter(events: Iterable[CostEvent]) -> Meter:
+    m = Meter()
+    for event in events:
+        m.feed(event)
+    return m
+
+
+def deployment_cost(events: Iterable[CostEvent], start: datetime, end: datetime) -> float:
+    return round(meter(events).usd(start, end), 4)
+
+
+def month_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def cost_events(engine: AsyncEngine, plan_id: str | None = None) -> dict[str, list[CostEvent]]:
+    """Every cost-relevant event per plan, in log order."""
+    query = (
+        select(audit_events.c.plan_id, audit_events.c.type, audit_events.c.occurred_at, audit_events.c.payload)
+        .where(audit_events.c.type.in_(COST_EVENT_TYPES))
+        .order_by(audit_events.c.seq)
+    )
+    if plan_id is not None:
+        query = query.where(audit_events.c.plan_id == plan_id)
+    per_plan: dict[str, list[CostEvent]] = {}
+    async with engine.connect() as conn:
+        for row in await conn.execute(query):
+            per_plan.setdefault(row.plan_id, []).append(
+                CostEvent(row.type, row.occurred_at, row.payload.get("data", {}))
+            )
+    return per_plan
+
+
+async def month_to_date_usd(engine: AsyncEngine, now: datetime | None = None) -> float:
+    """Estimated spend of every deployment since the first of this month (UTC)."""
+    now = now or datetime.now(UTC)
+    start = month_start(now)
+    per_plan = await cost_events(engine)
+    return round(sum(meter(events).usd(start, now) for events in per_plan.values()), 4)
