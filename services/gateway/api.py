@@ -13,6 +13,7 @@ from faststream.nats import NatsBroker
 
 from services.gateway import views
 from services.gateway.auth import Principal, Role, require
+from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
 from services.gateway.readmodel import ReadModel
 from services.gateway.schemas import (
     ActionResponse,
@@ -120,6 +121,18 @@ async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONRe
     limit = gw.settings.max_command_chars
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
+    if lifecycle := lifecycle_request(body.command):
+        if (lifecycle.instance_count or 0) > gw.settings.max_instance_count:
+            raise HTTPException(
+                422,
+                f"instance_count {lifecycle.instance_count} is over the limit of {gw.settings.max_instance_count}",
+            )
+        target = choose(lifecycle, await gw.read.by_endpoint(endpoint_names(lifecycle)), body.env)
+        done = await _act(gw, target["plan_id"], lifecycle.action, who.user_id, lifecycle.instance_count)
+        response = CommandResponse(
+            status="accepted", plan_id=done.plan_id, action=done.action, message=done.message, plan=views.plan(target)
+        )
+        return JSONResponse(response.model_dump(mode="json"), status_code=202)
     plan_id = str(uuid.uuid4())
     event = IntentReceived(
         plan_id=plan_id,

@@ -12,6 +12,8 @@ from shared.db import approvals, deployments
 from shared.models import PlanStatus
 
 ACTIVE = (PlanStatus.DEPLOYING.value, PlanStatus.DEPLOYED.value)
+# Plans that hold (or held, while paused or failed) an endpoint: the ones lifecycle commands address.
+LIFECYCLE = (*ACTIVE, PlanStatus.PAUSED.value, PlanStatus.FAILED.value)
 
 
 class ReadModel:
@@ -58,3 +60,16 @@ class ReadModel:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(deployments).where(deployments.c.status.in_(ACTIVE)))
             return [dict(r) for r in rows.mappings()]
+
+    async def by_endpoint(self, names: list[str]) -> list[dict[str, Any]]:
+        """Live plans serving one of these endpoint names, newest first."""
+        query = (
+            select(deployments)
+            .where(
+                deployments.c.artifact["endpoint_name"].astext.in_(names),
+                deployments.c.status.in_(LIFECYCLE),
+            )
+            .order_by(deployments.c.created_at.desc())
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]

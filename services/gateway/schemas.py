@@ -35,6 +35,8 @@ class CommandResponse(BaseModel):
     plan_id: str
     message: str
     requires_approval: bool = False
+    # set when the command was a lifecycle request ("pause chatbot-x") on an existing plan
+    action: str | None = None
     plan: DeploymentPlan | None = None
     validation_errors: list[str] = Field(default_factory=list)
 

@@ -1,0 +1,63 @@
+"""Lifecycle commands in words ("pause chatbot-x", "tear down legal-search in staging").
+
+They take the same path as the dashboard's buttons: find the deployment the words name, then
+request the action on it. Only the grammar parser reads the text; nothing in it is obeyed
+beyond the action, the app, the env and a count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+
+from services.planner.intent import ParsedIntent, parse
+from shared.catalog import models
+from shared.models import Action
+
+LIFECYCLE_ACTIONS = {a.value: a for a in (Action.PAUSE, Action.RESTART, Action.DELETE, Action.SCALE)}
+ENVS = ("staging", "prod", "dev")
+
+
+@dataclass(frozen=True)
+class LifecycleRequest:
+    action: Action
+    app: str
+    env: str | None
+    instance_count: int | None
+
+
+def lifecycle_request(command: str) -> LifecycleRequest | None:
+    """The lifecycle request a command makes, or None when it asks for a deployment (or nothing)."""
+    intent: ParsedIntent = parse(command, models())
+    if intent.action not in LIFECYCLE_ACTIONS:
+        return None
+    verb = intent.action
+    if not intent.app:
+        raise HTTPException(422, f"say which deployment to {verb}, e.g. '{verb} chatbot-x in staging'")
+    if intent.action == "scale" and intent.instance_count is None:
+        raise HTTPException(422, f"say how many instances, e.g. 'scale {intent.app} to 2 instances'")
+    return LifecycleRequest(LIFECYCLE_ACTIONS[verb], intent.app, intent.env, intent.instance_count)
+
+
+def endpoint_names(request: LifecycleRequest) -> list[str]:
+    envs = [request.env] if request.env else list(ENVS)
+    return [request.app, *(f"{request.app}-{env}" for env in envs)]
+
+
+def choose(request: LifecycleRequest, rows: list[dict[str, Any]], preferred_env: str | None) -> dict[str, Any]:
+    """One deployment, or a 404/409 that says how to be more precise."""
+    where = f" in {request.env}" if request.env else ""
+    if not rows:
+        raise HTTPException(404, f"no live deployment of {request.app}{where}: check the name in the deployment list")
+    if preferred_env and not request.env and any(r["env"] == preferred_env for r in rows):
+        rows = [r for r in rows if r["env"] == preferred_env]
+    envs = sorted({r["env"] for r in rows})
+    if len(envs) > 1:
+        raise HTTPException(
+            409,
+            f"{request.app} runs in {' and '.join(envs)}: say which, "
+            f"e.g. '{request.action.value} {request.app} in {envs[0]}'",
+        )
+    return rows[0]  # newest first: an older failed plan for the same endpoint is history
