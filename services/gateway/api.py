@@ -17,13 +17,16 @@ from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
 from services.gateway.readmodel import ReadModel
 from services.gateway.schemas import (
     ActionResponse,
+    ActiveDeployments,
     Approval,
     ApproveRequest,
     ApproveResponse,
     CommandRequest,
     CommandResponse,
-    Count,
+    DeploymentDetail,
+    DeploymentList,
     MonthlyCost,
+    PendingApprovals,
     ScaleRequest,
 )
 from services.gateway.waiter import PlanWaiter
@@ -38,7 +41,7 @@ from shared.events import (
     IntentReceived,
     IntentReceivedData,
 )
-from shared.models import ALLOWED_ACTIONS, Action, DeploymentPlan, PlanStatus
+from shared.models import ALLOWED_ACTIONS, Action, PlanStatus
 from shared.settings import Settings
 
 SERVICE = "gateway"
@@ -106,14 +109,23 @@ async def list_deployments(
     _who: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[DeploymentPlan]:
-    return [views.plan(row) for row in await gw.read.deployments(limit, offset)]
+) -> DeploymentList:
+    """The seed's `{deployments, count}`, newest first; deleted plans are left out."""
+    rows = await gw.read.deployments(limit, offset)
+    return DeploymentList(
+        deployments=[views.plan(row) for row in rows], count=await gw.read.count_live(), limit=limit, offset=offset
+    )
 
 
 @router.get("/api/deployments/{plan_id}", tags=["deployments"])
-async def get_deployment(plan_id: str, gw: GatewayDep, _who: Viewer) -> dict[str, Any]:
-    row = await _existing(gw, plan_id)
-    return views.plan_detail(row)
+async def get_deployment(plan_id: str, gw: GatewayDep, _who: Viewer) -> DeploymentDetail:
+    return views.plan_detail(await _existing(gw, plan_id))
+
+
+@router.get("/plan/{plan_id}", tags=["deployments"])
+async def get_plan(plan_id: str, gw: GatewayDep, _who: Viewer) -> DeploymentDetail:
+    """The seed's older path for the same `{plan, approval}`."""
+    return views.plan_detail(await _existing(gw, plan_id))
 
 
 @router.post("/api/agent/command", tags=["deployments"], responses={202: {"model": CommandResponse}})
@@ -130,7 +142,12 @@ async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONRe
         target = choose(lifecycle, await gw.read.by_endpoint(endpoint_names(lifecycle)), body.env)
         done = await _act(gw, target["plan_id"], lifecycle.action, who.user_id, lifecycle.instance_count)
         response = CommandResponse(
-            status="accepted", plan_id=done.plan_id, action=done.action, message=done.message, plan=views.plan(target)
+            command_id=done.command_id,
+            status="accepted",
+            plan_id=done.plan_id,
+            action=done.action,
+            message=done.message,
+            plan=views.plan(target),
         )
         return JSONResponse(response.model_dump(mode="json"), status_code=202)
     plan_id = str(uuid.uuid4())
@@ -146,7 +163,7 @@ async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONRe
         gw.waiter.forget(plan_id)
         raise
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
-    response = views.command_response(plan_id, decided, await gw.read.deployment(plan_id), body)
+    response = views.command_response(str(event.id), plan_id, decided, await gw.read.deployment(plan_id), body)
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
 
 
@@ -190,6 +207,7 @@ async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int
     )
     await gw.send(event)
     return ActionResponse(
+        command_id=str(event.id),
         plan_id=plan_id,
         action=action.value,
         message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}",
@@ -231,13 +249,13 @@ async def approve(body: ApproveRequest, gw: GatewayDep, who: Approver) -> Approv
 
 
 @router.get("/api/metrics/deployments/active", tags=["metrics"])
-async def active_deployments(gw: GatewayDep, _who: Viewer) -> Count:
-    return Count(count=await gw.read.count_status(("deploying", "deployed")))
+async def active_deployments(gw: GatewayDep, _who: Viewer) -> ActiveDeployments:
+    return views.active(await gw.read.active_deployments())
 
 
 @router.get("/api/metrics/approvals/pending", tags=["metrics"])
-async def pending_approvals(gw: GatewayDep, _who: Viewer) -> Count:
-    return Count(count=len(await gw.read.pending_approvals()))
+async def pending_approvals(gw: GatewayDep, _who: Viewer) -> PendingApprovals:
+    return views.pending(await gw.read.pending_approvals())
 
 
 @router.get("/api/metrics/costs/monthly", tags=["metrics"])

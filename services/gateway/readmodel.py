@@ -37,6 +37,11 @@ class ReadModel:
             row = (await conn.execute(select(deployments).where(deployments.c.plan_id == plan_id))).mappings().first()
             return dict(row) if row else None
 
+    async def count_live(self) -> int:
+        query = select(func.count()).where(deployments.c.status != PlanStatus.DELETED.value)
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
     async def count_status(self, statuses: tuple[str, ...]) -> int:
         async with self.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).where(deployments.c.status.in_(statuses))) or 0)

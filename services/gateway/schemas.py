@@ -30,8 +30,23 @@ class CommandRequest(Strict):
         return value.lower() if isinstance(value, str) else value
 
 
+class CommandResult(BaseModel):
+    """The seed's `result` object."""
+
+    plan_id: str
+    status: str
+    artifact: dict[str, Any] | None = None
+    requires_approval: bool = False
+    errors: list[str] = Field(default_factory=list)
+
+
 class CommandResponse(BaseModel):
+    """The seed's shape (command_id, status, result, error) plus flat fields for simple clients."""
+
+    command_id: str
     status: Literal["success", "validation_failed", "accepted"]
+    result: CommandResult | None = None
+    error: str | None = None
     plan_id: str
     message: str
     requires_approval: bool = False
@@ -42,7 +57,9 @@ class CommandResponse(BaseModel):
 
 
 class ActionResponse(BaseModel):
+    success: bool = True
     status: Literal["accepted"] = "accepted"
+    command_id: str
     plan_id: str
     action: str
     message: str
@@ -83,11 +100,52 @@ class Count(BaseModel):
     count: int
 
 
+class DeploymentList(BaseModel):
+    deployments: list[DeploymentPlan]
+    count: int = Field(description="all plans matching, not only this page")
+    limit: int
+    offset: int
+
+
+class DeploymentDetail(BaseModel):
+    plan: dict[str, Any] = Field(description="the plan, with `details`: assumptions, findings, SageMaker calls")
+    approval: dict[str, Any] | None = None
+
+
+class ActiveDeployment(BaseModel):
+    plan_id: str
+    endpoint_name: str | None
+    status: str
+    environment: str | None
+    instance_type: str | None
+
+
+class ActiveDeployments(BaseModel):
+    count: int
+    deployments: list[ActiveDeployment]
+
+
+class PendingApproval(BaseModel):
+    plan_id: str
+    plan: dict[str, Any]
+    created_at: str
+
+
+class PendingApprovals(BaseModel):
+    count: int
+    approvals: list[PendingApproval]
+
+
+class Period(BaseModel):
+    start: str
+    end: str
+
+
 class MonthlyCost(BaseModel):
     amount: float
     currency: str = "USD"
-    trend: Literal["up", "down", "flat"]
+    trend: Literal["up", "down", "stable"]
     percent_change: float
-    period: str
+    period: Period
     estimated: bool
     basis: str

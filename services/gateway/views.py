@@ -5,11 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.gateway.schemas import Approval, CommandRequest, CommandResponse, MonthlyCost
+from services.gateway.schemas import (
+    ActiveDeployment,
+    ActiveDeployments,
+    Approval,
+    CommandRequest,
+    CommandResponse,
+    CommandResult,
+    DeploymentDetail,
+    MonthlyCost,
+    PendingApproval,
+    PendingApprovals,
+    Period,
+)
 from shared.events import Event
 from shared.models import DeploymentPlan
 
 HOURS_PER_MONTH = 730
+DECIDED_STATUS = {
+    "deployment.requested": "deploying",
+    "approval.requested": "pending_approval",
+    "plan.failed": "validation_failed",
+    "plan.rejected": "validation_failed",
+}
 
 
 def plan(row: dict[str, Any]) -> DeploymentPlan:
@@ -32,18 +50,44 @@ def plan(row: dict[str, Any]) -> DeploymentPlan:
     )
 
 
-def plan_detail(row: dict[str, Any]) -> dict[str, Any]:
+def plan_body(row: dict[str, Any]) -> dict[str, Any]:
     body = plan(row).model_dump(mode="json")
     body["details"] = row["details"]
     return body
 
 
+def plan_detail(row: dict[str, Any]) -> DeploymentDetail:
+    return DeploymentDetail(plan=plan_body(row), approval=row["details"].get("approval"))
+
+
 def command_response(
+    command_id: str, plan_id: str, decided: Event | None, row: dict[str, Any] | None, request: CommandRequest
+) -> CommandResponse:
+    response = _command_response(plan_id, decided, row, request)
+    # The decisive event is the truth at this moment; the projection may trail it by milliseconds.
+    data = decided.model_dump(mode="json")["data"] if decided else {}
+    current = response.plan
+    artifact = data.get("config") or (
+        current.artifact.model_dump(mode="json") if current and current.artifact else None
+    )
+    result = CommandResult(
+        plan_id=plan_id,
+        status=DECIDED_STATUS.get(decided.type, "planning") if decided else "planning",
+        artifact=artifact,
+        requires_approval=response.requires_approval,
+        errors=response.validation_errors,
+    )
+    error = response.message if response.status == "validation_failed" else None
+    return response.model_copy(update={"command_id": command_id, "result": result, "error": error})
+
+
+def _command_response(
     plan_id: str, decided: Event | None, row: dict[str, Any] | None, request: CommandRequest
 ) -> CommandResponse:
     current = plan(row) if row else None
     if decided is None:
         return CommandResponse(
+            command_id="",
             status="accepted",
             plan_id=plan_id,
             plan=current,
@@ -52,6 +96,7 @@ def command_response(
     data = decided.model_dump(mode="json")["data"]
     if decided.type == "plan.failed":
         return CommandResponse(
+            command_id="",
             status="validation_failed",
             plan_id=plan_id,
             plan=current,
@@ -61,6 +106,7 @@ def command_response(
     if decided.type == "plan.rejected":
         errors = [f["message"] for f in data["errors"]]
         return CommandResponse(
+            command_id="",
             status="validation_failed",
             plan_id=plan_id,
             plan=current,
@@ -70,6 +116,7 @@ def command_response(
     endpoint = data["config"]["endpoint_name"]
     if decided.type == "approval.requested":
         return CommandResponse(
+            command_id="",
             status="success",
             plan_id=plan_id,
             plan=current,
@@ -77,7 +124,11 @@ def command_response(
             message=f"{endpoint} requires approval before it deploys to {data['env']}",
         )
     return CommandResponse(
-        status="success", plan_id=plan_id, plan=current, message=f"{endpoint} is deploying to {data['env']}"
+        command_id="",
+        status="success",
+        plan_id=plan_id,
+        plan=current,
+        message=f"{endpoint} is deploying to {data['env']}",
     )
 
 
@@ -97,13 +148,42 @@ def approval(row: dict[str, Any]) -> Approval:
     )
 
 
+def active(rows: list[dict[str, Any]]) -> ActiveDeployments:
+    return ActiveDeployments(
+        count=len(rows),
+        deployments=[
+            ActiveDeployment(
+                plan_id=r["plan_id"],
+                endpoint_name=(r["artifact"] or {}).get("endpoint_name"),
+                status=r["status"],
+                environment=r["env"],
+                instance_type=(r["artifact"] or {}).get("instance_type"),
+            )
+            for r in rows
+        ],
+    )
+
+
+def pending(rows: list[dict[str, Any]]) -> PendingApprovals:
+    items = [
+        PendingApproval(plan_id=a.plan_id, plan=a.model_dump(mode="json"), created_at=a.requested_at)
+        for a in map(approval, rows)
+    ]
+    return PendingApprovals(count=len(items), approvals=items)
+
+
+def month_period(now: datetime) -> Period:
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return Period(start=start.isoformat(), end=now.isoformat())
+
+
 def monthly_cost(active: list[dict[str, Any]], now: datetime) -> MonthlyCost:
     hourly = sum(float(r["details"].get("estimated_usd_per_hour") or 0.0) for r in active)
     return MonthlyCost(
         amount=round(hourly * HOURS_PER_MONTH, 2),
-        trend="flat",
+        trend="stable",
         percent_change=0.0,
-        period=now.strftime("%Y-%m"),
+        period=month_period(now),
         estimated=True,
         basis="run-rate: hourly estimate of active deployments x 730 h (no AWS billing configured)",
     )

@@ -40,7 +40,7 @@ class System:
     async def plan(self, plan_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/api/deployments/{plan_id}")
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()["plan"]  # type: ignore[no-any-return]
 
     async def wait_status(self, plan_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -48,7 +48,7 @@ class System:
         while asyncio.get_running_loop().time() < deadline:
             response = await self.client.get(f"/api/deployments/{plan_id}")
             if response.status_code == 200:
-                seen = response.json()
+                seen = response.json()["plan"]
                 if seen["status"] == status:
                     return seen
             await asyncio.sleep(0.05)

@@ -51,7 +51,8 @@ async def test_prod_plan_waits_for_approval_and_deploys_once_approved(system: Sy
     await system.wait_status(plan_id, "pending_approval")
     listed = (await system.client.get("/approvals")).json()
     assert [a["plan_id"] for a in listed] == [plan_id]
-    assert (await system.client.get("/api/metrics/approvals/pending")).json() == {"count": 1}
+    pending = (await system.client.get("/api/metrics/approvals/pending")).json()
+    assert pending["count"] == 1 and [a["plan_id"] for a in pending["approvals"]] == [plan_id]
 
     decision = await system.client.post(
         "/approve",
@@ -62,7 +63,15 @@ async def test_prod_plan_waits_for_approval_and_deploys_once_approved(system: Sy
     plan = await system.wait_status(plan_id, "deployed")
     assert plan["artifact"]["instance_count"] == 2  # prod runs two instances for availability
     assert (await system.client.get("/approvals")).json() == []
-    assert (await system.client.get("/api/metrics/deployments/active")).json() == {"count": 1}
+    active = (await system.client.get("/api/metrics/deployments/active")).json()
+    assert active["count"] == 1
+    assert active["deployments"][0] | {"plan_id": "-"} == {
+        "plan_id": "-",
+        "endpoint_name": "chatbot-x-prod",
+        "status": "deployed",
+        "environment": "prod",
+        "instance_type": plan["artifact"]["instance_type"],
+    }
 
 
 async def test_prod_plan_rejected_by_approver_never_deploys(system: System, database_url: str) -> None:
@@ -137,7 +146,7 @@ async def test_pause_restart_delete_follow_the_allowed_transitions(system: Syste
     assert (await system.client.delete(f"/api/deployments/{plan_id}")).status_code == 200
     await system.wait_status(plan_id, "deleted")
     listed = (await system.client.get("/api/deployments")).json()
-    assert plan_id not in [p["plan_id"] for p in listed]
+    assert plan_id not in [p["plan_id"] for p in listed["deployments"]]
     assert (await system.client.post(f"/api/deployments/{plan_id}/pause")).status_code == 409
     assert (await system.client.delete(f"/api/deployments/{plan_id}")).status_code == 409
     await asyncio.sleep(0.3)
@@ -158,3 +167,25 @@ async def test_actions_on_unknown_plans_are_404(system: System) -> None:
         headers=system.auth("bob"),
     )
     assert approve.status_code == 404
+
+
+async def test_responses_keep_the_seed_shapes(system: System) -> None:
+    answer = await system.command("deploy llama-3.1 8B for shapes-bot", env="staging")
+    # the seed's {command_id, status, result: {plan_id, status, artifact, requires_approval, errors}}
+    assert answer["command_id"] and answer["command_id"] != answer["plan_id"]
+    assert answer["result"]["plan_id"] == answer["plan_id"]
+    assert answer["result"]["artifact"]["endpoint_name"] == "shapes-bot-staging"
+    assert answer["result"]["requires_approval"] is False and answer["result"]["errors"] == []
+    await system.wait_status(answer["plan_id"], "deployed")
+
+    listed = (await system.client.get("/api/deployments", params={"limit": 1})).json()
+    assert listed["count"] == 1 and listed["deployments"][0]["plan_id"] == answer["plan_id"]
+    for path in (f"/api/deployments/{answer['plan_id']}", f"/plan/{answer['plan_id']}"):
+        detail = (await system.client.get(path)).json()
+        assert detail["plan"]["plan_id"] == answer["plan_id"] and "approval" in detail
+    cost = (await system.client.get("/api/metrics/costs/monthly")).json()
+    assert cost["trend"] in ("up", "down", "stable") and set(cost["period"]) == {"start", "end"}
+
+    failed = await system.command("deploy llama 3.1 70b for big-bot with budget $2/hour")
+    assert failed["status"] == "validation_failed" and failed["error"]
+    assert failed["result"]["errors"] == failed["validation_errors"] != []

@@ -103,7 +103,7 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
         answer = post(f"{base}/api/agent/command", command, key)
         assert answer["status"] == "success"
         for _ in range(100):  # the read model follows the events by a few milliseconds
-            if get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("status") == "deployed":
+            if get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("plan", {}).get("status") == "deployed":
                 break
             time.sleep(0.1)
     finally:
@@ -116,8 +116,9 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
     try:
         again = dashboard_key(wait_for_line(proc, "Dashboard"), base)
         assert again == key  # the local admin key is made once and kept
-        status, plans = get(f"{base}/api/deployments", key)
-        assert status == 200
+        status, listed = get(f"{base}/api/deployments", key)
+        assert status == 200 and listed["count"] == 1
+        plans = listed["deployments"]
         assert [p["plan_id"] for p in plans] == [answer["plan_id"]]
         assert plans[0]["status"] == "deployed"
     finally:
