@@ -34,7 +34,6 @@ from shared.broker import Publisher, is_connected
 from shared.events import (
     ApprovalDecided,
     ApprovalDecidedData,
-    Constraints,
     DeploymentAction,
     DeploymentActionData,
     Event,
@@ -154,7 +153,7 @@ async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONRe
     event = IntentReceived(
         plan_id=plan_id,
         actor=who.user_id,
-        data=IntentReceivedData(command=body.command, env=body.env, user_id=who.user_id, constraints=Constraints()),
+        data=IntentReceivedData(command=body.command, env=body.env, user_id=who.user_id, constraints=body.constraints),
     )
     outcome = gw.waiter.expect(plan_id)
     try:

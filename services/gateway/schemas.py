@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from shared.events import Constraints
 from shared.models import DeploymentPlan, Env
 
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.@+-]+$")]
@@ -22,6 +23,11 @@ class CommandRequest(Strict):
     )
     user_id: UserId | None = Field(
         default=None, description="accepted for the seed's clients and ignored: the user is the API key's"
+    )
+    constraints: Constraints = Field(
+        default_factory=Constraints,
+        description="the seed's constraints (budget_usd_per_hour, instance_count, instance_type); "
+        "what the command itself says wins",
     )
 
     @field_validator("env", mode="before")

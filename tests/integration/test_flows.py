@@ -189,3 +189,21 @@ async def test_responses_keep_the_seed_shapes(system: System) -> None:
     failed = await system.command("deploy llama 3.1 70b for big-bot with budget $2/hour")
     assert failed["status"] == "validation_failed" and failed["error"]
     assert failed["result"]["errors"] == failed["validation_errors"] != []
+
+
+async def test_seed_constraints_apply_when_the_command_does_not_say(system: System) -> None:
+    response = await system.client.post(
+        "/api/agent/command",
+        json={
+            "command": "deploy llama-3.1 8B for budget-bot",
+            "env": "staging",
+            "constraints": {"budget_usd_per_hour": 1.0},
+        },
+    )
+    answer = response.json()
+    assert answer["status"] == "validation_failed"  # no GPU that fits an 8B model costs under $1/h
+    assert any("budget" in e for e in answer["validation_errors"])
+    bad = await system.client.post(
+        "/api/agent/command", json={"command": "deploy llama-3.1 8B for x", "constraints": {"instance_count": 50}}
+    )
+    assert bad.status_code == 422 and "instance_count" in bad.json()["detail"]
