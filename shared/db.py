@@ -64,6 +64,7 @@ approvals = Table(
     Column("decided_by", String(200)),
     Column("decided_at", DateTime(timezone=True)),
     Column("reason", Text),
+    Column("approvers", JSONB, nullable=False),
     Column("last_seq", BigInteger, nullable=False),
 )
 

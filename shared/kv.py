@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Generic, Protocol, TypeVar
 
 from faststream.nats import NatsBroker, StorageType
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -15,6 +15,7 @@ M = TypeVar("M", bound=BaseModel)
 class Store(Protocol[M]):
     async def get(self, key: str) -> M | None: ...
     async def put(self, key: str, value: M) -> None: ...
+    async def keys(self) -> list[str]: ...
 
 
 class KvStore(Generic[M]):
@@ -43,6 +44,13 @@ class KvStore(Generic[M]):
         kv = await self._open()
         await kv.put(key, value.model_dump_json().encode())
 
+    async def keys(self) -> list[str]:
+        kv = await self._open()
+        try:
+            return list(await kv.keys())
+        except NoKeysError:
+            return []
+
 
 class MemoryStore(Generic[M]):
     """The same contract in memory, for component tests with TestNatsBroker."""
@@ -55,3 +63,6 @@ class MemoryStore(Generic[M]):
 
     async def put(self, key: str, value: M) -> None:
         self.items[key] = value
+
+    async def keys(self) -> list[str]:
+        return list(self.items)

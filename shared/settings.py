@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     max_command_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+    # Per API key on POST /api/agent/command: a token bucket refilled at this rate, holding `burst`.
+    command_rate_per_minute: float = Field(default=120.0, gt=0)
+    command_burst: int = Field(default=30, ge=1)
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
     # API keys: the file `agentops keys` manages (default AGENTOPS_HOME/api-keys.json) and/or
     # API_KEYS, a JSON list of {"user_id", "roles", "key_sha256"} (hashes only, never secrets).
     api_keys_file: Path | None = None
@@ -59,6 +64,20 @@ class Settings(BaseSettings):
     env_hourly_caps: dict[str, float] = {"dev": 10.0, "staging": 15.0, "prod": 50.0}
     default_instance_count: dict[str, int] = {"dev": 1, "staging": 1, "prod": 2}
     approval_ttl_hours: float = Field(default=24.0, gt=0)
+    # Per-env limits below the schema's 1-4 and instance families each env may use (fnmatch patterns).
+    env_max_instance_count: dict[str, int] = {"dev": 2, "staging": 4, "prod": 4}
+    env_instance_allowlist: dict[str, list[str]] = {
+        "dev": ["ml.m5.*", "ml.g4dn.*", "ml.g5.*", "ml.g6.*", "ml.g6e.*", "ml.inf2.*"],
+        "staging": ["ml.m5.*", "ml.g4dn.*", "ml.g5.*", "ml.g6.*", "ml.g6e.*", "ml.p4d.*", "ml.inf2.*"],
+        "prod": ["ml.g5.*", "ml.g6.*", "ml.g6e.*", "ml.p4d.*", "ml.p4de.*", "ml.p5.*", "ml.inf2.*"],
+    }
+    # Plans over this hourly cost need an approval in any env; over the second, two distinct approvers.
+    approval_cost_threshold_usd_per_hour: float = Field(default=20.0, gt=0)
+    two_approvers_over_usd_per_hour: float = Field(default=40.0, gt=0)
+    # Monthly budget: projected month (hourly x 730) over what is left of it is an error or a warning.
+    monthly_budget_usd: float = Field(default=25_000.0, gt=0)
+    monthly_budget_policy: Literal["error", "warning"] = "error"
+    approval_sweep_seconds: float = Field(default=30.0, gt=0)
 
     # Runtime.
     agentops_home: Path = Path(".agentops")

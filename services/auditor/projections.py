@@ -74,9 +74,15 @@ def _approval_requested(row: Row, data: dict[str, Any]) -> None:
 
 
 def _approval_decided(row: Row, data: dict[str, Any]) -> None:
+    if row["status"] != PlanStatus.PENDING_APPROVAL.value:
+        return
     row["details"]["approval"] = data
+    row["details"]["decisions"] = [*row["details"].get("decisions", []), data]
     if data["decision"] == "rejected":
         row["status"] = PlanStatus.REJECTED.value
+    elif data["decision"] == "expired":
+        row["status"] = PlanStatus.REJECTED.value
+        row["validation_errors"] = [f"the approval request expired ({data['reason']}): submit the command again"]
 
 
 def _deployment_requested(row: Row, data: dict[str, Any]) -> None:
@@ -129,23 +135,46 @@ def apply_approval(row: Row | None, event: Event, seq: int) -> Row | None:
             "decided_by": None,
             "decided_at": None,
             "reason": None,
+            "approvers": [],
             "last_seq": seq,
         }
     if row is None or row["status"] != "pending":
         return None
     if event.type == "approval.decided":
-        return dict(
-            row,
-            status=data["decision"],
-            decided_by=data["approver"],
-            decided_at=event.occurred_at,
-            reason=data["reason"],
-            last_seq=seq,
-        )
+        return _decided(row, data, event.occurred_at, seq)
     # The plan moved on without a decision (deleted while pending, re-validation failed).
     if event.type == "plan.rejected" or (event.type == "deployment.status" and data.get("status") == "deleted"):
         return dict(row, status="withdrawn", last_seq=seq)
     return None
+
+
+def _decided(row: Row, data: dict[str, Any], at: datetime, seq: int) -> Row | None:
+    """Mirrors the guardian: a decision for another version of the plan, or a repeat, changes nothing."""
+    request = row["request"]
+    if data.get("plan_hash") and request.get("plan_hash") and data["plan_hash"] != request["plan_hash"]:
+        return None
+    if data["decision"] != "approved":
+        return dict(
+            row,
+            status=data["decision"],
+            decided_by=data["approver"],
+            decided_at=at,
+            reason=data["reason"],
+            last_seq=seq,
+        )
+    if data["approver"] in row["approvers"] or data["approver"] == row["requested_by"]:
+        return None
+    approvers = [*row["approvers"], data["approver"]]
+    done = len(approvers) >= request.get("approvals_required", 1)
+    return dict(
+        row,
+        approvers=approvers,
+        status="approved" if done else "pending",
+        decided_by=", ".join(approvers) if done else None,
+        decided_at=at if done else None,
+        reason=data["reason"] if done else row["reason"],
+        last_seq=seq,
+    )
 
 
 def _later(a: datetime, b: datetime) -> datetime:

@@ -18,9 +18,6 @@ from services.gateway.readmodel import ReadModel
 from services.gateway.schemas import (
     ActionResponse,
     ActiveDeployments,
-    Approval,
-    ApproveRequest,
-    ApproveResponse,
     CommandRequest,
     CommandResponse,
     DeploymentDetail,
@@ -32,8 +29,6 @@ from services.gateway.schemas import (
 from services.gateway.waiter import PlanWaiter
 from shared.broker import Publisher, is_connected
 from shared.events import (
-    ApprovalDecided,
-    ApprovalDecidedData,
     DeploymentAction,
     DeploymentActionData,
     Event,
@@ -118,13 +113,13 @@ async def list_deployments(
 
 @router.get("/api/deployments/{plan_id}", tags=["deployments"])
 async def get_deployment(plan_id: str, gw: GatewayDep, _who: Viewer) -> DeploymentDetail:
-    return views.plan_detail(await _existing(gw, plan_id))
+    return views.plan_detail(await existing(gw, plan_id))
 
 
 @router.get("/plan/{plan_id}", tags=["deployments"])
 async def get_plan(plan_id: str, gw: GatewayDep, _who: Viewer) -> DeploymentDetail:
     """The seed's older path for the same `{plan, approval}`."""
-    return views.plan_detail(await _existing(gw, plan_id))
+    return views.plan_detail(await existing(gw, plan_id))
 
 
 @router.post("/api/agent/command", tags=["deployments"], responses={202: {"model": CommandResponse}})
@@ -186,7 +181,7 @@ async def delete(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
     return await _act(gw, plan_id, Action.DELETE, who.user_id)
 
 
-async def _existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
+async def existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
     row = await gw.read.deployment(plan_id) if len(plan_id) <= 100 else None
     if row is None:
         raise HTTPException(404, f"no deployment plan {plan_id!r}")
@@ -194,7 +189,7 @@ async def _existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
 
 
 async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int | None = None) -> ActionResponse:
-    row = await _existing(gw, plan_id)
+    row = await existing(gw, plan_id)
     status = PlanStatus(row["status"])
     if status not in ALLOWED_ACTIONS[action]:
         allowed = ", ".join(sorted(s.value for s in ALLOWED_ACTIONS[action]))
@@ -210,40 +205,6 @@ async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int
         plan_id=plan_id,
         action=action.value,
         message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}",
-    )
-
-
-@router.get("/approvals", tags=["approvals"])
-async def approvals(gw: GatewayDep, _who: Viewer) -> list[Approval]:
-    return [views.approval(row) for row in await gw.read.pending_approvals()]
-
-
-@router.post("/approve", tags=["approvals"])
-async def approve(body: ApproveRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
-    if body.approver is not None and body.approver != who.user_id:
-        raise HTTPException(
-            403, f"approver is taken from your API key ({who.user_id}); you cannot decide as {body.approver}"
-        )
-    approver = who.user_id
-    row = await _existing(gw, body.plan_id)
-    pending = {a["plan_id"]: a for a in await gw.read.pending_approvals()}.get(body.plan_id)
-    if pending is None:
-        raise HTTPException(409, f"plan {body.plan_id} is {row['status']}, not waiting for approval")
-    if pending["expires_at"] <= datetime.now(UTC):
-        raise HTTPException(409, f"the approval request for {body.plan_id} expired; submit the command again")
-    if approver == pending["requested_by"] and body.decision == "approved":
-        raise HTTPException(403, "the requester cannot approve their own plan: ask another approver")
-    event = ApprovalDecided(
-        plan_id=body.plan_id,
-        actor=approver,
-        data=ApprovalDecidedData(decision=body.decision, approver=approver, reason=body.reason),
-    )
-    await gw.send(event)
-    return ApproveResponse(
-        status=body.decision,
-        plan_id=body.plan_id,
-        approver=approver,
-        message=f"plan {body.plan_id} {body.decision} by {approver}",
     )
 
 

@@ -61,6 +61,11 @@ class ReadModel:
         async with self.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
 
+    async def approval(self, plan_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(approvals).where(approvals.c.plan_id == plan_id))).mappings().first()
+            return dict(row) if row else None
+
     async def active_deployments(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(deployments).where(deployments.c.status.in_(ACTIVE)))

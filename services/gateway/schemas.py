@@ -80,6 +80,14 @@ class ApproveRequest(Strict):
     decision: Literal["approved", "rejected"]
     approver: UserId | None = Field(default=None, description="optional; must match the API key's user when given")
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    plan_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class DecisionRequest(Strict):
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    plan_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        default=None, description="the plan_hash you reviewed (from GET /approvals); a changed plan is refused"
+    )
 
 
 class ApproveResponse(BaseModel):
@@ -100,6 +108,9 @@ class Approval(BaseModel):
     artifact: dict[str, Any]
     warnings: list[dict[str, Any]]
     evidence: list[dict[str, Any]]
+    plan_hash: str
+    approvals_required: int
+    approvers: list[str]
 
 
 class Count(BaseModel):

@@ -145,6 +145,9 @@ def approval(row: dict[str, Any]) -> Approval:
         artifact=request["config"],
         warnings=request["warnings"],
         evidence=request["evidence"],
+        plan_hash=request.get("plan_hash", ""),
+        approvals_required=request.get("approvals_required", 1),
+        approvers=row.get("approvers", []),
     )
 
 

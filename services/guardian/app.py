@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream import FastStream
 
-from services.guardian.approvals import SERVICE, GuardedPlan, Outcome, Policy, on_action, on_decision, on_plan
+from services.guardian.approvals import (
+    SERVICE,
+    GuardedPlan,
+    Outcome,
+    Policy,
+    due_for_expiry,
+    expire,
+    on_action,
+    on_decision,
+    on_plan,
+)
+from services.guardian.guardrails import Spend
+from services.guardian.spend import SpendSource
 from shared import catalog
 from shared.broker import Publisher, build_broker, durable, ensure_stream
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
 from shared.kv import KvStore, Store
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
+SpendFn = Callable[[], Awaitable[Spend]]
 
-def create_app(settings: Settings, store: Store[GuardedPlan] | None = None) -> FastStream:
+
+def create_app(settings: Settings, store: Store[GuardedPlan] | None = None, spend: SpendFn | None = None) -> FastStream:
     broker = build_broker(settings, SERVICE)
-    publish = Publisher(broker, settings, ["plan.rejected", "approval.requested", "deployment.requested"])
+    publish = Publisher(
+        broker, settings, ["plan.rejected", "approval.requested", "approval.decided", "deployment.requested"]
+    )
     plans: Store[GuardedPlan] = store or KvStore(broker, "guardian-plans", GuardedPlan, settings.stream_replicas)
     policy = Policy(catalog.models(), catalog.instances(), settings)
+    source = None if spend else SpendSource.from_settings(settings)
+    spend_fn: SpendFn | None = spend or source
+
+    async def month() -> Spend | None:
+        return await spend_fn() if spend_fn else None
 
     async def settle(plan_id: str, outcome: Outcome) -> None:
         events, record = outcome
@@ -29,22 +55,49 @@ def create_app(settings: Settings, store: Store[GuardedPlan] | None = None) -> F
 
     @durable(broker, settings, "plan.proposed", SERVICE, max_workers=4)
     async def on_proposed(event: PlanProposed) -> None:
-        await settle(event.plan_id, on_plan(event, policy, datetime.now(UTC)))
+        await settle(event.plan_id, on_plan(event, policy, datetime.now(UTC), await month()))
 
     @durable(broker, settings, "approval.decided", SERVICE)
     async def on_decided(event: ApprovalDecided) -> None:
         plan = await plans.get(event.plan_id)
-        await settle(event.plan_id, on_decision(event, plan, policy, datetime.now(UTC)))
+        await settle(event.plan_id, on_decision(event, plan, policy, datetime.now(UTC), await month()))
 
     @durable(broker, settings, "deployment.action", SERVICE)
     async def on_lifecycle(event: DeploymentAction) -> None:
         plan = await plans.get(event.plan_id)
-        await settle(event.plan_id, on_action(event, plan, policy))
+        await settle(event.plan_id, on_action(event, plan, policy, await month()))
+
+    async def sweep() -> None:
+        """Requests nobody decided in time become `expired`, even if no late approval ever arrives."""
+        while True:
+            await asyncio.sleep(settings.approval_sweep_seconds)
+            try:
+                now = datetime.now(UTC)
+                for key in await plans.keys():
+                    plan = await plans.get(key)
+                    if plan is not None and due_for_expiry(plan, now):
+                        await settle(key, ([expire(plan)], plan.model_copy(update={"state": "expired"})))
+            except Exception:  # the broker may be away; the next round tries again
+                log.exception("approval expiry sweep failed; retrying next round")
 
     app = FastStream(broker)
+    tasks: list[asyncio.Task[None]] = []
 
     @app.on_startup
     async def _stream() -> None:
         await ensure_stream(settings.nats_url, settings)
+
+    @app.after_startup
+    async def _sweeper() -> None:
+        tasks.append(asyncio.create_task(sweep()))
+
+    @app.on_shutdown
+    async def _stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if source is not None:
+            await source.close()
 
     return app

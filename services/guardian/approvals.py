@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from services.guardian.guardrails import check, errors, hourly_cost
+from services.guardian.guardrails import Spend, check, errors, hourly_cost
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.events import (
     ApprovalDecided,
+    ApprovalDecidedData,
     ApprovalRequested,
     ApprovalRequestedData,
     DeploymentAction,
@@ -20,11 +23,21 @@ from shared.events import (
     PlanProposed,
     PlanRejected,
     PlanRejectedData,
+    canonical_json,
+    derive_event_id,
 )
 from shared.models import Action, Env, Finding, SageMakerDeploymentConfig
 from shared.settings import Settings
 
 SERVICE = "guardian"
+# Expiry decisions have no causing event; their ids derive from the plan and its hash instead.
+EXPIRY_NAMESPACE = uuid.UUID("2f4b9f0e-8d4c-4a57-9a0e-6a3c1f5e7b21")
+
+
+def plan_hash(env: Env, model_id: str, config: SageMakerDeploymentConfig) -> str:
+    """What an approver approves: the env, the model and the whole config, nothing else."""
+    content = {"env": env.value, "model_id": model_id, "config": config.model_dump(mode="json")}
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
 class GuardedPlan(BaseModel):
@@ -39,23 +52,33 @@ class GuardedPlan(BaseModel):
     config: SageMakerDeploymentConfig
     state: Literal["pending_approval", "approved", "rejected", "expired"]
     expires_at: datetime | None = None
+    plan_hash: str = ""
+    approvals_required: int = 1
+    approved_by: tuple[str, ...] = ()
 
 
 class Policy:
     def __init__(self, models: ModelCatalog, instances: InstanceCatalog, settings: Settings) -> None:
         self.models, self.instances, self.settings = models, instances, settings
 
-    def findings(self, plan: GuardedPlan, config: SageMakerDeploymentConfig | None = None) -> list[Finding]:
-        return check(config or plan.config, plan.env, plan.model_id, self.models, self.instances, self.settings)
+    def findings(
+        self, plan: GuardedPlan, config: SageMakerDeploymentConfig | None = None, spend: Spend | None = None
+    ) -> list[Finding]:
+        return check(config or plan.config, plan.env, plan.model_id, self.models, self.instances, self.settings, spend)
 
-    def needs_approval(self, env: Env) -> bool:
-        return env is Env.PROD
+    def approvals_required(self, env: Env, usd_per_hour: float) -> int:
+        """0: none; 1: one approver (prod, or over the cost threshold); 2: over the second threshold."""
+        if usd_per_hour > self.settings.two_approvers_over_usd_per_hour:
+            return 2
+        if env is Env.PROD or usd_per_hour > self.settings.approval_cost_threshold_usd_per_hour:
+            return 1
+        return 0
 
 
 Outcome = tuple[list[Event], GuardedPlan | None]
 
 
-def on_plan(event: PlanProposed, policy: Policy, now: datetime) -> Outcome:
+def on_plan(event: PlanProposed, policy: Policy, now: datetime, spend: Spend | None = None) -> Outcome:
     d = event.data
     plan = GuardedPlan(
         plan_id=event.plan_id,
@@ -65,12 +88,14 @@ def on_plan(event: PlanProposed, policy: Policy, now: datetime) -> Outcome:
         requested_by=d.user_id,
         config=d.config,
         state="approved",
+        plan_hash=plan_hash(d.env, d.model_id, d.config),
     )
-    findings = policy.findings(plan)
+    findings = policy.findings(plan, spend=spend)
     if errors(findings):
         return [_rejected(event, findings, "deploy")], None
     cost = hourly_cost(d.config, policy.instances) or 0.0
-    if policy.needs_approval(d.env):
+    required = policy.approvals_required(d.env, cost)
+    if required:
         expires = now + timedelta(hours=policy.settings.approval_ttl_hours)
         request = ApprovalRequestedData(
             intent=d.intent,
@@ -81,33 +106,69 @@ def on_plan(event: PlanProposed, policy: Policy, now: datetime) -> Outcome:
             expires_at=expires,
             warnings=findings,
             evidence=d.evidence,
+            plan_hash=plan.plan_hash,
+            approvals_required=required,
         )
-        pending = plan.model_copy(update={"state": "pending_approval", "expires_at": expires})
+        pending = plan.model_copy(
+            update={"state": "pending_approval", "expires_at": expires, "approvals_required": required}
+        )
         return [event.caused(ApprovalRequested, "approval", SERVICE, request)], pending
     return [_requested(event, plan, "deploy", cost)], plan
 
 
-def on_decision(event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy, now: datetime) -> Outcome:
+def on_decision(
+    event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy, now: datetime, spend: Spend | None = None
+) -> Outcome:
+    d = event.data
     if plan is None or plan.state != "pending_approval":
         return [], None  # a repeat, or a decision on something that is not waiting
-    if event.data.approver == plan.requested_by:
+    if d.decision == "expired":
+        return [], plan.model_copy(update={"state": "expired"})
+    if d.approver == plan.requested_by and d.decision == "approved":
         return [], None  # the gateway refuses self-approval; never honour one that slipped through
-    if event.data.decision == "rejected":
-        return [], plan.model_copy(update={"state": "rejected"})
+    if d.plan_hash is not None and d.plan_hash != plan.plan_hash:
+        return [], None  # given for another version of the plan: the current request still waits
     if plan.expires_at is not None and now > plan.expires_at:
-        expired = Finding(
-            code="APPROVAL_EXPIRED",
-            message=f"the approval request expired at {plan.expires_at.isoformat()}: submit the command again",
-        )
-        return [_rejected(event, [expired], "approve")], plan.model_copy(update={"state": "expired"})
-    findings = policy.findings(plan)  # prices, limits and policy may have moved since the request
+        return [expire(plan, event)], plan.model_copy(update={"state": "expired"})
+    if d.decision == "rejected":
+        return [], plan.model_copy(update={"state": "rejected"})
+    if d.approver in plan.approved_by:
+        return [], None  # the same person twice counts once
+    approved_by = (*plan.approved_by, d.approver)
+    if len(approved_by) < plan.approvals_required:
+        return [], plan.model_copy(update={"approved_by": approved_by})
+    findings = policy.findings(plan, spend=spend)  # prices, limits and spend may have moved since the request
     if errors(findings):
         return [_rejected(event, findings, "approve")], plan.model_copy(update={"state": "rejected"})
     cost = hourly_cost(plan.config, policy.instances) or 0.0
-    return [_requested(event, plan, "deploy", cost)], plan.model_copy(update={"state": "approved"})
+    return [_requested(event, plan, "deploy", cost)], plan.model_copy(
+        update={"state": "approved", "approved_by": approved_by}
+    )
 
 
-def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy) -> Outcome:
+def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:
+    """The guardian's own decision on a request nobody decided in time."""
+    data = ApprovalDecidedData(
+        decision="expired",
+        approver=SERVICE,
+        reason=f"nobody decided before {plan.expires_at.isoformat() if plan.expires_at else 'the expiry'}",
+        plan_hash=plan.plan_hash,
+    )
+    if cause is not None:
+        return cause.caused(ApprovalDecided, "expired", SERVICE, data)
+    return ApprovalDecided(
+        id=derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{plan.plan_hash}:expired"),
+        plan_id=plan.plan_id,
+        actor=SERVICE,
+        data=data,
+    )
+
+
+def due_for_expiry(plan: GuardedPlan, now: datetime) -> bool:
+    return plan.state == "pending_approval" and plan.expires_at is not None and now > plan.expires_at
+
+
+def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy, spend: Spend | None = None) -> Outcome:
     """Restart and scale spend money again, so they are validated again; pause and delete are not ours."""
     action = event.data.action
     if action not in (Action.RESTART, Action.SCALE) or plan is None or plan.state != "approved":
@@ -115,18 +176,13 @@ def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy)
     config = plan.config
     if action is Action.SCALE:
         count = event.data.instance_count or config.instance_count
-        if count > policy.settings.max_instance_count:
-            limit = policy.settings.max_instance_count
-            over = Finding(
-                code="INSTANCE_COUNT_OVER_LIMIT",
-                message=f"instance_count {count} is over the limit of {limit} for {plan.env.value}",
-            )
-            return [_rejected(event, [over], "scale")], None
-        config = config.model_copy(update={"instance_count": count})
-    findings = policy.findings(plan, config)
+        config = SageMakerDeploymentConfig.model_construct(**{**config.model_dump(), "instance_count": count})
+    scaling_up = action is Action.SCALE and config.instance_count > plan.config.instance_count
+    findings = policy.findings(plan, config, spend if action is Action.RESTART or scaling_up else None)
     operation: Literal["restart", "scale"] = "restart" if action is Action.RESTART else "scale"
     if errors(findings):
         return [_rejected(event, findings, operation)], None
+    config = SageMakerDeploymentConfig.model_validate(config.model_dump())
     updated = plan.model_copy(update={"config": config})
     return [_requested(event, updated, operation, hourly_cost(config, policy.instances) or 0.0)], updated
 

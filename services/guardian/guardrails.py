@@ -1,10 +1,35 @@
-"""Guardrails: every finding has a stable code, a message that says what to change, a severity."""
+"""Guardrails: every finding has a stable code, a message that says what to change, a severity.
+
+The guardian trusts nothing upstream: it validates the config against the schema again, knows
+prices and GPU memory only from the catalogs (an unknown instance type is never priced at a
+default), and treats retrieved policy text as something to show, never as a rule to obey.
+"""
 
 from __future__ import annotations
 
-from shared.catalog import InstanceCatalog, ModelCatalog, fits
+import fnmatch
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from shared.catalog import InstanceCatalog, ModelCatalog
+from shared.costs import HOURS_PER_MONTH
 from shared.models import Env, Finding, SageMakerDeploymentConfig
 from shared.settings import Settings
+
+SCHEMA_CODES = {
+    "endpoint_name": "ENDPOINT_NAME_INVALID",
+    "instance_count": "INSTANCE_COUNT_OVER_LIMIT",
+    "instance_type": "INSTANCE_TYPE_INVALID",
+    "budget_usd_per_hour": "BUDGET_INVALID",
+}
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Month-to-date spend (from the cost meter) the monthly budget check works against."""
+
+    month_to_date_usd: float
 
 
 def hourly_cost(config: SageMakerDeploymentConfig, instances: InstanceCatalog) -> float | None:
@@ -19,20 +44,20 @@ def check(
     models: ModelCatalog,
     instances: InstanceCatalog,
     settings: Settings,
+    spend: Spend | None = None,
 ) -> list[Finding]:
-    findings: list[Finding] = []
-    limit = settings.max_instance_count
-    if config.instance_count > limit:
+    findings = _schema(config)
+    if findings:
+        return findings
+    findings += _limits(config, env, settings)
+    model = models.get(model_id)
+    if model is None or model.id != config.model_name:
         findings.append(
             Finding(
-                code="INSTANCE_COUNT_OVER_LIMIT",
-                message=f"instance_count {config.instance_count} is over the limit of {limit} for {env.value}",
+                code="UNKNOWN_MODEL",
+                message=f"model {config.model_name!r} is not in the catalog: pick a catalog model "
+                "(GET the planner's catalog or `agentops parse` suggestions)",
             )
-        )
-    model = models.get(model_id)
-    if model is None:
-        findings.append(
-            Finding(code="UNKNOWN_MODEL", message=f"model {model_id!r} is not in the catalog: pick a catalog model")
         )
     instance = instances.get(config.instance_type)
     if instance is None:
@@ -44,37 +69,124 @@ def check(
             )
         )
         return findings
-    if model is not None and instance.accelerator == "cpu":
+    if model is not None:
+        findings += _fit(model.id, model.memory_gib, config, instance.accelerator, instance.gpu_memory_gib)
+    cost = round(instance.usd_per_hour * config.instance_count, 4)
+    findings += _cost(config, env, cost, instance.usd_per_hour, settings, spend)
+    return findings
+
+
+def _schema(config: SageMakerDeploymentConfig) -> list[Finding]:
+    try:
+        SageMakerDeploymentConfig.model_validate(config.model_dump())
+    except ValidationError as exc:
+        return [
+            Finding(
+                code=SCHEMA_CODES.get(str(err["loc"][0]) if err["loc"] else "", "SCHEMA_INVALID"), message=_say(err)
+            )
+            for err in exc.errors()
+        ]
+    return []
+
+
+def _say(err: object) -> str:
+    e = err if isinstance(err, dict) else {}
+    field = ".".join(str(p) for p in e.get("loc", ())) or "config"
+    return f"{field}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}"
+
+
+def _limits(config: SageMakerDeploymentConfig, env: Env, settings: Settings) -> list[Finding]:
+    findings = []
+    limit = min(settings.max_instance_count, settings.env_max_instance_count.get(env.value, 4))
+    if config.instance_count > limit:
         findings.append(
+            Finding(
+                code="INSTANCE_COUNT_OVER_LIMIT",
+                message=f"instance_count {config.instance_count} is over the limit of {limit} for {env.value}: "
+                f"ask for {limit} or fewer",
+            )
+        )
+    allowed = settings.env_instance_allowlist.get(env.value)
+    if allowed is not None and not any(fnmatch.fnmatchcase(config.instance_type, p) for p in allowed):
+        findings.append(
+            Finding(
+                code="INSTANCE_TYPE_NOT_ALLOWED",
+                message=f"{config.instance_type} is not allowed in {env.value}; allowed: {', '.join(allowed)}",
+            )
+        )
+    return findings
+
+
+def _fit(
+    model_id: str, need_gib: float, config: SageMakerDeploymentConfig, accelerator: str, gpu_gib: float
+) -> list[Finding]:
+    if accelerator == "cpu":
+        return [
             Finding(
                 code="CPU_INSTANCE_FOR_LLM",
-                message=f"{config.instance_type} has no GPU; {model.id} needs {model.memory_gib} GiB of "
-                "GPU memory: choose a GPU instance such as ml.g5 or ml.g6",
+                message=f"{config.instance_type} has no GPU; {model_id} needs {need_gib} GiB of GPU memory: "
+                "choose a GPU instance such as ml.g5 or ml.g6",
             )
-        )
-    elif model is not None and not fits(model, instance):
-        findings.append(
+        ]
+    if accelerator == "inferentia":
+        return [
+            Finding(
+                code="NEURON_BUILD_REQUIRED",
+                message=f"{config.instance_type} runs Inferentia; the catalog serves {model_id} with a GPU "
+                "container: choose a GPU instance (a Neuron-compiled build is not in the catalog)",
+            )
+        ]
+    if gpu_gib < need_gib:
+        return [
             Finding(
                 code="GPU_MEMORY_TOO_SMALL",
-                message=f"{model.id} needs {model.memory_gib} GiB of GPU memory; {config.instance_type} "
-                f"has {instance.gpu_memory_gib} GiB: choose a larger instance",
+                message=f"{model_id} needs {need_gib} GiB of GPU memory; {config.instance_type} has "
+                f"{gpu_gib} GiB: choose a larger instance",
             )
-        )
-    cost = instance.usd_per_hour * config.instance_count
+        ]
+    return []
+
+
+def _cost(
+    config: SageMakerDeploymentConfig,
+    env: Env,
+    cost: float,
+    unit: float,
+    settings: Settings,
+    spend: Spend | None,
+) -> list[Finding]:
+    findings = []
     if cost > config.budget_usd_per_hour:
         findings.append(
             Finding(
                 code="OVER_BUDGET",
                 message=f"estimated ${cost:.2f}/h ({config.instance_count} x {config.instance_type} at "
-                f"${instance.usd_per_hour:.3f}/h) is over the budget of ${config.budget_usd_per_hour:.2f}/h: "
+                f"${unit:.3f}/h) is over the budget of ${config.budget_usd_per_hour:.2f}/h: "
                 "raise the budget, or use fewer or smaller instances",
             )
         )
     cap = settings.env_hourly_caps.get(env.value)
     if cap is not None and cost > cap:
         findings.append(
-            Finding(code="OVER_ENV_CAP", message=f"estimated ${cost:.2f}/h is over the {env.value} cap of ${cap:.2f}/h")
+            Finding(
+                code="OVER_ENV_CAP",
+                message=f"estimated ${cost:.2f}/h is over the {env.value} cap of ${cap:.2f}/h: "
+                "use fewer or smaller instances",
+            )
         )
+    if spend is not None:
+        remaining = settings.monthly_budget_usd - spend.month_to_date_usd
+        projected = cost * HOURS_PER_MONTH
+        if projected > remaining:
+            findings.append(
+                Finding(
+                    code="OVER_MONTHLY_BUDGET",
+                    severity=settings.monthly_budget_policy,
+                    message=f"a month of this plan (${projected:,.0f}) is over what is left of the monthly "
+                    f"budget (${remaining:,.0f} of ${settings.monthly_budget_usd:,.0f}, "
+                    f"${spend.month_to_date_usd:,.0f} spent so far)",
+                )
+            )
     return findings
 
 

@@ -11,6 +11,7 @@ from services.executor.app import create_app as executor
 from services.executor.lifecycle import Deployed
 from services.guardian.app import create_app as guardian
 from services.guardian.approvals import GuardedPlan
+from services.guardian.guardrails import Spend
 from services.planner.app import create_app as planner
 from shared.broker import stream_for
 from shared.events import (
@@ -27,6 +28,10 @@ from shared.events import (
 from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
+
+async def nothing_spent() -> Spend:
+    return Spend(month_to_date_usd=0.0)
+
 
 SETTINGS = Settings(nats_url="nats://in-memory", database_url="postgresql://unused/none")
 
@@ -71,7 +76,7 @@ async def test_planner_records_garbage_as_rejected_instead_of_crashing() -> None
 
 async def test_prod_plan_is_held_for_approval_and_a_second_person_releases_it() -> None:
     store: MemoryStore[GuardedPlan] = MemoryStore()
-    app = guardian(SETTINGS, store=store)
+    app = guardian(SETTINGS, store=store, spend=nothing_spent)
     out = {kind: spy(app.broker, kind) for kind in ("approval.requested", "deployment.requested")}
 
     config = SageMakerDeploymentConfig(

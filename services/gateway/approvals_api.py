@@ -1,0 +1,88 @@
+"""Approvals: the seed's `GET /approvals` and `POST /approve`, plus per-plan approve/reject routes.
+
+The gateway refuses what it can see is wrong (self-approval, a second vote by the same person, an
+expired or already-decided request, a decision on another version of the plan) with a 4xx and
+the reason; the guardian checks the same again before anything deploys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from services.gateway import views
+from services.gateway.api import Gateway, GatewayDep, Viewer, existing
+from services.gateway.auth import Principal, Role, require
+from services.gateway.schemas import Approval, ApproveRequest, ApproveResponse, DecisionRequest
+from shared.events import ApprovalDecided, ApprovalDecidedData
+
+router = APIRouter(tags=["approvals"])
+Approver = Annotated[Principal, Depends(require(Role.APPROVER))]
+
+
+@router.get("/approvals")
+async def approvals(gw: GatewayDep, _who: Viewer) -> list[Approval]:
+    return [views.approval(row) for row in await gw.read.pending_approvals()]
+
+
+@router.post("/approve")
+async def approve(body: ApproveRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
+    """The seed's shape. `approver`, when sent, must be the key's own user."""
+    if body.approver is not None and body.approver != who.user_id:
+        raise HTTPException(
+            403, f"approver is taken from your API key ({who.user_id}); you cannot decide as {body.approver}"
+        )
+    return await decide(gw, who, body.plan_id, body.decision, body.reason, body.plan_hash)
+
+
+@router.post("/approvals/{plan_id}/approve")
+async def approve_plan(plan_id: str, body: DecisionRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
+    return await decide(gw, who, plan_id, "approved", body.reason, body.plan_hash)
+
+
+@router.post("/approvals/{plan_id}/reject")
+async def reject_plan(plan_id: str, body: DecisionRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
+    return await decide(gw, who, plan_id, "rejected", body.reason, body.plan_hash)
+
+
+async def decide(
+    gw: Gateway,
+    who: Principal,
+    plan_id: str,
+    decision: Literal["approved", "rejected"],
+    reason: str,
+    seen_hash: str | None,
+) -> ApproveResponse:
+    plan = await existing(gw, plan_id)
+    request = await gw.read.approval(plan_id)
+    if request is None:
+        raise HTTPException(409, f"plan {plan_id} is {plan['status']}; it never asked for an approval")
+    if request["status"] != "pending":
+        raise HTTPException(409, f"the approval request for {plan_id} is already {request['status']}")
+    if request["expires_at"] <= datetime.now(UTC):
+        raise HTTPException(
+            409,
+            f"the approval request for {plan_id} expired at {request['expires_at'].isoformat()}: "
+            "submit the command again",
+        )
+    if decision == "approved" and who.user_id == request["requested_by"]:
+        raise HTTPException(403, "the requester cannot approve their own plan: ask another approver")
+    if decision == "approved" and who.user_id in request["approvers"]:
+        needed = request["request"].get("approvals_required", 1)
+        raise HTTPException(409, f"you already approved {plan_id}; it needs {needed} different approvers")
+    current_hash = request["request"].get("plan_hash") or None
+    if seen_hash is not None and current_hash is not None and seen_hash != current_hash:
+        raise HTTPException(
+            409, f"plan {plan_id} changed since you reviewed it: review the current version (GET /approvals)"
+        )
+    event = ApprovalDecided(
+        plan_id=plan_id,
+        actor=who.user_id,
+        data=ApprovalDecidedData(decision=decision, approver=who.user_id, reason=reason, plan_hash=current_hash),
+    )
+    await gw.send(event)
+    return ApproveResponse(
+        status=decision, plan_id=plan_id, approver=who.user_id, message=f"plan {plan_id} {decision} by {who.user_id}"
+    )
