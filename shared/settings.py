@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     approval_cost_threshold_usd_per_hour: float = Field(default=20.0, gt=0)
     two_approvers_over_usd_per_hour: float = Field(default=40.0, gt=0)
     # Monthly budget: projected month (hourly x 730) over what is left of it is an error or a warning.
-    monthly_budget_usd: float = Field(default=25_000.0, gt=0)
+    monthly_budget_usd: float = Field(default=60_000.0, gt=0)
     monthly_budget_policy: Literal["error", "warning"] = "error"
     approval_sweep_seconds: float = Field(default=30.0, gt=0)
 

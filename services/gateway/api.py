@@ -7,13 +7,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 
 from services.gateway import views
 from services.gateway.auth import Principal, Role, require
+from services.gateway.idempotency import IdempotencyStore, Reused, fingerprint
 from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
+from services.gateway.ratelimit import RateLimiter
 from services.gateway.readmodel import ReadModel
 from services.gateway.schemas import (
     ActionResponse,
@@ -47,6 +49,8 @@ class Gateway:
         self, settings: Settings, broker: NatsBroker, publish: Publisher, waiter: PlanWaiter, read: ReadModel
     ) -> None:
         self.settings, self.broker, self.publish, self.waiter, self.read = settings, broker, publish, waiter, read
+        self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)
+        self.idempotency = IdempotencyStore(broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
 
     async def send(self, event: Event) -> None:
         """Publish, or tell the caller plainly that nothing was accepted."""
@@ -123,10 +127,26 @@ async def get_plan(plan_id: str, gw: GatewayDep, _who: Viewer) -> DeploymentDeta
 
 
 @router.post("/api/agent/command", tags=["deployments"], responses={202: {"model": CommandResponse}})
-async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONResponse:
+async def command(
+    body: CommandRequest,
+    gw: GatewayDep,
+    who: Deployer,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Plan, guard and (for staging and dev) deploy a command; lifecycle commands act on a deployment.
+
+    Limited per API key (429 with Retry-After). With an `Idempotency-Key` header, a retry of the
+    same command returns the first plan instead of making a second one.
+    """
     limit = gw.settings.max_command_chars
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
+    if (wait := gw.limiter.take(who.key_id)) is not None:
+        raise HTTPException(
+            429,
+            f"too many commands from this key (limit {gw.settings.command_rate_per_minute:g}/min): retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     if lifecycle := lifecycle_request(body.command):
         if (lifecycle.instance_count or 0) > gw.settings.max_instance_count:
             raise HTTPException(
@@ -150,6 +170,17 @@ async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONRe
         actor=who.user_id,
         data=IntentReceivedData(command=body.command, env=body.env, user_id=who.user_id, constraints=body.constraints),
     )
+    if idempotency_key is not None:
+        first = await _claim(gw, who, idempotency_key, body, plan_id, str(event.id))
+        if first is not None:
+            replay = views.command_response(
+                first["command_id"], first["plan_id"], None, await gw.read.deployment(first["plan_id"]), body
+            )
+            return JSONResponse(
+                replay.model_dump(mode="json"),
+                status_code=202 if replay.status == "accepted" else 200,
+                headers={"Idempotent-Replayed": "true"},
+            )
     outcome = gw.waiter.expect(plan_id)
     try:
         await gw.send(event)
@@ -159,6 +190,27 @@ async def command(body: CommandRequest, gw: GatewayDep, who: Deployer) -> JSONRe
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
     response = views.command_response(str(event.id), plan_id, decided, await gw.read.deployment(plan_id), body)
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
+
+
+async def _claim(
+    gw: Gateway, who: Principal, key: str, body: CommandRequest, plan_id: str, command_id: str
+) -> dict[str, str] | None:
+    if not key.strip():
+        raise HTTPException(422, "Idempotency-Key is empty: send a unique value per command, e.g. a UUID")
+    try:
+        return await gw.idempotency.claim(
+            who.user_id, key, fingerprint(body.model_dump(mode="json")), plan_id, command_id
+        )
+    except Reused as exc:
+        raise HTTPException(
+            422, "this Idempotency-Key was already used for a different command: use a new key per command"
+        ) from exc
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(
+            503, f"the idempotency store is unreachable ({type(exc).__name__}); nothing was accepted: retry shortly"
+        ) from exc
 
 
 @router.post("/api/deployments/{plan_id}/pause", tags=["deployments"])

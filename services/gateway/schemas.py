@@ -12,6 +12,15 @@ from shared.models import DeploymentPlan, Env
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.@+-]+$")]
 
 
+CONTROL = {chr(c) for c in range(32) if chr(c) not in "\t\n\r"} | {"\x7f"}
+
+
+def no_control_characters(value: str, field: str) -> str:
+    if any(ch in CONTROL for ch in value):
+        raise ValueError(f"{field} contains control characters: send plain text")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +43,11 @@ class CommandRequest(Strict):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("command")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return no_control_characters(value, "command")
 
 
 class CommandResult(BaseModel):
@@ -82,9 +96,20 @@ class ApproveRequest(Strict):
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
     plan_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
 
+    @field_validator("reason")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return no_control_characters(value, "reason")
+
 
 class DecisionRequest(Strict):
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return no_control_characters(value, "reason")
+
     plan_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = Field(
         default=None, description="the plan_hash you reviewed (from GET /approvals); a changed plan is refused"
     )

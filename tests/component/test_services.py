@@ -29,6 +29,7 @@ from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
 
+
 async def nothing_spent() -> Spend:
     return Spend(month_to_date_usd=0.0)
 
