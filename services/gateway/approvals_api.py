@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException
 
 from services.gateway import views
 from services.gateway.api import Gateway, GatewayDep, Viewer, existing
@@ -20,6 +20,7 @@ from shared.events import ApprovalDecided, ApprovalDecidedData
 
 router = APIRouter(tags=["approvals"])
 Approver = Annotated[Principal, Depends(require(Role.APPROVER))]
+Decision = Annotated[DecisionRequest | None, Body()]
 
 
 @router.get("/approvals")
@@ -38,12 +39,14 @@ async def approve(body: ApproveRequest, gw: GatewayDep, who: Approver) -> Approv
 
 
 @router.post("/approvals/{plan_id}/approve")
-async def approve_plan(plan_id: str, body: DecisionRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
+async def approve_plan(plan_id: str, gw: GatewayDep, who: Approver, body: Decision = None) -> ApproveResponse:
+    body = body or DecisionRequest()
     return await decide(gw, who, plan_id, "approved", body.reason, body.plan_hash)
 
 
 @router.post("/approvals/{plan_id}/reject")
-async def reject_plan(plan_id: str, body: DecisionRequest, gw: GatewayDep, who: Approver) -> ApproveResponse:
+async def reject_plan(plan_id: str, gw: GatewayDep, who: Approver, body: Decision = None) -> ApproveResponse:
+    body = body or DecisionRequest()
     return await decide(gw, who, plan_id, "rejected", body.reason, body.plan_hash)
 
 
