@@ -173,9 +173,8 @@ async def command(
     if idempotency_key is not None:
         first = await _claim(gw, who, idempotency_key, body, plan_id, str(event.id))
         if first is not None:
-            replay = views.command_response(
-                first["command_id"], first["plan_id"], None, await gw.read.deployment(first["plan_id"]), body
-            )
+            row = await _settled(gw, first["plan_id"])
+            replay = views.replayed(first["command_id"], first["plan_id"], row)
             return JSONResponse(
                 replay.model_dump(mode="json"),
                 status_code=202 if replay.status == "accepted" else 200,
@@ -190,6 +189,16 @@ async def command(
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
     response = views.command_response(str(event.id), plan_id, decided, await gw.read.deployment(plan_id), body)
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
+
+
+async def _settled(gw: Gateway, plan_id: str) -> dict[str, Any] | None:
+    """The plan once it is past planning (the first request may still be in flight), or as it is."""
+    deadline = asyncio.get_running_loop().time() + gw.settings.command_wait_seconds
+    while True:
+        row = await gw.read.deployment(plan_id)
+        if (row and row["status"] != "planning") or asyncio.get_running_loop().time() > deadline:
+            return row
+        await asyncio.sleep(0.02)
 
 
 async def _claim(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from services.gateway.schemas import (
     ActiveDeployment,
@@ -189,4 +189,33 @@ def monthly_cost(active: list[dict[str, Any]], now: datetime) -> MonthlyCost:
         period=month_period(now),
         estimated=True,
         basis="run-rate: hourly estimate of active deployments x 730 h (no AWS billing configured)",
+    )
+
+
+def replayed(command_id: str, plan_id: str, row: dict[str, Any] | None) -> CommandResponse:
+    """The answer to a retried command (same Idempotency-Key): the first plan as it stands now."""
+    current = plan(row) if row else None
+    status = current.status.value if current else "planning"
+    artifact = current.artifact.model_dump(mode="json") if current and current.artifact else None
+    errors = current.validation_errors if current else []
+    failed = status in ("validation_failed", "rejected")
+    outcome: Literal["success", "validation_failed", "accepted"] = (
+        "accepted" if status == "planning" else "validation_failed" if failed else "success"
+    )
+    return CommandResponse(
+        command_id=command_id,
+        status=outcome,
+        result=CommandResult(
+            plan_id=plan_id,
+            status=status,
+            artifact=artifact,
+            requires_approval=status == "pending_approval",
+            errors=errors,
+        ),
+        error="; ".join(errors) if failed else None,
+        plan_id=plan_id,
+        message=f"a retry of an earlier command: plan {plan_id} is {status}",
+        requires_approval=status == "pending_approval",
+        plan=current,
+        validation_errors=errors,
     )
