@@ -7,6 +7,7 @@ can only fill the fields below, and only with values it states.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -164,7 +165,20 @@ class _Text:
     low: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.low = " ".join(self.raw.lower().split())
+        # NFKC folds full-width and styled letters to plain ones; format characters (zero-width
+        # spaces and joiners) are dropped so they cannot split or disguise a word.
+        folded = unicodedata.normalize("NFKC", self.raw)
+        folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+        self.low = " ".join(folded.lower().split())
+
+
+def _mixed_scripts(low: str) -> list[str]:
+    """Words that mix Latin letters with look-alikes from other alphabets (a Cyrillic o in "prod")."""
+    return [w for w in low.split() if re.search(r"[a-z]", w) and any(_foreign_letter(ch) for ch in w)]
+
+
+def _foreign_letter(ch: str) -> bool:
+    return ch.isalpha() and not ch.isascii() and not unicodedata.name(ch, "").startswith("LATIN")
 
 
 def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
@@ -188,8 +202,17 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
         instance_count=_count(text.low, instance_type),
         instance_type=instance_type,
         model_text=model_text if model is None else None,
-        conflicts=[f"the command names more than one environment: {', '.join(distinct)}"] if len(distinct) > 1 else [],
+        conflicts=_conflicts(text.low, distinct),
     )
+
+
+def _conflicts(low: str, envs: list[str]) -> list[str]:
+    found = []
+    if len(envs) > 1:
+        found.append(f"the command names more than one environment: {', '.join(envs)}: name one")
+    for word in _mixed_scripts(low):
+        found.append(f"{word!r} mixes alphabets (a look-alike letter?): retype it in plain letters")
+    return found
 
 
 def _action(low: str) -> ActionName | None:

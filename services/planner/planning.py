@@ -77,7 +77,7 @@ def _problem(parsed: ParsedIntent, models: ModelCatalog) -> PlanFailedData | Non
             understood=understood,
         )
     if parsed.conflicts:
-        return PlanFailedData(reason="; ".join(parsed.conflicts) + ": name one", understood=understood)
+        return PlanFailedData(reason="; ".join(parsed.conflicts), understood=understood)
     return None
 
 
