@@ -106,7 +106,7 @@ async def list_deployments(
     gw: GatewayDep,
     _who: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> DeploymentList:
     """The seed's `{deployments, count}`, newest first; deleted plans are left out."""
     rows = await gw.read.deployments(limit, offset)
