@@ -93,3 +93,13 @@ async def test_me_and_public_readiness(system: System) -> None:
     assert me.json() == {"user_id": "vic", "roles": ["viewer"], "key_id": me.json()["key_id"]}
     public = await system.client.get("/readyz", headers={"Authorization": ""})
     assert public.status_code == 200
+
+
+async def test_cors_answers_only_the_configured_origins(system: System) -> None:
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    allowed = await system.client.options(
+        "/api/agent/command", headers={"Origin": "http://localhost:5173", **preflight}
+    )
+    assert allowed.headers.get("access-control-allow-origin") == "http://localhost:5173"
+    evil = await system.client.options("/api/agent/command", headers={"Origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in evil.headers
