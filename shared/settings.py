@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     retriever_rerank_endpoint: str = ""
     aws_region: str = "us-east-1"
     execute: bool = False
+
+    # Planner. LLM_API_BASE (an OpenAI-compatible server: NIM, vLLM, Ollama) or LLM_ENDPOINT (a
+    # SageMaker endpoint, as in the seed) turn the LLM planner on; otherwise the rules planner runs.
+    # RETRIEVER_EMBED_ENDPOINT / RETRIEVER_RERANK_ENDPOINT are base URLs of NeMo Retriever NIMs.
+    llm_api_base: str = ""
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str = "nvidia/llama-3.1-nemotron-nano-8b-v1"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    llm_max_retries: int = Field(default=2, ge=0, le=5)
+    sagemaker_runtime_endpoint_url: str = ""  # a non-AWS endpoint for tests and local stand-ins
+    retriever_embed_model: str = "nvidia/nv-embedqa-e5-v5"
+    retriever_rerank_model: str = "nvidia/nv-rerankqa-mistral-4b-v3"
+    retriever_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    retrieval_top_k: int = Field(default=3, ge=1, le=10)
 
     executor_mode: ExecutorMode = ExecutorMode.DRY_RUN
     dry_run_deploy_seconds: float = Field(default=0.0, ge=0, le=20)
@@ -81,6 +95,10 @@ class Settings(BaseSettings):
 
     # Runtime.
     agentops_home: Path = Path(".agentops")
+
+    @property
+    def planner_backend(self) -> str:
+        return "openai" if self.llm_api_base else "sagemaker" if self.llm_endpoint else "rules"
 
     @property
     def api_keys_path(self) -> Path:

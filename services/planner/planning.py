@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -15,16 +17,24 @@ from shared.events import (
     PlanProposed,
     PlanProposedData,
 )
-from shared.models import Env, SageMakerDeploymentConfig
+from shared.models import Env, Evidence, SageMakerDeploymentConfig
 from shared.settings import Settings
 
 SERVICE = "planner"
 MAX_INSTANCES = 4  # SageMakerDeploymentConfig.instance_count
 
 
-def plan_command(
-    event: IntentReceived, models: ModelCatalog, instances: InstanceCatalog, settings: Settings
-) -> PlanProposed | PlanFailed:
+Cite = Callable[[str], Awaitable[list[Evidence]]]
+
+
+@dataclass(frozen=True)
+class Understood:
+    parsed: ParsedIntent
+    model: ModelSpec
+    env: Env
+
+
+def understand(event: IntentReceived, models: ModelCatalog) -> Understood | PlanFailed:
     parsed = parse(event.data.command, models)
     problem = _problem(parsed, models)
     if problem is not None:
@@ -32,8 +42,41 @@ def plan_command(
     assert parsed.model_id is not None and parsed.app is not None
     model = models.get(parsed.model_id)
     assert model is not None
+    return Understood(parsed, model, _env(event, parsed, []))
+
+
+async def plan_command(
+    event: IntentReceived, models: ModelCatalog, instances: InstanceCatalog, settings: Settings, cite: Cite
+) -> PlanProposed | PlanFailed:
+    """The rules planner: deterministic, offline, every choice citing the passage behind it."""
+    understood = understand(event, models)
+    if isinstance(understood, PlanFailed):
+        return understood
+    evidence = {choice: await cite(query) for choice, query in queries(understood).items()}
+    return propose(event, understood, instances, settings, evidence)
+
+
+def queries(u: Understood) -> dict[str, str]:
+    """What to look up for each choice the planner makes (the policy passage it cites)."""
+    return {
+        "count": f"{u.env.value} instance count availability policy",
+        "instance": f"gpu memory formula choosing the instance {u.model.params_b:g}b model",
+        "budget": f"{u.env.value} hourly budget environment cap",
+    }
+
+
+def propose(
+    event: IntentReceived,
+    u: Understood,
+    instances: InstanceCatalog,
+    settings: Settings,
+    evidence: dict[str, list[Evidence]],
+    planner: str = "rules",
+    note: str | None = None,
+) -> PlanProposed | PlanFailed:
+    parsed, model = u.parsed, u.model
     try:
-        proposal = _propose(event, parsed, model, instances, settings)
+        proposal = _propose(event, parsed, model, instances, settings, evidence, planner, note)
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         failed = PlanFailedData(
@@ -53,8 +96,8 @@ def _problem(parsed: ParsedIntent, models: ModelCatalog) -> PlanFailedData | Non
         )
     if parsed.action != "deploy":
         return PlanFailedData(
-            reason=f"'{parsed.action}' from the command bar is not available yet: use the "
-            f"{parsed.action} action on the deployment (POST /api/deployments/{{plan_id}}/{parsed.action})",
+            reason=f"'{parsed.action}' acts on an existing deployment, not a new plan: send it through "
+            f"POST /api/agent/command or the deployment's {parsed.action} action",
             understood=understood,
         )
     if parsed.model_id is None:
@@ -88,27 +131,41 @@ def closest_models(asked: str, models: ModelCatalog, n: int = 3) -> list[str]:
     return list(dict.fromkeys(names[h] for h in hits))[:n]
 
 
+def _cited(evidence: dict[str, list[Evidence]], choice: str) -> str:
+    top = evidence.get(choice) or []
+    return f" [policy: {top[0].title}, {top[0].url}]" if top else ""
+
+
 def _propose(
-    event: IntentReceived, parsed: ParsedIntent, model: ModelSpec, instances: InstanceCatalog, settings: Settings
+    event: IntentReceived,
+    parsed: ParsedIntent,
+    model: ModelSpec,
+    instances: InstanceCatalog,
+    settings: Settings,
+    evidence: dict[str, list[Evidence]],
+    planner: str,
+    note: str | None,
 ) -> PlanProposedData:
-    assumptions: list[str] = []
+    assumptions: list[str] = [note] if note else []
     env = _env(event, parsed, assumptions)
     count = parsed.instance_count or event.data.constraints.instance_count
     if count is None:
         count = settings.default_instance_count.get(env.value, 1)
-        assumptions.append(f"instance_count {count}: the default for {env.value}")
+        assumptions.append(f"instance_count {count}: the default for {env.value}" + _cited(evidence, "count"))
     instance_type = parsed.instance_type or event.data.constraints.instance_type
     if instance_type is None:
         chosen = cheapest_fit(model, instances)
         instance_type = chosen.name if chosen else "ml.p5.48xlarge"
         assumptions.append(
             f"instance_type {instance_type}: the cheapest whose GPU memory holds {model.memory_gib} GiB "
-            f"({model.params_b}B params x {model.dtype} + 20% for KV cache and runtime)"
+            f"({model.params_b}B params x {model.dtype} + 20% for KV cache and runtime)" + _cited(evidence, "instance")
         )
     budget = parsed.budget_usd_per_hour or event.data.constraints.budget_usd_per_hour
     if budget is None:
         budget = settings.env_hourly_caps.get(env.value, 15.0)
-        assumptions.append(f"budget_usd_per_hour {budget}: the {env.value} hourly cap, as none was given")
+        assumptions.append(
+            f"budget_usd_per_hour {budget}: the {env.value} hourly cap, as none was given" + _cited(evidence, "budget")
+        )
     config = SageMakerDeploymentConfig(
         model_name=model.id,
         endpoint_name=f"{parsed.app}-{env.value}"[:63].strip("-"),
@@ -123,10 +180,17 @@ def _propose(
         user_id=event.data.user_id,
         model_id=model.id,
         config=config,
-        evidence=[],
+        evidence=_unique([e for choice in ("instance", "count", "budget") for e in evidence.get(choice, [])]),
         assumptions=assumptions,
-        planner="rules",
+        planner=planner,
     )
+
+
+def _unique(items: list[Evidence]) -> list[Evidence]:
+    seen: dict[str, Evidence] = {}
+    for e in items:
+        seen.setdefault(e.url, e)
+    return list(seen.values())
 
 
 def _env(event: IntentReceived, parsed: ParsedIntent, assumptions: list[str]) -> Env:
