@@ -71,7 +71,21 @@ class ModelCatalog(BaseModel):
         ids = [m.id.lower() for m in self.models]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate model ids in models.json")
+        owners: dict[str, str] = {}
+        for m in self.models:
+            for alias in m.aliases:
+                if owners.setdefault(alias.lower(), m.id) != m.id:
+                    raise ValueError(f"alias {alias!r} names both {owners[alias.lower()]} and {m.id}")
+            if "{region}" not in m.container.image_uri or "{account}" not in m.container.image_uri:
+                raise ValueError(f"{m.id}: image_uri must be a template with {{account}} and {{region}}")
         return self
+
+    def image(self, model: ModelSpec, region: str) -> str:
+        """The serving image of `model` in `region`; a region without a known registry is an error."""
+        account = self.ecr_accounts.get(region)
+        if account is None:
+            raise ValueError(f"no container registry known for {region}: add it to models.json ecr_accounts")
+        return model.container.image_uri.format(account=account, region=region)
 
     def get(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id.lower() == model_id.lower()), None)
@@ -83,6 +97,13 @@ class InstanceCatalog(BaseModel):
     price_date: str
     region: str
     instances: list[InstanceSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> InstanceCatalog:
+        names = [i.name for i in self.instances]
+        if len(names) != len(set(names)):
+            raise ValueError("duplicate instance types in instances.json")
+        return self
 
     def get(self, name: str) -> InstanceSpec | None:
         return next((i for i in self.instances if i.name == name), None)
