@@ -26,6 +26,7 @@ test: lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.planner
 	$(BIN)/python -m bench.pipeline
 
 clean:
