@@ -93,12 +93,30 @@ class Settings(BaseSettings):
     monthly_budget_policy: Literal["error", "warning"] = "error"
     approval_sweep_seconds: float = Field(default=30.0, gt=0)
 
+    # Notifier: targets from WEBHOOKS (JSON list of {name, url, secret, events?}) and/or a file.
+    webhooks: str = ""
+    webhooks_file: Path | None = None
+    notifier_max_attempts: int = Field(default=5, ge=1, le=20)
+    notifier_backoff_seconds: float = Field(default=1.0, ge=0, le=60)
+    notifier_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     # Runtime.
     agentops_home: Path = Path(".agentops")
+    # Audit anchors: where the chain's head is written outside the table, and how often.
+    audit_anchor_file: Path | None = None
+    audit_anchor_seconds: float = Field(default=300.0, gt=0)
 
     @property
     def planner_backend(self) -> str:
         return "openai" if self.llm_api_base else "sagemaker" if self.llm_endpoint else "rules"
+
+    @property
+    def webhooks_path(self) -> Path:
+        return self.webhooks_file or self.agentops_home / "webhooks.json"
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return self.audit_anchor_file or self.agentops_home / "audit-anchors.jsonl"
 
     @property
     def api_keys_path(self) -> Path:

@@ -22,6 +22,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
 
 
 @dataclass
@@ -33,7 +34,7 @@ class FakeHttp:
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, bytes]:
         body = json.loads(raw) if raw else None
-        self.requests.append(Seen(method, path, headers, body))
+        self.requests.append(Seen(method, path, headers, body, raw))
         if self.delay:
             time.sleep(self.delay)
         for route, handler in self.routes.items():

@@ -38,6 +38,9 @@ class Verdict:
             return f"OK: {self.count} events, head {self.head_hash}"
         return f"BROKEN at seq {self.broken_seq}: {self.problem}"
 
+    def but(self, problem: str, seq: int | None = None) -> Verdict:
+        return Verdict(False, self.count, self.head_hash, seq if seq is not None else self.broken_seq, problem)
+
 
 def verify_rows(rows: Iterable[ChainRow], start_hash: str = GENESIS_HASH) -> Verdict:
     """Walk rows in seq order; the first row whose links do not hold is reported."""
@@ -50,8 +53,8 @@ def verify_rows(rows: Iterable[ChainRow], start_hash: str = GENESIS_HASH) -> Ver
                 count,
                 expected_prev,
                 row.seq,
-                "prev_hash does not match the previous row's hash (a row was deleted, "
-                "inserted or reordered before this one)",
+                "prev_hash does not match the previous row's hash (a row was deleted, inserted or reordered "
+                "before this one)",
             )
         if link_hash(row.prev_hash, row.payload) != row.hash:
             return Verdict(

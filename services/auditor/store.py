@@ -48,6 +48,50 @@ async def append(engine: AsyncEngine, event: Event) -> int | None:
         return seq
 
 
+async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
+    """Record a batch in one transaction (one lock, one head read); returns how many were new."""
+    if not events:
+        return 0
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+        ids = [str(e.id) for e in events]
+        seen = set(
+            (await conn.execute(select(audit_events.c.event_id).where(audit_events.c.event_id.in_(ids)))).scalars()
+        )
+        prev_hash = (
+            await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
+        ) or GENESIS_HASH
+        rows, fresh = [], []
+        now = datetime.now(UTC)
+        for event in events:
+            if str(event.id) in seen:
+                continue
+            seen.add(str(event.id))
+            payload = event.model_dump(mode="json")
+            digest = link_hash(prev_hash, payload)
+            rows.append(
+                {
+                    "event_id": str(event.id),
+                    "type": event.type,
+                    "plan_id": event.plan_id,
+                    "actor": event.actor,
+                    "occurred_at": event.occurred_at,
+                    "recorded_at": now,
+                    "payload": payload,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
+            )
+            fresh.append(event)
+            prev_hash = digest
+        if not rows:
+            return 0
+        seqs = list((await conn.execute(insert(audit_events).returning(audit_events.c.seq), rows)).scalars())
+        for event, seq in zip(fresh, sorted(seqs), strict=True):
+            await project(conn, event, seq)
+        return len(rows)
+
+
 async def project(conn: AsyncConnection, event: Event, seq: int) -> None:
     await _upsert(conn, deployments, event, seq, apply_deployment)
     if event.type.startswith("approval.") or event.type in ("deployment.status", "plan.rejected"):

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from faststream.nats import NatsMessage
 
-from services.gateway import approvals_api
+from services.gateway import approvals_api, audit_api
 from services.gateway.api import Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.gateway = Gateway(settings, broker, publish, waiter, ReadModel(engine))
     app.include_router(router)
     app.include_router(approvals_api.router)
+    app.include_router(audit_api.router)
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,

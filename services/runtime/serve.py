@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.settings import Settings
 
-SERVICES = ("auditor", "planner", "guardian", "executor", "gateway")
+SERVICES = ("auditor", "planner", "guardian", "executor", "notifier", "gateway")
 
 
 def build(service: str, settings: Settings) -> Any:
@@ -32,6 +32,10 @@ def build(service: str, settings: Settings) -> Any:
         from services.auditor.app import create_app as auditor
 
         return auditor(settings)
+    if service == "notifier":
+        from services.notifier.app import create_app as notifier
+
+        return notifier(settings)
     raise SystemExit(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
 
 

@@ -77,7 +77,7 @@ class running:
     async def __aenter__(self) -> httpx.AsyncClient:
         for build in (auditor, planner, guardian, executor):
             await self.stack.enter_async_context(build(self.settings))
-        app = gateway(self.settings)
+        app = self.app = gateway(self.settings)
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         return await self.stack.enter_async_context(
             httpx.AsyncClient(

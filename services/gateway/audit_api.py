@@ -1,0 +1,142 @@
+"""The audit log for readers: paginated queries, a plan's timeline, live events over SSE, AsyncAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
+
+from services.auditor.operations import type_filter, valid_pattern
+from services.gateway.api import GatewayDep, Viewer, existing
+from services.gateway.auth import Principal, Role, require
+from shared.db import audit_events
+
+router = APIRouter()
+SSE_POLL_SECONDS = 0.25
+SSE_KEEPALIVE_SECONDS = 15.0
+SseViewer = Annotated[Principal, Depends(require(Role.VIEWER, allow_query_key=True))]
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "event_id": r.event_id,
+        "type": r.type,
+        "plan_id": r.plan_id,
+        "actor": r.actor,
+        "occurred_at": r.occurred_at.isoformat(),
+        "recorded_at": r.recorded_at.isoformat(),
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+        "data": r.payload.get("data", {}),
+    }
+
+
+def _pattern(value: str | None) -> str | None:
+    if value is not None and not valid_pattern(value):
+        raise HTTPException(422, "type must be an event type like deployment.status, or a prefix like deployment.*")
+    return value
+
+
+@router.get("/api/audit", tags=["audit"])
+async def audit(
+    gw: GatewayDep,
+    _who: Viewer,
+    plan_id: Annotated[str | None, Query(max_length=100)] = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Recorded events in log order; pass `next_cursor` back as `cursor` for the next page."""
+    query = select(audit_events).where(audit_events.c.seq > cursor).order_by(audit_events.c.seq).limit(limit + 1)
+    if plan_id:
+        query = query.where(audit_events.c.plan_id == plan_id)
+    if (condition := type_filter(_pattern(type))) is not None:
+        query = query.where(condition)
+    if since:
+        query = query.where(audit_events.c.occurred_at >= since)
+    if until:
+        query = query.where(audit_events.c.occurred_at <= until)
+    async with gw.read.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {"events": [_row(r) for r in page], "next_cursor": page[-1].seq if more and page else None}
+
+
+@router.get("/api/deployments/{plan_id}/history", tags=["audit"])
+async def history(plan_id: str, gw: GatewayDep, _who: Viewer) -> list[dict[str, Any]]:
+    """The plan's timeline: every event, who caused it and when."""
+    await existing(gw, plan_id)
+    query = select(audit_events).where(audit_events.c.plan_id == plan_id).order_by(audit_events.c.seq)
+    async with gw.read.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [{k: v for k, v in _row(r).items() if k not in ("prev_hash", "recorded_at")} for r in rows]
+
+
+@router.get("/api/events", tags=["audit"])
+async def events(
+    request: Request,
+    gw: GatewayDep,
+    _who: SseViewer,
+    plan_id: Annotated[str | None, Query(max_length=100)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of recorded events (id = audit seq). Reconnect with `Last-Event-ID`
+    (browsers do it by themselves) to resume exactly after the last event received."""
+    start = after if after is not None else _seq(last_event_id)
+    if start is None:
+        async with gw.read.engine.connect() as conn:
+            start = int(await conn.scalar(select(audit_events.c.seq).order_by(audit_events.c.seq.desc()).limit(1)) or 0)
+    return StreamingResponse(
+        _stream(request, gw, start, plan_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _seq(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise HTTPException(422, "Last-Event-ID must be the seq of the last event received")
+    return int(value)
+
+
+async def _stream(request: Request, gw: Any, cursor: int, plan_id: str | None) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    idle = 0.0
+    while not await request.is_disconnected():
+        query = select(audit_events).where(audit_events.c.seq > cursor).order_by(audit_events.c.seq).limit(500)
+        if plan_id:
+            query = query.where(audit_events.c.plan_id == plan_id)
+        async with gw.read.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        for r in rows:
+            cursor = r.seq
+            yield f"id: {r.seq}\nevent: {r.type}\ndata: {json.dumps({'seq': r.seq, **r.payload})}\n\n"
+        if rows:
+            idle = 0.0
+            continue
+        await asyncio.sleep(SSE_POLL_SECONDS)
+        idle += SSE_POLL_SECONDS
+        if idle >= SSE_KEEPALIVE_SECONDS:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+
+
+@router.get("/asyncapi", tags=["ops"])
+async def asyncapi() -> Response:
+    """The AsyncAPI 3 document of every subject and payload (public: it is schema, not data)."""
+    from services.runtime.asyncapi import document
+
+    return Response(await asyncio.to_thread(document), media_type="application/json")

@@ -1,0 +1,238 @@
+"""The log as evidence: tampering found at the right row, anchors, roles, rebuild, export, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nats
+import psycopg
+import pytest
+
+from services.auditor.anchor import anchor_now, read_file
+from services.auditor.operations import rebuild
+from services.auditor.verify import verify
+from shared.db import make_engine
+from tests.integration.conftest import System
+from tests.integration.test_audit_log import intent, record
+
+pytestmark = pytest.mark.integration
+
+
+def superuser(database_url: str, *statements: str) -> None:
+    """What an attacker with the database owner's password does, bypassing the guard trigger."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete")
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete")
+
+
+async def anchored(database_url: str, file: Path) -> None:
+    engine = make_engine(database_url)
+    try:
+        await anchor_now(engine, file, None)
+    finally:
+        await engine.dispose()
+
+
+async def test_deleting_a_middle_row_is_named_as_a_deletion(database_url: str) -> None:
+    await record(database_url, *(intent() for _ in range(5)))
+    superuser(database_url, "DELETE FROM audit_events WHERE seq = 3")
+    verdict = await verify(database_url)
+    assert (verdict.ok, verdict.broken_seq) == (False, 4) and "deleted" in verdict.problem
+
+
+async def test_swapping_two_rows_is_named_as_reordering(database_url: str) -> None:
+    await record(database_url, *(intent() for _ in range(5)))
+    swap = (
+        "UPDATE audit_events SET seq = -seq WHERE seq IN (2, 3)",
+        "UPDATE audit_events SET seq = 3 WHERE seq = -2",
+        "UPDATE audit_events SET seq = 2 WHERE seq = -3",
+    )
+    superuser(database_url, *swap)
+    verdict = await verify(database_url)
+    assert (verdict.ok, verdict.broken_seq) == (False, 2) and "reordered" in verdict.problem
+
+
+async def test_a_truncated_tail_verifies_alone_but_not_against_the_anchor(database_url: str, tmp_path: Path) -> None:
+    await record(database_url, *(intent() for _ in range(6)))
+    await anchored(database_url, tmp_path / "anchors.jsonl")
+    superuser(database_url, "DELETE FROM audit_events WHERE seq > 4")
+    assert (await verify(database_url)).ok  # the chain that is left is consistent
+    verdict = await verify(database_url, anchors=read_file(tmp_path / "anchors.jsonl"))
+    assert not verdict.ok and "truncated" in verdict.problem and verdict.broken_seq == 5
+
+
+async def test_a_consistent_rewrite_of_the_whole_table_is_caught_by_the_anchor(
+    database_url: str, tmp_path: Path
+) -> None:
+    await record(database_url, *(intent() for _ in range(4)))
+    await anchored(database_url, tmp_path / "anchors.jsonl")
+    # Rewrite every row's actor and recompute the whole chain, as a careful forger would.
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT seq, payload FROM audit_events ORDER BY seq").fetchall()
+    prev, statements = "0" * 64, []
+    for seq, payload in rows:
+        payload["actor"] = "mallory"
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
+        statements.append(
+            f"UPDATE audit_events SET payload = '{canonical}'::jsonb, actor = 'mallory', prev_hash = '{prev}', "
+            f"hash = '{digest}' WHERE seq = {seq}"
+        )
+        prev = digest
+    superuser(database_url, *statements)
+    assert (await verify(database_url)).ok
+    verdict = await verify(database_url, anchors=read_file(tmp_path / "anchors.jsonl"))
+    assert not verdict.ok and "rewritten" in verdict.problem and verdict.broken_seq == 4
+
+
+@pytest.mark.parametrize(
+    ("role", "statement", "allowed"),
+    [
+        (
+            "agentops_auditor",
+            "INSERT INTO audit_events (event_id, type, plan_id, actor, occurred_at, recorded_at, "
+            "payload, prev_hash, hash) VALUES ('x', 't', 'p', 'a', now(), now(), '{}', 'x', 'x')",
+            True,
+        ),
+        ("agentops_auditor", "UPDATE audit_events SET actor = 'x'", False),
+        ("agentops_auditor", "DELETE FROM audit_events", False),
+        ("agentops_auditor", "TRUNCATE audit_events", False),
+        ("agentops_auditor", "UPDATE deployments SET status = 'deployed'", True),
+        ("agentops_reader", "SELECT count(*) FROM audit_events", True),
+        (
+            "agentops_reader",
+            "INSERT INTO audit_events (event_id, type, plan_id, actor, occurred_at, recorded_at, "
+            "payload, prev_hash, hash) VALUES ('y', 't', 'p', 'a', now(), now(), '{}', 'x', 'x')",
+            False,
+        ),
+        ("agentops_reader", "UPDATE deployments SET status = 'deployed'", False),
+        ("agentops_reader", "DELETE FROM approvals", False),
+    ],
+)
+async def test_each_role_can_do_only_its_part(database_url: str, role: str, statement: str, allowed: bool) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(f"SET ROLE {role}")
+        if allowed:
+            conn.execute(statement)
+        else:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def projection(database_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        deployments = conn.execute(
+            "SELECT plan_id, status, user_id, intent, env, artifact, evidence, validation_errors, details, created_at, "
+            "updated_at, last_seq FROM deployments ORDER BY plan_id"
+        ).fetchall()
+        approvals = conn.execute("SELECT * FROM approvals ORDER BY plan_id").fetchall()
+    return deployments + approvals
+
+
+async def test_rebuilt_projections_equal_the_live_ones(system: System, database_url: str) -> None:
+    staged = (await system.command("deploy llama-3.1 8B for rebuild-a", env="staging"))["plan_id"]
+    prod = (await system.command("deploy mistral 7b for rebuild-b", env="prod"))["plan_id"]
+    await system.command("deploy llama 3.1 70b for rebuild-c with budget $2/hour")
+    await system.wait_status(staged, "deployed")
+    await system.client.post(f"/api/deployments/{staged}/pause")
+    await system.wait_status(staged, "paused")
+    await system.wait_status(prod, "pending_approval")
+    await asyncio.sleep(0.3)
+    live = projection(database_url)
+    engine = make_engine(database_url)
+    try:
+        count = await rebuild(engine)
+    finally:
+        await engine.dispose()
+    assert count > 10
+    assert projection(database_url) == live
+
+
+def agentops(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_export_lets_an_outsider_verify_the_chain_in_a_few_lines(
+    system: System, database_url: str, tmp_path: Path
+) -> None:
+    plan_id = (await system.command("deploy llama-3.1 8B for export-bot", env="staging"))["plan_id"]
+    await system.wait_status(plan_id, "deployed")
+    await asyncio.sleep(0.3)
+    env = dict(os.environ, DATABASE_URL=database_url, AGENTOPS_HOME=str(tmp_path))
+    jsonl = agentops(env, "audit", "export", "--format", "jsonl")
+    assert jsonl.returncode == 0, jsonl.stderr
+    # The outsider's code: the README's recipe, nothing from this project.
+    prev = "0" * 64
+    lines = jsonl.stdout.splitlines()
+    for line in lines:
+        row = json.loads(line)
+        assert row["prev_hash"] == prev
+        assert hashlib.sha256((prev + row["event"]).encode()).hexdigest() == row["hash"]
+        prev = row["hash"]
+    assert len(lines) == 5
+    csv_out = agentops(env, "audit", "export", "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("seq,event_id,type") and len(csv_out) == 6
+    verified = agentops(env, "audit", "verify")
+    assert verified.returncode == 0 and f"OK: 5 events, head {prev}" in verified.stdout
+
+
+async def test_replay_republishes_without_triggering_anything(
+    system: System, database_url: str, tmp_path: Path
+) -> None:
+    plan_id = (await system.command("deploy llama-3.1 8B for replay-bot", env="staging"))["plan_id"]
+    await system.wait_status(plan_id, "deployed")
+    await asyncio.sleep(0.3)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+    nc = await nats.connect(system.settings.nats_url)
+    replayed: list[str] = []
+
+    async def got(msg: Any) -> None:
+        replayed.append(msg.subject)
+
+    sub = await nc.subscribe("agentops.replay.>", cb=got)
+    env = dict(os.environ, DATABASE_URL=database_url, NATS_URL=system.settings.nats_url, AGENTOPS_HOME=str(tmp_path))
+    printed = agentops(env, "audit", "replay", "--plan", plan_id, "--type", "deployment.*")
+    assert [json.loads(line)["type"] for line in printed.stdout.splitlines()] == [
+        "deployment.requested",
+        "deployment.status",
+        "deployment.status",
+    ]
+    published = await asyncio.to_thread(agentops, env, "audit", "replay", "--plan", plan_id, "--publish")
+    assert published.returncode == 0 and "re-published 5 events" in published.stdout
+    for _ in range(50):
+        if len(replayed) == 5:
+            break
+        await asyncio.sleep(0.05)
+    await sub.unsubscribe()
+    await nc.close()
+    assert replayed[0] == "agentops.replay.intent.received" and len(replayed) == 5
+    await asyncio.sleep(0.5)  # had anything reacted, it would show by now
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == before
+    assert (await system.plan(plan_id))["status"] == "deployed"
+    assert agentops(env, "audit", "replay").returncode == 2
+
+
+async def test_anchor_command_and_verify_with_anchors(system: System, database_url: str, tmp_path: Path) -> None:
+    await system.command("deploy llama-3.1 8B for anchor-bot", env="staging")
+    await asyncio.sleep(0.5)
+    env = dict(os.environ, DATABASE_URL=database_url, NATS_URL=system.settings.nats_url, AGENTOPS_HOME=str(tmp_path))
+    made = agentops(env, "audit", "anchor")
+    assert made.returncode == 0, made.stderr
+    anchor = json.loads(made.stdout)
+    assert anchor["seq"] >= 1 and len(anchor["hash"]) == 64
+    assert read_file(tmp_path / "audit-anchors.jsonl")[0].hash == anchor["hash"]
+    checked = agentops(env, "audit", "verify", "--anchors")
+    assert checked.returncode == 0 and "checked against 2 anchors" in checked.stdout  # the file and the KV bucket

@@ -1,0 +1,98 @@
+"""Webhooks to a local receiver: signed, retried with backoff, and a failure event after the last try."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from services.notifier.app import create_app as notifier
+from services.notifier.webhooks import Target, verify_signature
+from tests.fakes import FakeHttp, serve
+from tests.integration.conftest import System, running, system_settings
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_test_0123456789"
+
+
+@pytest.fixture
+async def notified(nats_url: str, database_url: str) -> AsyncIterator[tuple[System, FakeHttp]]:
+    statuses = itertools.chain([500, 503], itertools.repeat(200))
+    fake = FakeHttp(
+        {
+            "POST /hooks/ok": lambda body: (200, {"ok": True}),
+            "POST /hooks/flaky": lambda body: (next(statuses), {}),
+            "POST /hooks/down": lambda body: (500, {"error": "down"}),
+        }
+    )
+    with serve(fake):
+        settings = system_settings(nats_url, database_url, notifier_backoff_seconds=0.01, notifier_max_attempts=3)
+        targets = [
+            Target(name="ok", url=f"{fake.url}/hooks/ok", secret=SECRET),
+            Target(name="flaky", url=f"{fake.url}/hooks/flaky", secret=SECRET, events=["approval.requested"]),
+            Target(name="down", url=f"{fake.url}/hooks/down", secret=SECRET, events=["deployment.status:deployed"]),
+        ]
+        async with running(settings) as client, notifier(settings, targets=targets):
+            yield System(client, settings), fake
+
+
+def hits(fake: FakeHttp, path: str) -> list[Any]:
+    return [r for r in fake.requests if r.path == path]
+
+
+async def eventually(check: Any, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("never happened")
+
+
+async def test_deliveries_are_signed_slack_bodies_with_the_full_event(notified: tuple[System, FakeHttp]) -> None:
+    system, fake = notified
+    plan_id = (await system.command("deploy llama-3.1 8B for hook-bot", env="prod"))["plan_id"]
+    await eventually(lambda: hits(fake, "/hooks/ok"))
+    (seen,) = hits(fake, "/hooks/ok")
+    assert verify_signature(SECRET, seen.headers["x-agentops-signature"], seen.raw)
+    assert not verify_signature("wrong-secret", seen.headers["x-agentops-signature"], seen.raw)
+    assert not verify_signature(SECRET, seen.headers["x-agentops-signature"], seen.raw + b" ")
+    assert seen.body["event"]["type"] == "approval.requested" and seen.body["event"]["plan_id"] == plan_id
+    assert "asks to deploy meta-llama/Llama-3.1-8B-Instruct" in seen.body["text"] and "prod" in seen.body["text"]
+    assert seen.headers["x-agentops-event-id"] == seen.body["event"]["id"]
+
+
+async def test_a_failing_receiver_is_retried_until_it_answers(notified: tuple[System, FakeHttp]) -> None:
+    system, fake = notified
+    await system.command("deploy llama-3.1 8B for flaky-bot", env="prod")
+    await eventually(lambda: len(hits(fake, "/hooks/flaky")) == 3)
+    await asyncio.sleep(0.2)
+    assert len(hits(fake, "/hooks/flaky")) == 3  # 500, 503, then 200: no more
+    bodies = {json.dumps(r.body, sort_keys=True) for r in hits(fake, "/hooks/flaky")}
+    assert len(bodies) == 1  # the same delivery each time
+
+
+async def test_giving_up_is_recorded_as_notification_failed(
+    notified: tuple[System, FakeHttp], database_url: str
+) -> None:
+    system, fake = notified
+    plan_id = (await system.command("deploy llama-3.1 8B for down-bot", env="staging"))["plan_id"]
+    await eventually(lambda: len(hits(fake, "/hooks/down")) == 3)
+
+    def failed() -> list[Any]:
+        with psycopg.connect(database_url) as conn:
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT payload FROM audit_events WHERE type = 'notification.failed' AND plan_id = %s", (plan_id,)
+                ).fetchall()
+            ]
+
+    await eventually(lambda: bool(failed()))
+    (event,) = failed()
+    assert event["data"]["target"] == "down" and event["data"]["attempts"] == 3
+    assert event["data"]["event_type"] == "deployment.status" and "HTTP 500" in event["data"]["error"]
