@@ -27,6 +27,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.planner
+	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.pipeline
 
 clean:

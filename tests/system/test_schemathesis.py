@@ -58,6 +58,8 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
                 "10",
                 "--suppress-health-check",
                 "all",
+                "--exclude-path",
+                "/api/events",  # an endless event stream; tests/integration/test_audit_api.py covers it
             ],
             capture_output=True,
             text=True,

@@ -1,0 +1,97 @@
+"""Audit log speed: append (chained, in batches), verify, and the deployments list with 10,000 plans.
+
+Baseline in the same run: hashing the same canonical JSON in a tight loop (the cost floor of a
+chain). Run: `make bench` or `.venv/bin/python -m bench.audit [--events N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.planner import pct
+from services.auditor.store import append_many
+from services.auditor.verify import verify
+from services.gateway.app import create_app as gateway
+from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres
+from shared.db import make_engine, run_migrations
+from shared.events import IntentReceived, IntentReceivedData, canonical_json
+from shared.settings import Settings
+from tests.keys import api_keys_env, headers
+
+
+def events(n: int) -> list[IntentReceived]:
+    return [
+        IntentReceived(
+            plan_id=uuid.uuid4().hex,
+            actor="bench",
+            data=IntentReceivedData(command=f"deploy llama 3.1 8b for bench-{i}", user_id="bench"),
+        )
+        for i in range(n)
+    ]
+
+
+async def main(n: int, batch: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg").start()
+        nats = EmbeddedNats(Path(tmp) / "nats").start()
+        try:
+            url = pg.url()
+            run_migrations(url)
+            engine = make_engine(url, role="agentops_auditor")
+            batch_events = events(n)
+            t0 = time.perf_counter()
+            for i in range(0, n, batch):
+                await append_many(engine, batch_events[i : i + batch])
+            append_s = time.perf_counter() - t0
+
+            payloads = [e.model_dump(mode="json") for e in batch_events]
+            t0 = time.perf_counter()
+            prev = "0" * 64
+            for p in payloads:
+                prev = hashlib.sha256((prev + canonical_json(p)).encode()).hexdigest()
+            floor_s = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            verdict = await verify(url)
+            verify_s = time.perf_counter() - t0
+            assert verdict.ok and verdict.count == n, verdict.describe()
+            await engine.dispose()
+
+            settings = Settings(nats_url=nats.url, database_url=url, api_keys=api_keys_env())
+            app = gateway(settings)
+            latencies = []
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://g", headers=headers("vic")) as c:
+                    for i in range(200):
+                        t0 = time.perf_counter()
+                        r = await c.get("/api/deployments", params={"limit": 50, "offset": (i * 50) % n})
+                        latencies.append((time.perf_counter() - t0) * 1000)
+                        assert r.status_code == 200 and r.json()["count"] == n
+        finally:
+            nats.stop()
+            pg.stop()
+    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; embedded PostgreSQL; {n} events")
+    print(f"  append (chained, batches of {batch}): {n / append_s:,.0f} events/s")
+    print(f"  verify whole chain:                 {n / verify_s:,.0f} events/s  ({verdict.describe()[:40]}...)")
+    print(f"  hash floor (same JSON, tight loop): {n / floor_s:,.0f} events/s  -> verify at {floor_s / verify_s:.0%}")
+    p50, p99 = pct(latencies, 50), pct(latencies, 99)
+    print(f"  GET /api/deployments ({n} plans, pages of 50): p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.batch))
