@@ -46,7 +46,7 @@ async def main(n: int, batch: int) -> None:
         nats = EmbeddedNats(Path(tmp) / "nats").start()
         try:
             url = pg.url()
-            run_migrations(url)
+            await asyncio.to_thread(run_migrations, url)
             engine = make_engine(url, role="agentops_auditor")
             batch_events = events(n)
             t0 = time.perf_counter()
