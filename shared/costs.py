@@ -88,7 +88,9 @@ def month_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-async def cost_events(engine: AsyncEngine, plan_id: str | None = None) -> dict[str, list[CostEvent]]:
+async def cost_events(
+    engine: AsyncEngine, plan_id: str | None = None, plan_ids: list[str] | None = None
+) -> dict[str, list[CostEvent]]:
     """Every cost-relevant event per plan, in log order."""
     query = (
         select(audit_events.c.plan_id, audit_events.c.type, audit_events.c.occurred_at, audit_events.c.payload)
@@ -97,6 +99,8 @@ async def cost_events(engine: AsyncEngine, plan_id: str | None = None) -> dict[s
     )
     if plan_id is not None:
         query = query.where(audit_events.c.plan_id == plan_id)
+    if plan_ids is not None:
+        query = query.where(audit_events.c.plan_id.in_(plan_ids))
     per_plan: dict[str, list[CostEvent]] = {}
     async with engine.connect() as conn:
         for row in await conn.execute(query):
@@ -112,3 +116,13 @@ async def month_to_date_usd(engine: AsyncEngine, now: datetime | None = None) ->
     start = month_start(now)
     per_plan = await cost_events(engine)
     return round(sum(meter(events).usd(start, now) for events in per_plan.values()), 4)
+
+
+async def costs_so_far(engine: AsyncEngine, plan_ids: list[str], now: datetime | None = None) -> dict[str, float]:
+    """Each plan's estimated spend since it began, for a page of the deployment list."""
+    if not plan_ids:
+        return {}
+    now = now or datetime.now(UTC)
+    per_plan = await cost_events(engine, plan_ids=plan_ids)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return {p: round(meter(per_plan.get(p, [])).usd(epoch, now), 4) for p in plan_ids}

@@ -120,3 +120,4 @@ class DeploymentPlan(BaseModel):
     created_at: datetime
     updated_at: datetime
     validation_errors: list[str] = Field(default_factory=list)
+    cost_usd: float | None = Field(default=None, description="estimated spend so far (audit-log meter)")

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     executor_mode: ExecutorMode = ExecutorMode.DRY_RUN
     dry_run_deploy_seconds: float = Field(default=0.0, ge=0, le=20)
+    cost_cache_seconds: float = Field(default=300.0, ge=0)
     sagemaker_execution_role_arn: str = "arn:aws:iam::000000000000:role/AgentOpsSageMakerExecution"
 
     # Gateway.

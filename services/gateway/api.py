@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 
-from services.gateway import views
+from services.gateway import costs, views
 from services.gateway.auth import Principal, Role, require
 from services.gateway.idempotency import IdempotencyStore, Reused, fingerprint
 from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
@@ -30,6 +30,7 @@ from services.gateway.schemas import (
 )
 from services.gateway.waiter import PlanWaiter
 from shared.broker import Publisher, is_connected
+from shared.costs import costs_so_far
 from shared.events import (
     DeploymentAction,
     DeploymentActionData,
@@ -50,6 +51,7 @@ class Gateway:
     ) -> None:
         self.settings, self.broker, self.publish, self.waiter, self.read = settings, broker, publish, waiter, read
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)
+        self.cost_explorer = costs.CostExplorer(settings) if settings.executor_mode.value == "aws" else None
         self.idempotency = IdempotencyStore(broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
 
     async def send(self, event: Event) -> None:
@@ -110,9 +112,9 @@ async def list_deployments(
 ) -> DeploymentList:
     """The seed's `{deployments, count}`, newest first; deleted plans are left out."""
     rows = await gw.read.deployments(limit, offset)
-    return DeploymentList(
-        deployments=[views.plan(row) for row in rows], count=await gw.read.count_live(), limit=limit, offset=offset
-    )
+    spent = await costs_so_far(gw.read.engine, [r["plan_id"] for r in rows])
+    plans = [views.plan(row).model_copy(update={"cost_usd": spent.get(row["plan_id"])}) for row in rows]
+    return DeploymentList(deployments=plans, count=await gw.read.count_live(), limit=limit, offset=offset)
 
 
 @router.get("/api/deployments/{plan_id}", tags=["deployments"])
@@ -281,4 +283,18 @@ async def pending_approvals(gw: GatewayDep, _who: Viewer) -> PendingApprovals:
 
 @router.get("/api/metrics/costs/monthly", tags=["metrics"])
 async def monthly_costs(gw: GatewayDep, _who: Viewer) -> MonthlyCost:
-    return views.monthly_cost(await gw.read.active_deployments(), datetime.now(UTC))
+    """The seed's shape. Cost Explorer (SageMaker only, cached) in aws mode, else the audit-log estimate."""
+    now = datetime.now(UTC)
+    if gw.cost_explorer is not None:
+        try:
+            return await gw.cost_explorer.month(now)
+        except Exception:  # billing API down or not permitted: the estimate still answers
+            pass
+    return await costs.estimated_month(gw.read.engine, now)
+
+
+@router.get("/api/deployments/{plan_id}/cost", tags=["deployments"])
+async def deployment_cost(plan_id: str, gw: GatewayDep, _who: Viewer) -> dict[str, Any]:
+    """What this deployment has cost so far, estimated from its recorded status changes."""
+    row = await existing(gw, plan_id)
+    return await costs.plan_cost(gw.read.engine, plan_id, row, datetime.now(UTC))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from services.gateway.schemas import (
@@ -13,15 +12,12 @@ from services.gateway.schemas import (
     CommandResponse,
     CommandResult,
     DeploymentDetail,
-    MonthlyCost,
     PendingApproval,
     PendingApprovals,
-    Period,
 )
 from shared.events import Event
 from shared.models import DeploymentPlan
 
-HOURS_PER_MONTH = 730
 DECIDED_STATUS = {
     "deployment.requested": "deploying",
     "approval.requested": "pending_approval",
@@ -173,23 +169,6 @@ def pending(rows: list[dict[str, Any]]) -> PendingApprovals:
         for a in map(approval, rows)
     ]
     return PendingApprovals(count=len(items), approvals=items)
-
-
-def month_period(now: datetime) -> Period:
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return Period(start=start.isoformat(), end=now.isoformat())
-
-
-def monthly_cost(active: list[dict[str, Any]], now: datetime) -> MonthlyCost:
-    hourly = sum(float(r["details"].get("estimated_usd_per_hour") or 0.0) for r in active)
-    return MonthlyCost(
-        amount=round(hourly * HOURS_PER_MONTH, 2),
-        trend="stable",
-        percent_change=0.0,
-        period=month_period(now),
-        estimated=True,
-        basis="run-rate: hourly estimate of active deployments x 730 h (no AWS billing configured)",
-    )
 
 
 def replayed(command_id: str, plan_id: str, row: dict[str, Any] | None) -> CommandResponse:
