@@ -103,6 +103,7 @@ class SageMakerCall(Frozen):
 
     operation: str
     params: dict[str, Any]
+    service: Literal["sagemaker", "cloudwatch"] = "sagemaker"
 
 
 class DeploymentPlan(BaseModel):

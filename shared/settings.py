@@ -55,6 +55,14 @@ class Settings(BaseSettings):
 
     executor_mode: ExecutorMode = ExecutorMode.DRY_RUN
     dry_run_deploy_seconds: float = Field(default=0.0, ge=0, le=20)
+    # sandbox: the moto server `agentops up --sandbox` starts; also any SageMaker-compatible endpoint.
+    sagemaker_endpoint_url: str = ""
+    alarm_5xx_threshold: float = Field(default=5.0, ge=0)  # 5XX errors per minute, two minutes running
+    alarm_latency_ms: float = Field(default=2000.0, gt=0)  # average model latency, two minutes running
+    poll_initial_seconds: float = Field(default=5.0, gt=0)
+    poll_max_seconds: float = Field(default=60.0, gt=0)
+    deploy_timeout_seconds: float = Field(default=3600.0, gt=0)
+    reconcile_seconds: float = Field(default=300.0, gt=0)
     cost_cache_seconds: float = Field(default=300.0, ge=0)
     sagemaker_execution_role_arn: str = "arn:aws:iam::000000000000:role/AgentOpsSageMakerExecution"
 
@@ -134,6 +142,10 @@ class Settings(BaseSettings):
     def _aws_needs_execute(self) -> Settings:
         if self.executor_mode is ExecutorMode.AWS and not self.execute:
             raise ValueError("EXECUTOR_MODE=aws makes real AWS calls and requires EXECUTE=true")
+        if self.executor_mode is ExecutorMode.AWS and ":000000000000:" in self.sagemaker_execution_role_arn:
+            raise ValueError("EXECUTOR_MODE=aws needs SAGEMAKER_EXECUTION_ROLE_ARN set to a real IAM role")
+        if self.executor_mode is ExecutorMode.SANDBOX and not self.sagemaker_endpoint_url:
+            raise ValueError("EXECUTOR_MODE=sandbox needs SAGEMAKER_ENDPOINT_URL (`agentops up --sandbox` sets it)")
         return self
 
     def require_infrastructure(self) -> None:

@@ -87,14 +87,39 @@ async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
         if not rows:
             return 0
         seqs = list((await conn.execute(insert(audit_events).returning(audit_events.c.seq), rows)).scalars())
-        for event, seq in zip(fresh, sorted(seqs), strict=True):
-            await project(conn, event, seq)
+        pairs = list(zip(fresh, sorted(seqs), strict=True))
+        await _project_many(conn, deployments, pairs, apply_deployment)
+        await _project_many(conn, approvals, [(e, q) for e, q in pairs if _touches_approvals(e)], apply_approval)
         return len(rows)
+
+
+async def _project_many(conn: AsyncConnection, table: Any, pairs: list[tuple[Event, int]], fold: Any) -> None:
+    """The same fold as `project`, with one read and one write per table for the whole batch."""
+    if not pairs:
+        return
+    plan_ids = list({e.plan_id for e, _ in pairs})
+    found = (await conn.execute(select(table).where(table.c.plan_id.in_(plan_ids)))).mappings()
+    current: dict[str, dict[str, Any]] = {r["plan_id"]: dict(r) for r in found}
+    existing, touched = set(current), set()
+    for event, seq in pairs:
+        row = fold(current.get(event.plan_id), event, seq)
+        if row is not None:
+            current[event.plan_id] = row
+            touched.add(event.plan_id)
+    fresh = [current[p] for p in touched if p not in existing]
+    if fresh:
+        await conn.execute(insert(table), fresh)
+    for plan_id in touched & existing:
+        await conn.execute(update(table).where(table.c.plan_id == plan_id).values(**current[plan_id]))
+
+
+def _touches_approvals(event: Event) -> bool:
+    return event.type.startswith("approval.") or event.type in ("deployment.status", "plan.rejected")
 
 
 async def project(conn: AsyncConnection, event: Event, seq: int) -> None:
     await _upsert(conn, deployments, event, seq, apply_deployment)
-    if event.type.startswith("approval.") or event.type in ("deployment.status", "plan.rejected"):
+    if _touches_approvals(event):
         await _upsert(conn, approvals, event, seq, apply_approval)
 
 

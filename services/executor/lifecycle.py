@@ -26,9 +26,18 @@ class Deployed(BaseModel):
 
 
 class Context:
-    def __init__(self, models: ModelCatalog, instances: InstanceCatalog, mode: str, role_arn: str, region: str) -> None:
+    def __init__(
+        self,
+        models: ModelCatalog,
+        instances: InstanceCatalog,
+        mode: str,
+        role_arn: str,
+        region: str,
+        alarms: sagemaker.AlarmPolicy | None = None,
+    ) -> None:
         self.models, self.instances, self.mode = models, instances, mode
         self.role_arn, self.region = role_arn, region
+        self.alarms = alarms or sagemaker.AlarmPolicy()
 
 
 def status(
@@ -43,7 +52,7 @@ def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, D
     d = event.data
     if d.operation == "deploy":
         calls = sagemaker.deploy_calls(
-            d.config, d.env, event.plan_id, ctx.models, ctx.instances, ctx.role_arn, ctx.region
+            d.config, d.env, event.plan_id, ctx.models, ctx.instances, ctx.role_arn, ctx.region, ctx.alarms
         )
     elif d.operation == "restart":
         calls = [sagemaker.create_endpoint_call(d.config, d.env, event.plan_id)]

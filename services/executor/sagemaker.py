@@ -15,6 +15,12 @@ VARIANT = "AllTraffic"
 
 
 @dataclass(frozen=True)
+class AlarmPolicy:
+    errors_5xx: float = 5.0
+    latency_ms: float = 2000.0
+
+
+@dataclass(frozen=True)
 class Names:
     endpoint: str
     endpoint_config: str
@@ -35,6 +41,48 @@ def _tags(plan_id: str, config: SageMakerDeploymentConfig, env: Env) -> list[dic
     ]
 
 
+def alarm_names(config: SageMakerDeploymentConfig) -> list[str]:
+    return [f"{config.endpoint_name}-5xx", f"{config.endpoint_name}-latency"]
+
+
+def alarm_calls(config: SageMakerDeploymentConfig, policy: AlarmPolicy) -> list[SageMakerCall]:
+    """The endpoint's own rollback alarms: 5XX errors and model latency, two minutes running."""
+    dimensions = [{"Name": "EndpointName", "Value": config.endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
+    errors, latency = alarm_names(config)
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": dimensions,
+        "Period": 60,
+        "EvaluationPeriods": 2,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    return [
+        SageMakerCall(
+            service="cloudwatch",
+            operation="PutMetricAlarm",
+            params={
+                "AlarmName": errors,
+                "MetricName": "Invocation5XXErrors",
+                "Statistic": "Sum",
+                "Threshold": policy.errors_5xx,
+                **common,
+            },
+        ),
+        SageMakerCall(
+            service="cloudwatch",
+            operation="PutMetricAlarm",
+            params={
+                "AlarmName": latency,
+                "MetricName": "ModelLatency",
+                "Statistic": "Average",
+                "Threshold": policy.latency_ms * 1000.0,
+                **common,
+            },  # ModelLatency is in microseconds
+        ),
+    ]
+
+
 def deploy_calls(
     config: SageMakerDeploymentConfig,
     env: Env,
@@ -43,6 +91,7 @@ def deploy_calls(
     instances: InstanceCatalog,
     role_arn: str,
     region: str,
+    alarms: AlarmPolicy | None = None,
 ) -> list[SageMakerCall]:
     n = names_for(config, plan_id)
     model = models.get(config.model_name)
@@ -76,21 +125,20 @@ def deploy_calls(
                 "Tags": tags,
             },
         ),
+        *alarm_calls(config, alarms or AlarmPolicy()),
         create_endpoint_call(config, env, plan_id),
     ]
 
 
 def create_endpoint_call(config: SageMakerDeploymentConfig, env: Env, plan_id: str) -> SageMakerCall:
     n = names_for(config, plan_id)
+    rollback = [*alarm_names(config), *config.rollback_alarms]
     params: dict[str, object] = {
         "EndpointName": n.endpoint,
         "EndpointConfigName": n.endpoint_config,
+        "DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in rollback]}},
         "Tags": _tags(plan_id, config, env),
     }
-    if config.rollback_alarms:
-        params["DeploymentConfig"] = {
-            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in config.rollback_alarms]}
-        }
     return SageMakerCall(operation="CreateEndpoint", params=params)
 
 
@@ -116,4 +164,5 @@ def delete_calls(config: SageMakerDeploymentConfig, plan_id: str, endpoint_exist
         *calls,
         SageMakerCall(operation="DeleteEndpointConfig", params={"EndpointConfigName": n.endpoint_config}),
         SageMakerCall(operation="DeleteModel", params={"ModelName": n.model}),
+        SageMakerCall(service="cloudwatch", operation="DeleteAlarms", params={"AlarmNames": alarm_names(config)}),
     ]

@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--port", type=int, default=None, help="gateway port (default GATEWAY_PORT or 8000; 0 picks a free one)"
     )
+    up.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start a local moto server and drive it through the real boto3 SageMaker calls (EXECUTOR_MODE=sandbox)",
+    )
     up.set_defaults(func=_up)
 
     serve = sub.add_parser("serve", help="run one service in this process (needs NATS_URL and DATABASE_URL)")
@@ -106,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace) -> int:
     from services.runtime.supervisor import Supervisor
 
-    return Supervisor(Settings(), port=args.port).run()
+    return Supervisor(Settings(), port=args.port, sandbox=args.sandbox).run()
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -20,7 +20,9 @@ RESTART_BACKOFF_MAX = 10.0
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, port: int | None = None) -> None:
+    def __init__(self, settings: Settings, port: int | None = None, sandbox: bool = False) -> None:
+        self.sandbox = sandbox
+        self.moto: object | None = None
         self.settings = settings
         self.home = settings.agentops_home.resolve()
         self.port = port if port is not None else settings.gateway_port
@@ -70,8 +72,23 @@ class Supervisor:
         if self.port == 0:
             self.port = free_port()
         env.update(NATS_URL=nats_url, DATABASE_URL=db_url, GATEWAY_PORT=str(self.port))
+        if self.sandbox:
+            env.update(self._moto())
         self._write_runtime(nats_url, db_url)
         return env
+
+    def _moto(self) -> dict[str, str]:
+        """A moto server in this process; the executor drives it through the real boto3 path."""
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        server.start()
+        self.moto = server
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        print(f"sandbox: moto server {url} stands in for SageMaker and CloudWatch", flush=True)
+        fake = {k: "testing" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if k not in os.environ}
+        return {"EXECUTOR_MODE": "sandbox", "SAGEMAKER_ENDPOINT_URL": url, **fake}
 
     def _write_runtime(self, nats_url: str, db_url: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -121,6 +138,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.moto is not None:
+            self.moto.stop()  # type: ignore[attr-defined]
         if self.nats:
             self.nats.stop()
         if self.pg:

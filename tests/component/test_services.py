@@ -132,5 +132,11 @@ async def test_executor_dry_run_reports_the_calls_and_remembers_what_it_made() -
     async with TestNatsBroker(app.broker) as br:
         await br.publish(request.model_dump_json().encode(), "agentops.deployment.requested")
     assert [s.data.status for s in statuses] == ["deploying", "deployed"]
-    assert [c.operation for c in statuses[0].data.calls] == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+    assert [c.operation for c in statuses[0].data.calls] == [
+        "CreateModel",
+        "CreateEndpointConfig",
+        "PutMetricAlarm",
+        "PutMetricAlarm",
+        "CreateEndpoint",
+    ]
     assert (await store.get("plan-2")).endpoint_live  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,28 @@ async def test_anchor_command_and_verify_with_anchors(system: System, database_u
     assert read_file(tmp_path / "audit-anchors.jsonl")[0].hash == anchor["hash"]
     checked = agentops(env, "audit", "verify", "--anchors")
     assert checked.returncode == 0 and "checked against 2 anchors" in checked.stdout  # the file and the KV bucket
+
+
+async def test_batched_appends_chain_and_project_like_single_ones(system: System, database_url: str) -> None:
+    from services.auditor.store import append_many
+    from shared.events import parse_event
+
+    plan_id = (await system.command("deploy llama-3.1 8B for batch-bot", env="staging"))["plan_id"]
+    await system.wait_status(plan_id, "deployed")
+    await asyncio.sleep(0.3)
+    with psycopg.connect(database_url) as conn:
+        payloads = [r[0] for r in conn.execute("SELECT payload FROM audit_events ORDER BY seq").fetchall()]
+    # the same plan's events again under new ids, as one batch with a repeat inside it
+    events = [parse_event(json.dumps(p | {"id": str(uuid.uuid4()), "plan_id": "batch-copy"})) for p in payloads]
+    engine = make_engine(database_url, role="agentops_auditor")
+    try:
+        assert await append_many(engine, [*events, events[0]]) == len(events)
+        assert await append_many(engine, events) == 0  # all seen
+    finally:
+        await engine.dispose()
+    assert (await verify(database_url)).ok
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT plan_id, status, artifact, details->'sagemaker_calls' FROM deployments ORDER BY plan_id"
+        ).fetchall()
+    assert rows[0][1:] == rows[1][1:] and {rows[0][0], rows[1][0]} == {plan_id, "batch-copy"}

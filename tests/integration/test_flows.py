@@ -29,7 +29,7 @@ async def test_staging_command_deploys_and_every_step_is_audited_in_order(system
     assert plan["artifact"]["endpoint_name"] == "chatbot-x-staging"
     assert plan["artifact"]["budget_usd_per_hour"] == 20.0
     calls = [c["operation"] for c in plan["details"]["sagemaker_calls"]]
-    assert calls == ["CreateModel", "CreateEndpointConfig", "CreateEndpoint"]
+    assert calls == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
     await asyncio.sleep(0.3)  # let the auditor record the final status before reading the log
     assert await audit_types(database_url, answer["plan_id"]) == [
         "intent.received",

@@ -124,3 +124,33 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
     finally:
         stop(proc)
     assert proc.returncode == 0
+
+
+def test_up_sandbox_drives_a_moto_server_through_boto3(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE")}
+    env.update(AGENTOPS_HOME=str(tmp_path / "state"), PYTHONUNBUFFERED="1", POLL_INITIAL_SECONDS="0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.runtime.cli", "up", "--port", str(port), "--sandbox"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = wait_for_line(proc, "Dashboard")
+        assert any("sandbox: moto server" in line for line in lines)
+        key = dashboard_key(lines, base)
+        assert get(f"{base}/readyz")[1]["executor_mode"] == "sandbox"
+        answer = post(f"{base}/api/agent/command", {"command": "deploy llama-3.1 8B for moto-bot"}, key)
+        plan: dict = {}  # type: ignore[type-arg]
+        for _ in range(100):
+            plan = get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("plan", {})
+            if plan.get("status") in ("deployed", "failed"):
+                break
+            time.sleep(0.1)
+        assert plan["status"] == "deployed" and plan["details"]["mode"] == "sandbox", plan
+    finally:
+        stop(proc)
+    assert proc.returncode == 0

@@ -1,0 +1,166 @@
+"""The one boto3 path for `sandbox` (a moto server) and `aws` (real SageMaker).
+
+Every create is preceded by a Describe, so a redelivered request, or one that follows a crash
+between two calls, finds what exists and carries on instead of creating it twice. Deletes of
+what is already gone succeed. Throttling and transient errors are retried by botocore (standard
+mode, with backoff); what cannot succeed by retrying fails the deployment with a clear reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.models import SageMakerCall
+from shared.settings import ExecutorMode, Settings
+
+# What moto's SageMaker accepts as instance types predates g5/g6/g6e/p4d/p5/inf2 (its enum is old).
+# In sandbox mode only, a botocore hook swaps such a type for a stand-in moto knows; the calls we
+# record and the code path are the real ones.
+SANDBOX_STAND_IN = "ml.g4dn.xlarge"
+MOTO_KNOWS = ("ml.m4.", "ml.m5.", "ml.m5d.", "ml.c4.", "ml.c5.", "ml.c5d.", "ml.p2.", "ml.p3.", "ml.g4dn.", "ml.t2.")
+FATAL = {
+    "ResourceLimitExceeded": "the account's SageMaker quota for this instance type is used up: "
+    "request a quota increase or choose another type",
+    "AccessDeniedException": "the executor's AWS role may not do this: grant it the SageMaker and CloudWatch "
+    "permissions listed in the README",
+    "ValidationException": "SageMaker refused the request",
+}
+MISSING = ("Could not find", "does not exist", "not found")
+# Retried here as well as by botocore, so a throttled call is never mistaken for a refused one.
+TRANSIENT = {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure", "RequestLimitExceeded"}
+TRANSIENT_TRIES = 6
+
+
+class DeployFailed(Exception):
+    """The deployment cannot succeed by retrying; the message is the reason users see."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # InService | Failed | missing
+    reason: str | None = None
+
+
+def clients(settings: Settings) -> tuple[Any, Any]:
+    config = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+    kwargs: dict[str, Any] = {"region_name": settings.aws_region, "config": config}
+    if settings.sagemaker_endpoint_url:
+        kwargs["endpoint_url"] = settings.sagemaker_endpoint_url
+    sm, cw = boto3.client("sagemaker", **kwargs), boto3.client("cloudwatch", **kwargs)
+    if settings.executor_mode is ExecutorMode.SANDBOX:
+        sm.meta.events.register("provide-client-params.sagemaker.CreateEndpointConfig", _stand_in)
+    return sm, cw
+
+
+def _stand_in(params: dict[str, Any], **_: Any) -> None:
+    for variant in params.get("ProductionVariants", []):
+        if not variant.get("InstanceType", "").startswith(MOTO_KNOWS):
+            variant["InstanceType"] = SANDBOX_STAND_IN
+
+
+def _missing(exc: ClientError) -> bool:
+    message = exc.response.get("Error", {}).get("Message", "")
+    return any(m in message for m in MISSING) or exc.response.get("Error", {}).get("Code") == "ResourceNotFound"
+
+
+def _fatal(exc: Exception, call: SageMakerCall) -> DeployFailed:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "")
+        why = FATAL.get(code, f"{code or 'error'}")
+        return DeployFailed(f"{call.operation} failed: {why} ({message})"[:900])
+    return DeployFailed(f"{call.operation} failed: {type(exc).__name__}: {exc}"[:900])
+
+
+class SageMakerBackend:
+    def __init__(self, settings: Settings, sm: Any = None, cw: Any = None) -> None:
+        self.settings = settings
+        if sm is None or cw is None:
+            sm, cw = clients(settings)
+        self.sm, self.cw = sm, cw
+        self.sleep: Callable[[float], None] = time.sleep
+
+    # ---- calls ------------------------------------------------------------------------
+
+    def run(self, calls: list[SageMakerCall]) -> None:
+        for call in calls:
+            for attempt in range(TRANSIENT_TRIES):
+                try:
+                    self._one(call)
+                    break
+                except ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code in TRANSIENT and attempt < TRANSIENT_TRIES - 1:
+                        self.sleep(min(0.5 * 2**attempt, self.settings.poll_max_seconds))
+                        continue
+                    raise _fatal(exc, call) from exc
+                except BotoCoreError as exc:
+                    raise _fatal(exc, call) from exc
+
+    def _one(self, call: SageMakerCall) -> None:
+        p = call.params
+        if call.service == "cloudwatch":
+            getattr(self.cw, _snake(call.operation))(**p)  # PutMetricAlarm overwrites; DeleteAlarms ignores unknown
+            return
+        exists = {
+            "CreateModel": lambda: self.sm.describe_model(ModelName=p["ModelName"]),
+            "CreateEndpointConfig": lambda: self.sm.describe_endpoint_config(
+                EndpointConfigName=p["EndpointConfigName"]
+            ),
+            "CreateEndpoint": lambda: self.sm.describe_endpoint(EndpointName=p["EndpointName"]),
+        }.get(call.operation)
+        if exists is not None and self._found(exists):
+            return  # made by an earlier delivery of this request
+        try:
+            getattr(self.sm, _snake(call.operation))(**p)
+        except ClientError as exc:
+            if call.operation.startswith("Delete") and _missing(exc):
+                return  # already gone: the goal is reached
+            raise
+
+    @staticmethod
+    def _found(describe: Callable[[], Any]) -> bool:
+        try:
+            describe()
+            return True
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+
+    # ---- state ------------------------------------------------------------------------
+
+    def endpoint(self, name: str) -> Outcome:
+        try:
+            answer = self.sm.describe_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if _missing(exc):
+                return Outcome("missing")
+            raise
+        return Outcome(answer["EndpointStatus"], answer.get("FailureReason"))
+
+    def wait_in_service(self, name: str, heartbeat: Callable[[], None] = lambda: None) -> Outcome:
+        """Poll with backoff until InService or Failed, within DEPLOY_TIMEOUT_SECONDS."""
+        deadline = time.monotonic() + self.settings.deploy_timeout_seconds
+        delay = self.settings.poll_initial_seconds
+        while True:
+            state = self.endpoint(name)
+            if state.status in ("InService", "Failed", "missing"):
+                return state
+            if time.monotonic() > deadline:
+                limit = self.settings.deploy_timeout_seconds
+                return Outcome("Failed", f"{name} was still {state.status} after {limit:.0f} s")
+            heartbeat()
+            self.sleep(delay)
+            delay = min(delay * 2, self.settings.poll_max_seconds)
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")

@@ -1,0 +1,213 @@
+"""The executor's boto3 path against a moto server (sandbox) and botocore's Stubber."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import boto3
+import httpx
+import nats
+import pytest
+from botocore.stub import Stubber
+from botocore.validate import ParamValidator
+from moto.server import ThreadedMotoServer
+
+from services.executor.aws import DeployFailed, SageMakerBackend
+from services.executor.sagemaker import AlarmPolicy, delete_calls, deploy_calls, names_for, scale_call
+from shared import catalog
+from shared.events import DeploymentRequested, DeploymentRequestedData
+from shared.models import Env, SageMakerDeploymentConfig
+from shared.settings import Settings
+from tests.integration.conftest import System, running, system_settings
+
+pytestmark = pytest.mark.integration
+CONFIG = SageMakerDeploymentConfig(
+    model_name="meta-llama/Llama-3.1-8B-Instruct",
+    endpoint_name="chatbot-x-staging",
+    instance_type="ml.g6.xlarge",
+    instance_count=1,
+    rollback_alarms=["team-slo-alarm"],
+    budget_usd_per_hour=15,
+)
+
+
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    httpx.post(f"{url}/moto-api/reset")  # moto keeps its state per process; each test starts empty
+    yield url
+    server.stop()
+
+
+def aws(url: str, service: str) -> Any:
+    return boto3.client(service, region_name="us-east-1", endpoint_url=url)
+
+
+@pytest.fixture
+async def sandbox(nats_url: str, database_url: str, moto_url: str) -> AsyncIterator[System]:
+    settings = system_settings(
+        nats_url, database_url, executor_mode="sandbox", sagemaker_endpoint_url=moto_url, poll_initial_seconds=0.05
+    )
+    async with running(settings) as client:
+        yield System(client, settings)
+
+
+def test_dry_run_calls_match_botocore_service_models() -> None:
+    models, instances = catalog.models(), catalog.instances()
+    calls = [
+        *deploy_calls(CONFIG, Env.STAGING, "plan-1", models, instances, "arn:aws:iam::1:role/x", "us-east-1"),
+        scale_call(CONFIG),
+        *delete_calls(CONFIG, "plan-1", endpoint_exists=True),
+    ]
+    validator = ParamValidator()
+    shapes = {s: boto3.client(s, region_name="us-east-1").meta.service_model for s in ("sagemaker", "cloudwatch")}
+    for call in calls:
+        shape = shapes[call.service].operation_model(call.operation).input_shape
+        report = validator.validate(call.params, shape)
+        assert not report.has_errors(), (call.operation, report.generate_report())
+    create = next(c for c in calls if c.operation == "CreateEndpoint")
+    alarms = [a["AlarmName"] for a in create.params["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    assert alarms == ["chatbot-x-staging-5xx", "chatbot-x-staging-latency", "team-slo-alarm"]
+    model = next(c for c in calls if c.operation == "CreateModel")
+    assert model.params["PrimaryContainer"]["Environment"]["SM_NUM_GPUS"] == "1"
+    assert model.params["PrimaryContainer"]["Image"].startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/")
+
+
+async def test_the_whole_lifecycle_in_the_sandbox(sandbox: System, moto_url: str) -> None:
+    sm, cw = aws(moto_url, "sagemaker"), aws(moto_url, "cloudwatch")
+    plan_id = (await sandbox.command("deploy llama-3.1 8B for sandbox-bot", env="staging"))["plan_id"]
+    plan = await sandbox.wait_status(plan_id, "deployed")
+    assert plan["details"]["mode"] == "sandbox"
+    endpoint = plan["artifact"]["endpoint_name"]
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    assert len(sm.list_models()["Models"]) == 1 and len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
+    alarms = {a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]}
+    assert alarms == {f"{endpoint}-5xx", f"{endpoint}-latency"}
+
+    await sandbox.client.post(f"/api/deployments/{plan_id}/pause")
+    await sandbox.wait_status(plan_id, "paused")
+    assert sm.list_endpoints()["Endpoints"] == []  # nothing left that costs money
+    assert len(sm.list_models()["Models"]) == 1 and len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
+
+    await sandbox.client.post(f"/api/deployments/{plan_id}/restart")
+    await sandbox.wait_status(plan_id, "deployed")
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+
+    await sandbox.client.post(f"/api/deployments/{plan_id}/scale", json={"instance_count": 2})
+    for _ in range(100):
+        variant = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+        if variant.get("DesiredInstanceCount") == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert variant["DesiredInstanceCount"] == 2
+
+    await sandbox.client.delete(f"/api/deployments/{plan_id}")
+    await sandbox.wait_status(plan_id, "deleted")
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == [] and cw.describe_alarms()["MetricAlarms"] == []
+    assert (await sandbox.plan(plan_id))["status"] == "deleted"  # the record stays for the audit
+
+
+async def test_a_request_delivered_three_times_creates_everything_once(sandbox: System, moto_url: str) -> None:
+    sm = aws(moto_url, "sagemaker")
+    config = CONFIG.model_copy(update={"endpoint_name": "triple-staging"})
+    event = DeploymentRequested(
+        plan_id="triple",
+        actor="guardian",
+        data=DeploymentRequestedData(env=Env.STAGING, config=config, estimated_usd_per_hour=1.13),
+    )
+    nc = await nats.connect(sandbox.settings.nats_url)
+    for i in range(3):  # the same event, as redeliveries after the broker's dedup window would arrive
+        await nc.jetstream().publish(event.subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": f"r{i}"})
+    await nc.close()
+    await asyncio.sleep(1.5)
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["triple-staging"]
+    assert len(sm.list_models()["Models"]) == 1 and len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
+
+
+def test_a_crash_after_create_model_is_picked_up_where_it_stopped(moto_url: str) -> None:
+    settings = Settings(executor_mode="sandbox", sagemaker_endpoint_url=moto_url, poll_initial_seconds=0.01)
+    calls = deploy_calls(
+        CONFIG, Env.STAGING, "crash", catalog.models(), catalog.instances(), "arn:aws:iam::1:role/x", "us-east-1"
+    )
+    backend = SageMakerBackend(settings)
+    backend.run(calls[:1])  # the process died right after CreateModel
+    backend.run(calls)  # the redelivery runs the whole request again
+    sm = aws(moto_url, "sagemaker")
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [names_for(CONFIG, "crash").model]
+    assert len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1 and len(sm.list_endpoints()["Endpoints"]) == 1
+    assert backend.wait_in_service(CONFIG.endpoint_name).status == "InService"
+
+
+def stubbed() -> tuple[SageMakerBackend, Stubber]:
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    cw = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    backend = SageMakerBackend(Settings(poll_initial_seconds=0.01, deploy_timeout_seconds=5), sm, cw)
+    backend.sleep = lambda _s: None
+    return backend, Stubber(sm)
+
+
+MISSING_MODEL = {"service_error_code": "ValidationException", "service_message": "Could not find model 'x'."}
+ONE_CALL = deploy_calls(
+    CONFIG, Env.STAGING, "p", catalog.models(), catalog.instances(), "arn:aws:iam::1:role/x", "us-east-1", AlarmPolicy()
+)[:1]
+
+
+def test_throttling_is_retried_until_it_succeeds() -> None:
+    backend, stub = stubbed()
+    stub.add_client_error("describe_model", **MISSING_MODEL)
+    stub.add_client_error("create_model", service_error_code="ThrottlingException", http_status_code=400)
+    stub.add_client_error("describe_model", **MISSING_MODEL)
+    stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:1:model/x"})
+    with stub:
+        backend.run(ONE_CALL)
+    stub.assert_no_pending_responses()
+
+
+def test_a_used_up_quota_fails_with_a_reason() -> None:
+    backend, stub = stubbed()
+    stub.add_client_error("describe_model", **MISSING_MODEL)
+    stub.add_client_error(
+        "create_model", service_error_code="ResourceLimitExceeded", service_message="account-level limit of 0"
+    )
+    with stub, pytest.raises(DeployFailed, match="quota"):
+        backend.run(ONE_CALL)
+
+
+def test_an_endpoint_that_fails_reports_sagemakers_reason() -> None:
+    backend, stub = stubbed()
+    described = {
+        "EndpointName": "e",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/e",
+        "EndpointConfigName": "c",
+        "CreationTime": "2026-11-24T00:00:00Z",
+        "LastModifiedTime": "2026-11-24T00:00:00Z",
+    }
+    stub.add_response("describe_endpoint", {**described, "EndpointStatus": "Creating"})
+    stub.add_response(
+        "describe_endpoint",
+        {
+            **described,
+            "EndpointStatus": "Failed",
+            "FailureReason": "The primary container did not pass the ping health check.",
+        },
+    )
+    with stub:
+        outcome = backend.wait_in_service("e")
+    assert outcome.status == "Failed" and "ping health check" in (outcome.reason or "")
+
+
+def test_aws_mode_refuses_to_start_without_execute_and_a_role() -> None:
+    with pytest.raises(ValueError, match="EXECUTE=true"):
+        Settings(executor_mode="aws")
+    with pytest.raises(ValueError, match="real IAM role"):
+        Settings(executor_mode="aws", execute=True)
+    with pytest.raises(ValueError, match="SAGEMAKER_ENDPOINT_URL"):
+        Settings(executor_mode="sandbox")
