@@ -7,7 +7,6 @@ and aws make them through the same boto3 code (services/executor/aws.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -52,6 +51,7 @@ def create_app(
         if aws is None:
             await asyncio.sleep(settings.dry_run_deploy_seconds)
             await publish(finish(event, ctx))
+            await records.put(event.plan_id, record.model_copy(update={"settled": True}))
             return
         endpoint = event.data.config.endpoint_name
         loop = asyncio.get_running_loop()
@@ -67,6 +67,7 @@ def create_app(
             return
         if outcome.status == "InService":
             await publish(finish(event, ctx))
+            await records.put(event.plan_id, record.model_copy(update={"settled": True}))
         else:
             reason = outcome.reason or f"the endpoint is {outcome.status}"
             await publish(status(event, ctx, "failed", endpoint, [], reason))
@@ -91,22 +92,29 @@ def create_app(
         assert aws is not None
         while True:
             await asyncio.sleep(settings.reconcile_seconds)
-            with contextlib.suppress(Exception):
-                for key in await records.keys():
-                    record = await records.get(key)
-                    if record is None or not record.endpoint_live:
-                        continue
-                    state = await asyncio.to_thread(aws.endpoint, record.config.endpoint_name)
-                    if state.status in ("missing", "Failed"):
-                        why = "deleted outside AgentOps" if state.status == "missing" else state.reason or "Failed"
-                        data = DeploymentStatusData(
-                            status="failed",
-                            endpoint_name=record.config.endpoint_name,
-                            mode=settings.executor_mode.value,  # type: ignore[arg-type]
-                            reason=f"drift: the endpoint was {why}",
-                        )
-                        await publish(DeploymentStatus(id=uuid.uuid4(), plan_id=key, actor=SERVICE, data=data))
-                        await records.put(key, record.model_copy(update={"endpoint_live": False}))
+            try:
+                await check_drift()
+            except Exception:  # AWS or the broker away: try again next round
+                log.exception("drift check failed; retrying next round")
+
+    async def check_drift() -> None:
+        assert aws is not None
+        for key in await records.keys():
+            record = await records.get(key)
+            if record is None or not record.endpoint_live or not record.settled:
+                continue  # nothing there, or SageMaker is still creating it
+            state = await asyncio.to_thread(aws.endpoint, record.config.endpoint_name)
+            if state.status not in ("missing", "Failed"):
+                continue
+            why = "deleted outside AgentOps" if state.status == "missing" else state.reason or "Failed"
+            data = DeploymentStatusData(
+                status="failed",
+                endpoint_name=record.config.endpoint_name,
+                mode=settings.executor_mode.value,  # type: ignore[arg-type]
+                reason=f"drift: the endpoint was {why}",
+            )
+            await publish(DeploymentStatus(id=uuid.uuid4(), plan_id=key, actor=SERVICE, data=data))
+            await records.put(key, record.model_copy(update={"endpoint_live": False}))
 
     app = FastStream(broker)
     tasks: list[asyncio.Task[None]] = []

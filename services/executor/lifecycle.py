@@ -23,6 +23,7 @@ class Deployed(BaseModel):
     env: Env
     config: SageMakerDeploymentConfig
     endpoint_live: bool
+    settled: bool = False  # InService at least once since the last request: the reconciler may check it
 
 
 class Context:
@@ -58,7 +59,7 @@ def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, D
         calls = [sagemaker.create_endpoint_call(d.config, d.env, event.plan_id)]
     else:
         calls = [sagemaker.scale_call(d.config)]
-    record = Deployed(plan_id=event.plan_id, env=d.env, config=d.config, endpoint_live=True)
+    record = Deployed(plan_id=event.plan_id, env=d.env, config=d.config, endpoint_live=True, settled=False)
     return status(event, ctx, "deploying", d.config.endpoint_name, calls), record
 
 

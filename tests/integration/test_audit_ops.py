@@ -262,3 +262,28 @@ async def test_batched_appends_chain_and_project_like_single_ones(system: System
             "SELECT plan_id, status, artifact, details->'sagemaker_calls' FROM deployments ORDER BY plan_id"
         ).fetchall()
     assert rows[0][1:] == rows[1][1:] and {rows[0][0], rows[1][0]} == {plan_id, "batch-copy"}
+
+
+async def test_events_tail_follows_the_live_stream(system: System, tmp_path: Path) -> None:
+    env = dict(os.environ, NATS_URL=system.settings.nats_url, AGENTOPS_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.runtime.cli",
+        "events",
+        "tail",
+        "--type",
+        "plan.*",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        assert "following agentops.plan.>" in (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+        plan_id = (await system.command("deploy llama-3.1 8B for tail-bot", env="staging"))["plan_id"]
+        line = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert line["subject"] == "agentops.plan.proposed" and line["plan_id"] == plan_id

@@ -211,3 +211,23 @@ def test_aws_mode_refuses_to_start_without_execute_and_a_role() -> None:
         Settings(executor_mode="aws", execute=True)
     with pytest.raises(ValueError, match="SAGEMAKER_ENDPOINT_URL"):
         Settings(executor_mode="sandbox")
+
+
+async def test_an_endpoint_deleted_outside_agentops_is_reported_as_drift(
+    nats_url: str, database_url: str, moto_url: str
+) -> None:
+    settings = system_settings(
+        nats_url,
+        database_url,
+        executor_mode="sandbox",
+        sagemaker_endpoint_url=moto_url,
+        poll_initial_seconds=0.05,
+        reconcile_seconds=0.2,
+    )
+    async with running(settings) as client:
+        system = System(client, settings)
+        plan_id = (await system.command("deploy llama-3.1 8B for drift-bot", env="staging"))["plan_id"]
+        plan = await system.wait_status(plan_id, "deployed")
+        aws(moto_url, "sagemaker").delete_endpoint(EndpointName=plan["artifact"]["endpoint_name"])
+        drifted = await system.wait_status(plan_id, "failed", timeout=10)
+    assert "drift" in drifted["details"]["reason"] and "deleted outside AgentOps" in drifted["details"]["reason"]
