@@ -40,6 +40,24 @@ def events(n: int) -> list[IntentReceived]:
     ]
 
 
+LISTED = 10_000
+
+
+async def list_latencies(nats_url: str, url: str, plans: int) -> list[float]:
+    settings = Settings(nats_url=nats_url, database_url=url, api_keys=api_keys_env())
+    app = gateway(settings)
+    latencies = []
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://g", headers=headers("vic")) as client:
+            for i in range(200):
+                t0 = time.perf_counter()
+                r = await client.get("/api/deployments", params={"limit": 50, "offset": (i * 50) % plans})
+                latencies.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200 and r.json()["count"] == plans
+    return latencies
+
+
 async def main(n: int, batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg").start()
@@ -49,10 +67,16 @@ async def main(n: int, batch: int) -> None:
             await asyncio.to_thread(run_migrations, url)
             engine = make_engine(url, role="agentops_auditor")
             batch_events = events(n)
+            listed = min(LISTED, n)
             t0 = time.perf_counter()
-            for i in range(0, n, batch):
-                await append_many(engine, batch_events[i : i + batch])
+            for i in range(0, listed, batch):
+                await append_many(engine, batch_events[i : min(i + batch, listed)])
             append_s = time.perf_counter() - t0
+            latencies = await list_latencies(nats.url, url, listed)  # with exactly `listed` deployments
+            t0 = time.perf_counter()
+            for i in range(listed, n, batch):
+                await append_many(engine, batch_events[i : i + batch])
+            append_s += time.perf_counter() - t0
 
             payloads = [e.model_dump(mode="json") for e in batch_events]
             t0 = time.perf_counter()
@@ -66,18 +90,6 @@ async def main(n: int, batch: int) -> None:
             verify_s = time.perf_counter() - t0
             assert verdict.ok and verdict.count == n, verdict.describe()
             await engine.dispose()
-
-            settings = Settings(nats_url=nats.url, database_url=url, api_keys=api_keys_env())
-            app = gateway(settings)
-            latencies = []
-            async with app.router.lifespan_context(app):
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://g", headers=headers("vic")) as c:
-                    for i in range(200):
-                        t0 = time.perf_counter()
-                        r = await c.get("/api/deployments", params={"limit": 50, "offset": (i * 50) % n})
-                        latencies.append((time.perf_counter() - t0) * 1000)
-                        assert r.status_code == 200 and r.json()["count"] == n
         finally:
             nats.stop()
             pg.stop()
@@ -86,7 +98,7 @@ async def main(n: int, batch: int) -> None:
     print(f"  verify whole chain:                 {n / verify_s:,.0f} events/s  ({verdict.describe()[:40]}...)")
     print(f"  hash floor (same JSON, tight loop): {n / floor_s:,.0f} events/s  -> verify at {floor_s / verify_s:.0%}")
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
-    print(f"  GET /api/deployments ({n} plans, pages of 50): p50 {p50:.1f} ms  p99 {p99:.1f} ms")
+    print(f"  GET /api/deployments ({min(LISTED, n)} plans, pages of 50): p50 {p50:.1f} ms  p99 {p99:.1f} ms")
 
 
 if __name__ == "__main__":

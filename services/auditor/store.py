@@ -54,6 +54,9 @@ async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
         return 0
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+        # Every lookup here is by a unique key; with hundreds of keys in one IN list the planner
+        # would otherwise switch to scanning the whole (ever-growing) table once it has statistics.
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
         ids = [str(e.id) for e in events]
         seen = set(
             (await conn.execute(select(audit_events.c.event_id).where(audit_events.c.event_id.in_(ids)))).scalars()
