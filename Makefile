@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean dashboard frontend-test soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,31 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The dashboard: built when Node.js is present; without it the API still runs and `make run` says so.
+NODE_STAMP := frontend/node_modules/.installed
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+dashboard:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(NODE_STAMP) && cd frontend && npm run build; \
+	else \
+		echo "*** Node.js/npm not found: the API runs, but the dashboard is not built."; \
+		echo "*** Install Node.js 18+ and run 'make run' again to get it at http://127.0.0.1:8000/"; \
+	fi
+
+# Frontend checks: types, Vitest, and the build the browser tests use. CI must have Node.
+frontend-test:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(NODE_STAMP) && cd frontend && npm run typecheck && npm test && npm run build; \
+	elif [ -n "$$CI" ]; then \
+		echo "Node.js/npm is required in CI for the dashboard tests"; exit 1; \
+	else \
+		echo "*** Node.js/npm not found: skipping the dashboard's tests (the browser tests will skip too)"; \
+	fi
+
+run: $(STAMP) dashboard
 	$(BIN)/agentops up
 
 lint: $(STAMP)
@@ -22,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shared services tests bench
 	$(BIN)/mypy shared services
 
-test: lint
+test: lint frontend-test
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_command_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+    # The dashboard build the gateway serves at / (default: frontend/dist beside the services).
+    dashboard_dir: Path | None = None
     # Per API key on POST /api/agent/command: a token bucket refilled at this rate, holding `burst`.
     command_rate_per_minute: float = Field(default=120.0, gt=0)
     command_burst: int = Field(default=30, ge=1)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from faststream.nats import NatsMessage
 
-from services.gateway import approvals_api, audit_api
+from services.gateway import approvals_api, audit_api, dashboard
 from services.gateway.api import Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
@@ -58,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     app.include_router(approvals_api.router)
     app.include_router(audit_api.router)
+    dashboard.install(app, settings)  # last: it only adds the build's own files
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,

@@ -62,7 +62,26 @@ def test_gateway_port_is_published_and_matches_its_setting() -> None:
 def test_dockerfile_installs_the_package_and_enters_through_agentops() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["agentops"]' in dockerfile
-    assert "pip install ." in dockerfile
+    assert "pip install -e ." in dockerfile
     assert "USER agentops" in dockerfile  # not root
     for path in ("shared", "services", "pyproject.toml"):
         assert path in dockerfile
+
+
+def test_the_image_holds_what_the_code_reads_beside_it() -> None:
+    """The planner's knowledge/ and the gateway's dashboard build are found relative to the code,
+    so the image must put them where those paths resolve under WORKDIR."""
+    from services.gateway.dashboard import DEFAULT_DIR
+    from services.planner.retrieval import KNOWLEDGE
+
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    final = dockerfile.rsplit("FROM python", 1)[1]
+    workdir = Path(re.findall(r"^WORKDIR (\S+)", final, re.M)[-1])
+    copies = {Path(dest) for dest in re.findall(r"^COPY (?:--from=\S+ )?\S+ (\S+)$", final, re.M)}
+    for needed in (KNOWLEDGE, DEFAULT_DIR):
+        assert (workdir / needed.relative_to(ROOT)).resolve() in {(workdir / c).resolve() for c in copies}, needed
+    # the dashboard stage builds from the committed lockfile
+    assert "npm ci" in dockerfile and "frontend/package-lock.json" in dockerfile
+    assert (ROOT / "frontend" / "package-lock.json").is_file()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "**/node_modules" in ignored and ".git" in ignored
