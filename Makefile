@@ -52,7 +52,12 @@ test: lint frontend-test
 bench: $(STAMP)
 	$(BIN)/python -m bench.planner
 	$(BIN)/python -m bench.audit
-	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.pipeline --commands 500
+	$(BIN)/python -m bench.sustained
+
+# The fault tests at a larger load (about 10 minutes): FAULT_COMMANDS commands per fault.
+soak: $(STAMP)
+	FAULT_COMMANDS=$${FAULT_COMMANDS:-4000} $(BIN)/pytest -q tests/faults
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

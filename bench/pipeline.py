@@ -4,7 +4,7 @@ Runs `agentops up` (embedded NATS and PostgreSQL, every service its own process)
 run, a chain of raw nats-py publish/subscribe relays with as many hops as the pipeline has
 (gateway -> planner -> guardian -> executor -> auditor: 4 broker hops). Prints p50/p99 and ratios.
 
-    make bench            # or: python -m bench.pipeline --commands 200
+    make bench            # or: python -m bench.pipeline --commands 500
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ async def raw_nats(url: str, n: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--commands", type=int, default=500)
     n = parser.parse_args().commands
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()

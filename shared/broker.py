@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,10 +15,10 @@ from faststream import BaseMiddleware
 from faststream.exceptions import NackMessage
 from faststream.nats import JStream, NatsBroker, PullSub, StorageType
 from faststream.nats.publisher.usecase import LogicPublisher
-from nats.js.api import StreamConfig
+from nats.js.api import ConsumerConfig, StreamConfig
 from pydantic import ValidationError
 
-from shared.events import CATALOG, Event, MessageRejected, MessageRejectedData, subject_for
+from shared.events import CATALOG, Event, MessageRejected, MessageRejectedData, parse_event, subject_for
 from shared.settings import Settings
 
 log = logging.getLogger("agentops.broker")
@@ -85,18 +88,88 @@ def durable(
     service: str,
     *,
     max_workers: int = 1,
+    ordered: bool = False,
 ) -> Any:
-    """A durable pull consumer named for the service; replicas of the service share it."""
+    """A durable pull consumer named for the service; replicas of the service share it.
+
+    `ordered` holds the next event back until the current one is acknowledged (max_ack_pending=1),
+    so a failure that is retried (say, PostgreSQL away) keeps its place instead of being overtaken:
+    the auditor's log and read model then follow the stream's order exactly.
+    """
     subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
     consumer = f"{service}-{event_type.replace('.', '-').replace('>', 'all')}"
+    _WATCHED.setdefault(id(broker), []).append(consumer)
+    config = ConsumerConfig(ack_wait=settings.ack_wait_seconds, max_ack_pending=1 if ordered else None)
     return broker.subscriber(
         subject,
         stream=stream_for(settings),
         durable=consumer,
+        config=config,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
-        max_workers=max_workers,
+        max_workers=1 if ordered else max_workers,
         title=f"{service}:{event_type}",
     )
+
+
+_WATCHED: dict[int, list[str]] = {}
+_IN_FLIGHT = 0  # handlers running in this process (the watchdog's proof of life)
+
+
+class ConsumerWatchdog:
+    """Ends the process when one of its durable consumers has work waiting and nobody pulls it.
+
+    Under kill -9 of nats-server, a FastStream pull loop could go silent after the reconnect (no
+    pull request outstanding, events piling up, nothing logged): an accepted approval then waited
+    forever. Restarting is the one remedy that always works, and every way of running AgentOps
+    restarts a service that exits (`agentops up`, compose's restart policy). Judged on the
+    broker's numbers (events pending, no pull request waiting, no delivery or ack progress) and on
+    this process having no handler running (a handler waiting on SageMaker or an LLM is busy, not
+    silent), for `strikes` checks in a row.
+    """
+
+    def __init__(self, broker: NatsBroker, settings: Settings, service: str, interval: float = 5.0, strikes: int = 3):
+        self.broker, self.settings, self.service = broker, settings, service
+        self.interval, self.strikes = interval, strikes
+
+    async def run(self) -> None:
+        names = _WATCHED.get(id(self.broker), [])
+        last: dict[str, tuple[int, int]] = {}
+        strikes = dict.fromkeys(names, 0)
+        while names:
+            await asyncio.sleep(self.interval)
+            for name in names:
+                try:
+                    info = await self.broker.connection.jetstream().consumer_info(self.settings.stream_name, name)
+                except Exception:  # the broker away: nothing to judge
+                    strikes[name] = 0
+                    continue
+                progress = (info.delivered.consumer_seq or 0, info.ack_floor.consumer_seq or 0)
+                silent = bool(info.num_pending or info.num_ack_pending) and not info.num_waiting and not _IN_FLIGHT
+                strikes[name] = strikes[name] + 1 if silent and progress == last.get(name) else 0
+                last[name] = progress
+                if strikes[name] >= self.strikes:
+                    log.error(
+                        "%s: consumer %s has %s events waiting and nobody pulling them; exiting to be restarted",
+                        self.service,
+                        name,
+                        info.num_pending,
+                    )
+                    logging.shutdown()
+                    os._exit(70)
+
+
+def watch_consumers(app: Any, broker: NatsBroker, settings: Settings, service: str) -> None:
+    """Run a ConsumerWatchdog beside a FastStream app's subscribers."""
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.after_startup
+    async def _watch() -> None:
+        tasks.append(asyncio.create_task(ConsumerWatchdog(broker, settings, service).run()))
+
+    @app.on_shutdown
+    async def _unwatch() -> None:
+        for task in tasks:
+            task.cancel()
 
 
 def is_connected(broker: NatsBroker) -> bool:
@@ -145,27 +218,78 @@ def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
         any other failure is nacked with a delay so the broker redelivers it."""
 
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+            global _IN_FLIGHT
+            _IN_FLIGHT += 1
             try:
-                return await call_next(msg)
-            except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return await self._consume(call_next, msg)
+            finally:
+                _IN_FLIGHT -= 1
+
+        async def _consume(self, call_next: Any, msg: Any) -> Any:
+            if isinstance(msg.body, list):  # a batch (the auditor): its handler decodes each message
+                try:
+                    return await call_next(msg)
+                except NackMessage:
+                    raise
+                except Exception as exc:
+                    log.warning("%s: batch failed, redelivering in %ss: %r", service, RETRY_DELAY_SECONDS, exc)
+                    raise NackMessage(delay=RETRY_DELAY_SECONDS) from exc
+            # Decode first, apart from the handler: only the message itself can be "undecodable".
+            # A JSON or validation error raised inside a handler (a broker reply, a stored record)
+            # is a failure like any other and is retried, never mistaken for a bad message.
+            try:
+                _decodable(msg)
+            except (ValidationError, ValueError, UnicodeDecodeError) as exc:
                 await _record_rejection(self.context, service, stream, msg, exc)
                 return None
+            try:
+                return await call_next(msg)
             except NackMessage:
                 raise
             except Exception as exc:
-                log.warning("%s: handler failed, redelivering in %ss: %r", service, RETRY_DELAY_SECONDS, exc)
+                log.warning(
+                    "%s: handler failed, redelivering in %ss: %r", service, RETRY_DELAY_SECONDS, exc, exc_info=True
+                )
                 raise NackMessage(delay=RETRY_DELAY_SECONDS) from exc
 
     return RejectUndecodable
 
 
+def _decodable(msg: Any) -> None:
+    decode(msg.body, getattr(getattr(msg, "raw_message", None), "subject", None))
+
+
+def decode(body: bytes, subject: str | None) -> Event:
+    """The catalog event in `body`; raises unless it is one, of the type its subject names."""
+    event = parse_event(body)
+    checked = (
+        isinstance(subject, str) and subject.startswith("agentops.") and not subject.startswith("agentops.replay.")
+    )
+    if checked and subject != event.subject:
+        raise ValueError(f"a {event.type} event on {subject}: each subject carries only its own type")
+    return event
+
+
 async def _record_rejection(context: Any, service: str, stream: str, msg: Any, exc: Exception) -> None:
     body: bytes = getattr(msg, "body", b"") or b""
-    subject = getattr(msg.raw_message, "subject", "?") if hasattr(msg, "raw_message") else "?"
-    plan_id = _plan_id_of(body)
+    raw = getattr(msg, "raw_message", None)
+    await record_rejection(context.get("broker"), service, stream, body, getattr(raw, "subject", "?"), raw, exc)
+
+
+async def record_rejection(
+    broker: Any, service: str, stream: str, body: bytes, subject: str, raw: Any, exc: Exception
+) -> None:
+    """Publish `message.rejected` for an undecodable message. Its id derives from the message's
+    place in the stream, so a redelivered batch does not record the same rejection twice."""
     log.error("%s: rejected undecodable message on %s: %s", service, subject, _short(exc))
+    try:
+        position = f"{service}:{stream}:{raw.metadata.sequence.stream}"
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"agentops:rejected:{position}")
+    except Exception:  # a core message has no stream position
+        event_id = uuid.uuid4()
     event = MessageRejected(
-        plan_id=plan_id,
+        id=event_id,
+        plan_id=_plan_id_of(body),
         actor=service,
         data=MessageRejectedData(
             service=service,
@@ -174,7 +298,6 @@ async def _record_rejection(context: Any, service: str, stream: str, msg: Any, e
             body_excerpt=body[:500].decode("utf-8", "replace"),
         ),
     )
-    broker = context.get("broker")
     await broker.publish(
         event.model_dump_json().encode(), event.subject, headers={"Nats-Msg-Id": str(event.id)}, stream=stream
     )

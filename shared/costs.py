@@ -92,8 +92,17 @@ async def cost_events(
     engine: AsyncEngine, plan_id: str | None = None, plan_ids: list[str] | None = None
 ) -> dict[str, list[CostEvent]]:
     """Every cost-relevant event per plan, in log order."""
+    # Only the two fields the meter reads, extracted by PostgreSQL: decoding whole payloads (with
+    # their SageMaker call lists) made this the largest cost of the guardian under sustained load.
+    data = audit_events.c.payload["data"]
     query = (
-        select(audit_events.c.plan_id, audit_events.c.type, audit_events.c.occurred_at, audit_events.c.payload)
+        select(
+            audit_events.c.plan_id,
+            audit_events.c.type,
+            audit_events.c.occurred_at,
+            data["estimated_usd_per_hour"].astext.label("rate"),
+            data["status"].astext.label("status"),
+        )
         .where(audit_events.c.type.in_(COST_EVENT_TYPES))
         .order_by(audit_events.c.seq)
     )
@@ -104,9 +113,8 @@ async def cost_events(
     per_plan: dict[str, list[CostEvent]] = {}
     async with engine.connect() as conn:
         for row in await conn.execute(query):
-            per_plan.setdefault(row.plan_id, []).append(
-                CostEvent(row.type, row.occurred_at, row.payload.get("data", {}))
-            )
+            fields = {"estimated_usd_per_hour": float(row.rate) if row.rate is not None else 0.0, "status": row.status}
+            per_plan.setdefault(row.plan_id, []).append(CostEvent(row.type, row.occurred_at, fields))
     return per_plan
 
 

@@ -16,6 +16,7 @@ class Store(Protocol[M]):
     async def get(self, key: str) -> M | None: ...
     async def put(self, key: str, value: M) -> None: ...
     async def keys(self) -> list[str]: ...
+    async def delete(self, key: str) -> None: ...
 
 
 class KvStore(Generic[M]):
@@ -51,6 +52,10 @@ class KvStore(Generic[M]):
         except NoKeysError:
             return []
 
+    async def delete(self, key: str) -> None:
+        kv = await self._open()
+        await kv.delete(key)
+
 
 class MemoryStore(Generic[M]):
     """The same contract in memory, for component tests with TestNatsBroker."""
@@ -66,3 +71,6 @@ class MemoryStore(Generic[M]):
 
     async def keys(self) -> list[str]:
         return list(self.items)
+
+    async def delete(self, key: str) -> None:
+        self.items.pop(key, None)

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     stream_name: str = "AGENTOPS"
     stream_replicas: int = Field(default=1, ge=1, le=5)
     dedup_window_seconds: float = Field(default=120.0, gt=0)
+    # How long a delivered, unacknowledged event waits before JetStream redelivers it (a consumer
+    # that crashed mid-message). Long handlers (the executor waiting on SageMaker) send heartbeats.
+    ack_wait_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # The auditor takes up to this many events per transaction, in stream order.
+    audit_batch: int = Field(default=256, ge=1, le=4096)
+    # After the first events of a batch arrive, wait this long for more before writing.
+    audit_linger_ms: float = Field(default=20.0, ge=0, le=1000)
 
     # Seed variables.
     llm_endpoint: str = ""

@@ -6,32 +6,24 @@ import asyncio
 import logging
 
 from faststream import FastStream
-from faststream.nats import NatsMessage
+from faststream.nats import NatsBroker, PullSub
 
 from services.auditor.anchor import anchor_now
-from services.auditor.store import append
-from shared.broker import build_broker, durable, ensure_stream
+from services.auditor.consumer import DURABLE, OrderedAuditConsumer
+from shared.broker import ALL_EVENTS, build_broker, ensure_stream, stream_for
 from shared.db import make_engine
-from shared.events import parse_event
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICE = "auditor"
-REPLAY_PREFIX = "agentops.replay."
 
 
 def create_app(settings: Settings) -> FastStream:
     broker = build_broker(settings, SERVICE)
     engine = make_engine(settings.database_url, role=settings.db_writer_role)
 
-    @durable(broker, settings, ">", SERVICE)
-    async def record(msg: NatsMessage) -> None:
-        # Decoded here, not by a typed parameter: the auditor records every catalog event.
-        if msg.raw_message.subject.startswith(REPLAY_PREFIX):
-            return  # a re-publication of what the log already holds (`agentops audit replay --publish`)
-        await append(engine, parse_event(msg.body))
-
     app = FastStream(broker)
+    app.spec_broker = spec_broker(settings)  # type: ignore[attr-defined]
     tasks: list[asyncio.Task[None]] = []
 
     async def anchoring() -> None:
@@ -47,17 +39,38 @@ def create_app(settings: Settings) -> FastStream:
     async def _stream() -> None:
         await ensure_stream(settings.nats_url, settings)
 
+    consumer = OrderedAuditConsumer(settings, broker, engine)
+
     @app.after_startup
-    async def _anchors() -> None:
+    async def _consume() -> None:
+        tasks.append(asyncio.create_task(consumer.run()))
         tasks.append(asyncio.create_task(anchoring()))
 
     @app.on_shutdown
     async def _stop() -> None:
+        consumer.stopping = True
         for task in tasks:
             task.cancel()
+        # nats-py can swallow a cancellation inside fetch(); never let shutdown hang on it
+        await asyncio.wait(tasks, timeout=5)
+        await consumer.close()
 
     @app.after_shutdown
     async def _dispose() -> None:
         await engine.dispose()
 
     return app
+
+
+def spec_broker(settings: Settings) -> NatsBroker:
+    """What the auditor consumes, declared for the AsyncAPI document only (never started): the
+    consuming itself is services/auditor/consumer.py."""
+    spec = NatsBroker(settings.nats_url, connect_timeout=1)
+
+    @spec.subscriber(
+        ALL_EVENTS, stream=stream_for(settings), durable=DURABLE, pull_sub=PullSub(batch_size=1), title=f"{SERVICE}:>"
+    )
+    async def record(body: bytes) -> None:
+        """Every event, appended to the hash-chained log in stream order (batches, one transaction each)."""
+
+    return spec

@@ -25,12 +25,12 @@ async def append(engine: AsyncEngine, event: Event) -> int | None:
         seen = await conn.scalar(select(audit_events.c.seq).where(audit_events.c.event_id == str(event.id)))
         if seen is not None:
             return None
-        prev = await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
+        last_seq, prev_hash = await _head(conn)
         payload = event.model_dump(mode="json")
-        prev_hash = prev or GENESIS_HASH
         seq = await conn.scalar(
             insert(audit_events)
             .values(
+                seq=last_seq + 1,
                 event_id=str(event.id),
                 type=event.type,
                 plan_id=event.plan_id,
@@ -61,9 +61,7 @@ async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
         seen = set(
             (await conn.execute(select(audit_events.c.event_id).where(audit_events.c.event_id.in_(ids)))).scalars()
         )
-        prev_hash = (
-            await conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
-        ) or GENESIS_HASH
+        last_seq, prev_hash = await _head(conn)
         rows, fresh = [], []
         now = datetime.now(UTC)
         for event in events:
@@ -72,8 +70,10 @@ async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
             seen.add(str(event.id))
             payload = event.model_dump(mode="json")
             digest = link_hash(prev_hash, payload)
+            last_seq += 1
             rows.append(
                 {
+                    "seq": last_seq,
                     "event_id": str(event.id),
                     "type": event.type,
                     "plan_id": event.plan_id,
@@ -94,6 +94,16 @@ async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
         await _project_many(conn, deployments, pairs, apply_deployment)
         await _project_many(conn, approvals, [(e, q) for e, q in pairs if _touches_approvals(e)], apply_approval)
         return len(rows)
+
+
+async def _head(conn: AsyncConnection) -> tuple[int, str]:
+    """The chain's last (seq, hash). Seqs are assigned here, under the chain lock, not by the
+    column's sequence: a transaction that dies (a crash, a lost connection) would otherwise burn a
+    number, and a gap in the log reads like a deleted row."""
+    head = (
+        await conn.execute(select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
+    ).first()
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
 
 
 async def _project_many(conn: AsyncConnection, table: Any, pairs: list[tuple[Event, int]], fold: Any) -> None:

@@ -18,7 +18,7 @@ from services.executor.lifecycle import SERVICE, Deployed, finish, start, status
 from services.executor.lifecycle import Context as Ctx
 from services.executor.sagemaker import AlarmPolicy
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, ensure_stream
+from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
 from shared.kv import KvStore, Store
 from shared.settings import ExecutorMode, Settings
@@ -117,6 +117,7 @@ def create_app(
             await records.put(key, record.model_copy(update={"endpoint_live": False}))
 
     app = FastStream(broker)
+    watch_consumers(app, broker, settings, SERVICE)
     tasks: list[asyncio.Task[None]] = []
 
     @app.on_startup

@@ -175,6 +175,12 @@ async def command(
     if idempotency_key is not None:
         first = await _claim(gw, who, idempotency_key, body, plan_id, str(event.id))
         if first is not None:
+            if first["command_id"] and await gw.read.deployment(first["plan_id"]) is None:
+                # The first request may have died (or met a broker outage) between claiming the key
+                # and publishing. Publish the same intent again under the same event id: if the
+                # first one did land, the stream's duplicate window and the auditor drop this one.
+                again = {"id": uuid.UUID(first["command_id"]), "plan_id": first["plan_id"]}
+                await gw.send(event.model_copy(update=again))
             row = await _settled(gw, first["plan_id"])
             replay = views.replayed(first["command_id"], first["plan_id"], row)
             return JSONResponse(
@@ -189,7 +195,11 @@ async def command(
         gw.waiter.forget(plan_id)
         raise
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
-    response = views.command_response(str(event.id), plan_id, decided, await gw.read.deployment(plan_id), body)
+    try:
+        row = await gw.read.deployment(plan_id)
+    except Exception:  # the read model is away: the command is accepted all the same, say so
+        row = None
+    response = views.command_response(str(event.id), plan_id, decided, row, body)
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
 
 

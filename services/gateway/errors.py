@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 
 def describe(errors: list[dict]) -> str:  # type: ignore[type-arg]
@@ -29,3 +30,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": describe(errors), "errors": errors})
+
+    async def _database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # The read model is unreachable (PostgreSQL down or restarting): a 503 the client can retry,
+        # never a 500. Nothing here was written; commands already accepted are safe in the stream.
+        what = "the database" if isinstance(exc, DBAPIError) else "a backing service"
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"{what} is unreachable ({type(exc).__name__}): retry shortly"},
+            headers={"Retry-After": "2"},
+        )
+
+    for kind in (OperationalError, InterfaceError, OSError):
+        app.add_exception_handler(kind, _database_away)
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _database_away(request, exc)
+        raise exc

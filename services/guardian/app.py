@@ -24,21 +24,33 @@ from services.guardian.approvals import (
 from services.guardian.guardrails import Spend
 from services.guardian.spend import SpendSource
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, ensure_stream
+from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
-from shared.kv import KvStore, Store
+from shared.kv import KvStore, MemoryStore, Store
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 SpendFn = Callable[[], Awaitable[Spend]]
 
 
-def create_app(settings: Settings, store: Store[GuardedPlan] | None = None, spend: SpendFn | None = None) -> FastStream:
+def create_app(
+    settings: Settings,
+    store: Store[GuardedPlan] | None = None,
+    spend: SpendFn | None = None,
+    pending_store: Store[GuardedPlan] | None = None,
+) -> FastStream:
     broker = build_broker(settings, SERVICE)
     publish = Publisher(
         broker, settings, ["plan.rejected", "approval.requested", "approval.decided", "deployment.requested"]
     )
     plans: Store[GuardedPlan] = store or KvStore(broker, "guardian-plans", GuardedPlan, settings.stream_replicas)
+    # Only the plans waiting for a decision, so the expiry sweep reads those and not every plan
+    # ever validated (it used to list the whole bucket every round, which grew without bound).
+    pending: Store[GuardedPlan] = pending_store or (
+        MemoryStore()
+        if store is not None
+        else KvStore(broker, "guardian-pending", GuardedPlan, settings.stream_replicas)
+    )
     policy = Policy(catalog.models(), catalog.instances(), settings)
     source = None if spend else SpendSource.from_settings(settings)
     spend_fn: SpendFn | None = spend or source
@@ -52,6 +64,10 @@ def create_app(settings: Settings, store: Store[GuardedPlan] | None = None, spen
             await publish(event)
         if record is not None:
             await plans.put(plan_id, record)
+            if record.state == "pending_approval":
+                await pending.put(plan_id, record)
+            elif record.expires_at is not None:  # it went through approval: no longer waiting
+                await pending.delete(plan_id)
 
     @durable(broker, settings, "plan.proposed", SERVICE, max_workers=4)
     async def on_proposed(event: PlanProposed) -> None:
@@ -73,14 +89,17 @@ def create_app(settings: Settings, store: Store[GuardedPlan] | None = None, spen
             await asyncio.sleep(settings.approval_sweep_seconds)
             try:
                 now = datetime.now(UTC)
-                for key in await plans.keys():
+                for key in await pending.keys():
                     plan = await plans.get(key)
-                    if plan is not None and due_for_expiry(plan, now):
+                    if plan is None or plan.state != "pending_approval":
+                        await pending.delete(key)
+                    elif due_for_expiry(plan, now):
                         await settle(key, ([expire(plan)], plan.model_copy(update={"state": "expired"})))
             except Exception:  # the broker may be away; the next round tries again
                 log.exception("approval expiry sweep failed; retrying next round")
 
     app = FastStream(broker)
+    watch_consumers(app, broker, settings, SERVICE)
     tasks: list[asyncio.Task[None]] = []
 
     @app.on_startup

@@ -9,7 +9,7 @@ from faststream import FastStream
 from faststream.nats import NatsMessage
 
 from services.notifier.webhooks import Target, deliver, load_targets
-from shared.broker import Publisher, build_broker, durable, ensure_stream
+from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
 from shared.events import Event, NotificationFailed, NotificationFailedData, parse_event
 from shared.settings import Settings
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings, targets: list[Target] | None = None) -> FastS
         await asyncio.gather(*(notify(t, event) for t in wanted))
 
     app = FastStream(broker)
+    watch_consumers(app, broker, settings, SERVICE)
 
     @app.on_startup
     async def _stream() -> None:

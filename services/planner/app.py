@@ -8,7 +8,7 @@ from services.planner.llm import build_llm_planner
 from services.planner.planning import SERVICE, plan_command
 from services.planner.retrieval import Retriever, build_retriever
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, ensure_stream
+from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
 from shared.events import IntentReceived
 from shared.models import Evidence
 from shared.settings import Settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastStream:
             await publish(await plan_command(event, models, instances, settings, cite))
 
     app = FastStream(broker)
+    watch_consumers(app, broker, settings, SERVICE)
 
     @app.on_startup
     async def _stream() -> None:

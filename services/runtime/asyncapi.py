@@ -26,7 +26,7 @@ def document() -> str:
     from services.planner.app import create_app as planner
 
     brokers = [app.broker for app in (planner(PLACEHOLDER), guardian(PLACEHOLDER), executor(PLACEHOLDER))]
-    brokers += [auditor(PLACEHOLDER).broker, notifier(PLACEHOLDER).broker]
+    brokers += [auditor(PLACEHOLDER).spec_broker, notifier(PLACEHOLDER).broker]  # type: ignore[attr-defined]
     brokers.append(gateway(PLACEHOLDER).state.gateway.broker)
     spec = AsyncAPI(
         *[b for b in brokers if b is not None],

@@ -48,7 +48,7 @@ class Running:
     admin_key: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if not (DEFAULT_DIR / "index.html").is_file():
         _missing("the dashboard is not built: cd frontend && npm ci && npm run build (make test does it)")
@@ -76,8 +76,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    # while it is open, which the asyncio tests that follow cannot share.
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()

@@ -139,3 +139,29 @@ async def test_undecodable_message_is_recorded_as_rejected_and_not_retried(nats_
     assert data["service"] == "auditor" and data["subject"] == "agentops.intent.received"
     assert "{not json" in data["body_excerpt"]
     json.dumps(data)
+
+
+async def test_a_write_that_dies_mid_transaction_leaves_no_gap_in_seq(database_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A gap in seq reads like a deleted row, so a rolled-back append must not burn a number
+    (kill -9 of the auditor mid-transaction did, before seqs were assigned under the chain lock)."""
+    import services.auditor.store as store
+
+    engine = make_engine(database_url, role="agentops_auditor")
+    try:
+        await append(engine, intent(command="first"))
+        real = store.project
+
+        async def dies(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            raise ConnectionResetError("the auditor died mid-write")
+
+        monkeypatch.setattr(store, "project", dies)
+        with pytest.raises(ConnectionResetError):
+            await append(engine, intent(command="lost"))
+        monkeypatch.setattr(store, "project", real)
+        await append(engine, intent(command="second"))
+    finally:
+        await engine.dispose()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT seq, payload->'data'->>'command' FROM audit_events ORDER BY seq").fetchall()
+    assert rows == [(1, "first"), (2, "second")]
+    assert (await verify(database_url)).ok
