@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # Monthly budget: projected month (hourly x 730) over what is left of it is an error or a warning.
     monthly_budget_usd: float = Field(default=60_000.0, gt=0)
     monthly_budget_policy: Literal["error", "warning"] = "error"
+    # How fresh the month-to-date spend behind the monthly budget check is: it scans the log's cost
+    # events, so every few seconds under load was the guardian's largest cost; a minute of staleness
+    # is nothing against a monthly budget.
+    spend_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     approval_sweep_seconds: float = Field(default=30.0, gt=0)
 
     # Notifier: targets from WEBHOOKS (JSON list of {name, url, secret, events?}) and/or a file.
