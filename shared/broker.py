@@ -88,25 +88,22 @@ def durable(
     service: str,
     *,
     max_workers: int = 1,
-    ordered: bool = False,
 ) -> Any:
     """A durable pull consumer named for the service; replicas of the service share it.
 
-    `ordered` holds the next event back until the current one is acknowledged (max_ack_pending=1),
-    so a failure that is retried (say, PostgreSQL away) keeps its place instead of being overtaken:
-    the auditor's log and read model then follow the stream's order exactly.
+    (The auditor, which must follow the stream's order, has its own loop: services/auditor/consumer.py.)
     """
     subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
     consumer = f"{service}-{event_type.replace('.', '-').replace('>', 'all')}"
     _WATCHED.setdefault(id(broker), []).append(consumer)
-    config = ConsumerConfig(ack_wait=settings.ack_wait_seconds, max_ack_pending=1 if ordered else None)
+    config = ConsumerConfig(ack_wait=settings.ack_wait_seconds)
     return broker.subscriber(
         subject,
         stream=stream_for(settings),
         durable=consumer,
         config=config,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
-        max_workers=1 if ordered else max_workers,
+        max_workers=max_workers,
         title=f"{service}:{event_type}",
     )
 
@@ -226,14 +223,6 @@ def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
                 _IN_FLIGHT -= 1
 
         async def _consume(self, call_next: Any, msg: Any) -> Any:
-            if isinstance(msg.body, list):  # a batch (the auditor): its handler decodes each message
-                try:
-                    return await call_next(msg)
-                except NackMessage:
-                    raise
-                except Exception as exc:
-                    log.warning("%s: batch failed, redelivering in %ss: %r", service, RETRY_DELAY_SECONDS, exc)
-                    raise NackMessage(delay=RETRY_DELAY_SECONDS) from exc
             # Decode first, apart from the handler: only the message itself can be "undecodable".
             # A JSON or validation error raised inside a handler (a broker reply, a stored record)
             # is a failure like any other and is retried, never mistaken for a bad message.

@@ -85,6 +85,13 @@ def create_app(
 
     async def sweep() -> None:
         """Requests nobody decided in time become `expired`, even if no late approval ever arrives."""
+        try:  # once per start: index what an older version left pending without the index
+            for key in await plans.keys():
+                plan = await plans.get(key)
+                if plan is not None and plan.state == "pending_approval":
+                    await pending.put(key, plan)
+        except Exception:
+            log.exception("indexing pending approvals failed; new requests are indexed as they come")
         while True:
             await asyncio.sleep(settings.approval_sweep_seconds)
             try:
