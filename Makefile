@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean dashboard frontend-test soak
+.PHONY: run test lint bench install clean dashboard frontend-test soak faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shared services tests bench
 	$(BIN)/mypy shared services
 
+# The fault tests (tests/faults, about a minute) are not in `make test` yet: one stall in about
+# fifteen runs is still open (see README, "Proof under faults"). Run them with `make faults`.
 test: lint frontend-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not faults"
+
+faults: $(STAMP)
+	$(BIN)/pytest -q tests/faults
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.planner

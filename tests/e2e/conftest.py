@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from services.gateway.dashboard import DEFAULT_DIR
 from services.runtime.embedded import free_port
 from tests.keys import api_keys_env, secret
-from tests.system.test_agentops_up import dashboard_key, stop, wait_for_line
+from tests.system.test_agentops_up import dashboard_key, start, stop, wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(os.environ.get("E2E_OUTPUT", ROOT / "test-results" / "e2e"))
@@ -53,24 +52,18 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if not (DEFAULT_DIR / "index.html").is_file():
         _missing("the dashboard is not built: cd frontend && npm ci && npm run build (make test does it)")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE")}
-    env.update(
-        AGENTOPS_HOME=str(tmp_path_factory.mktemp("agentops-home")),
-        PYTHONUNBUFFERED="1",
+    proc = start(
+        tmp_path_factory.mktemp("agentops-home"),
+        port,
         API_KEYS=api_keys_env(),
         COMMAND_RATE_PER_MINUTE="6000",
         COMMAND_BURST="500",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.runtime.cli", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
     try:
         key = dashboard_key(wait_for_line(proc, "Dashboard"), base)
+        # keep reading what the services print, or a full pipe would block them mid-test
+        threading.Thread(target=lambda: proc.stdout and proc.stdout.read(), daemon=True).start()
         yield Running(base, key)
     finally:
         stop(proc)

@@ -36,9 +36,10 @@ def post(url: str, body: dict, key: str) -> dict:  # type: ignore[type-arg]
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def start(home: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    env.update(AGENTOPS_HOME=str(home), PYTHONUNBUFFERED="1")
+def start(home: Path, port: int, **extra: str) -> subprocess.Popen[str]:
+    """`agentops up` on the embedded default, as a user runs it (plus any settings in `extra`)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE")}
+    env.update(AGENTOPS_HOME=str(home), PYTHONUNBUFFERED="1", **extra)
     return subprocess.Popen(
         [sys.executable, "-m", "services.runtime.cli", "up", "--port", str(port)],
         env=env,
