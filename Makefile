@@ -46,8 +46,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shared services tests bench
 	$(BIN)/mypy shared services
 
-# The fault tests (tests/faults, about a minute) are not in `make test` yet: one stall in about
-# fifteen runs is still open (see README, "Proof under faults"). Run them with `make faults`.
+# The fault tests (tests/faults, about a minute) are not in `make test` yet: see README, "Proof
+# under faults". Run them with `make faults`.
 test: lint frontend-test
 	$(BIN)/pytest -q -m "not faults"
 

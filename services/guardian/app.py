@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream import FastStream
+from faststream.nats import NatsMessage
 
 from services.guardian.approvals import (
     SERVICE,
@@ -30,6 +31,7 @@ from shared.kv import KvStore, MemoryStore, Store
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+DECISION_WAIT_DELIVERIES = 30  # about half a minute of redeliveries before a decision is dropped
 SpendFn = Callable[[], Awaitable[Spend]]
 
 
@@ -74,8 +76,13 @@ def create_app(
         await settle(event.plan_id, on_plan(event, policy, datetime.now(UTC), await month()))
 
     @durable(broker, settings, "approval.decided", SERVICE)
-    async def on_decided(event: ApprovalDecided) -> None:
+    async def on_decided(event: ApprovalDecided, msg: NatsMessage) -> None:
         plan = await plans.get(event.plan_id)
+        if plan is None and deliveries(msg) < DECISION_WAIT_DELIVERIES:
+            # The request this decides was published, so its record is coming: the handler that
+            # published it failed before storing it and is being retried. Dropping the decision
+            # here lost approvals under outages; wait for the record instead (nacked, redelivered).
+            raise RuntimeError(f"no record of plan {event.plan_id} yet; retrying the decision")
         await settle(event.plan_id, on_decision(event, plan, policy, datetime.now(UTC), await month()))
 
     @durable(broker, settings, "deployment.action", SERVICE)
@@ -127,3 +134,11 @@ def create_app(
             await source.close()
 
     return app
+
+
+def deliveries(msg: NatsMessage) -> int:
+    """How many times JetStream has delivered this message (1 when it cannot tell)."""
+    try:
+        return int(msg.raw_message.metadata.num_delivered)
+    except Exception:
+        return 1

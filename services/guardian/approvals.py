@@ -141,9 +141,14 @@ def on_decision(
     if errors(findings):
         return [_rejected(event, findings, "approve")], plan.model_copy(update={"state": "rejected"})
     cost = hourly_cost(plan.config, policy.instances) or 0.0
-    return [_requested(event, plan, "deploy", cost)], plan.model_copy(
-        update={"state": "approved", "approved_by": approved_by}
+    # One deployment per approved request, whichever decision completed it: the id comes from the
+    # request, so a second approval that slips in while this one is being retried (seen under
+    # outages) is the same event, dropped as a duplicate, not a second CreateEndpoint.
+    deploy = _requested(event, plan, "deploy", cost)
+    deploy = deploy.model_copy(
+        update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{plan.plan_hash}:approved")}
     )
+    return [deploy], plan.model_copy(update={"state": "approved", "approved_by": approved_by})
 
 
 def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:

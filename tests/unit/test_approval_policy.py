@@ -104,3 +104,22 @@ def test_scale_up_is_validated_again_and_scale_down_is_not_blocked_by_the_monthl
     )
     events, _ = on_action(restart, plan, policy(env_instance_allowlist={"staging": ["ml.g6.*"]}))
     assert events[0].data.errors[0].code == "INSTANCE_TYPE_NOT_ALLOWED"  # type: ignore[attr-defined]
+
+
+def test_two_approvals_of_one_request_deploy_once() -> None:
+    """Under an outage a first approval can be retried after a second one arrives (its record not
+    yet saved): both must name the same deployment, so the broker drops the second."""
+    _, pending = on_plan(proposal(env=Env.PROD, count=2), policy(), NOW)
+    assert pending is not None
+    firsts = [
+        on_decision(
+            ApprovalDecided(plan_id="p1", actor=who, data=ApprovalDecidedData(decision="approved", approver=who)),
+            pending,
+            policy(),
+            NOW + timedelta(minutes=1),
+        )[0]
+        for who in ("bob", "carol")
+    ]
+    (bob,), (carol,) = firsts
+    assert bob.type == carol.type == "deployment.requested"
+    assert bob.id == carol.id
