@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError, TooManyConnectionsError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+# Raised by asyncpg itself while the pool opens a connection (not wrapped by SQLAlchemy): a
+# server shutting down or starting ("the database system is shutting down"), a lost connection.
+DATABASE_AWAY = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+    TooManyConnectionsError,
+)
 
 
 def describe(errors: list[dict]) -> str:  # type: ignore[type-arg]
@@ -34,14 +46,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_away(_request: Request, exc: Exception) -> JSONResponse:
         # The read model is unreachable (PostgreSQL down or restarting): a 503 the client can retry,
         # never a 500. Nothing here was written; commands already accepted are safe in the stream.
-        what = "the database" if isinstance(exc, DBAPIError) else "a backing service"
+        what = "a backing service" if type(exc) in (OSError, ConnectionRefusedError) else "the database"
         return JSONResponse(
             status_code=503,
             content={"detail": f"{what} is unreachable ({type(exc).__name__}): retry shortly"},
             headers={"Retry-After": "2"},
         )
 
-    for kind in (OperationalError, InterfaceError, OSError):
+    for kind in DATABASE_AWAY:
         app.add_exception_handler(kind, _database_away)
 
     @app.exception_handler(DBAPIError)
