@@ -32,8 +32,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     for event_type in DECISIVE:
         # Core (not durable) subscriptions: each gateway replica hears every outcome and
-        # completes the requests it is holding.
-        @broker.subscriber(subject_for(event_type), title=f"gateway:{event_type}")
+        # completes the requests it is holding. `no_reply`: these subjects are published to
+        # JetStream as requests, and a core subscriber that answered the request's inbox (as
+        # FastStream does by default) raced the stream's PubAck with an empty body, so the
+        # publishing service sometimes read "" as its ack and had to retry an event that was stored.
+        @broker.subscriber(subject_for(event_type), title=f"gateway:{event_type}", no_reply=True)
         async def _offer(msg: NatsMessage) -> None:
             waiter.offer(parse_event(msg.body))
 
