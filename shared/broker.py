@@ -8,6 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import nats
@@ -109,6 +110,36 @@ def durable(
 
 
 _WATCHED: dict[int, list[str]] = {}
+# The message a handler is running for, and its decoded event: set by the middleware, which has
+# both. A handler parameter like `msg: NatsMessage` is a FastStream Context field, which
+# FastStream 0.7 resolves in a worker thread (a thread hop per message); reading this is free.
+_DELIVERY: ContextVar[tuple[Any, Event] | None] = ContextVar("agentops_delivery", default=None)
+
+
+def current_message() -> Any:
+    """The broker message (FastStream's NatsMessage) the running handler was called for."""
+    delivery = _DELIVERY.get()
+    if delivery is None:
+        raise RuntimeError("current_message() is only available inside a message handler")
+    return delivery[0]
+
+
+def current_event() -> Event:
+    """The catalog event the running handler was called for, decoded once by the middleware."""
+    delivery = _DELIVERY.get()
+    if delivery is None:
+        raise RuntimeError("current_event() is only available inside a message handler")
+    return delivery[1]
+
+
+def deliveries() -> int:
+    """How many times JetStream has delivered the running handler's message (1 when it cannot tell)."""
+    try:
+        return int(current_message().raw_message.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
 _IN_FLIGHT = 0  # handlers running in this process (the watchdog's proof of life)
 
 
@@ -227,10 +258,11 @@ def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
             # A JSON or validation error raised inside a handler (a broker reply, a stored record)
             # is a failure like any other and is retried, never mistaken for a bad message.
             try:
-                _decodable(msg)
+                event = _decodable(msg)
             except (ValidationError, ValueError, UnicodeDecodeError) as exc:
                 await _record_rejection(self.context, service, stream, msg, exc)
                 return None
+            token = _DELIVERY.set((msg, event))
             try:
                 return await call_next(msg)
             except NackMessage:
@@ -240,12 +272,14 @@ def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
                     "%s: handler failed, redelivering in %ss: %r", service, RETRY_DELAY_SECONDS, exc, exc_info=True
                 )
                 raise NackMessage(delay=RETRY_DELAY_SECONDS) from exc
+            finally:
+                _DELIVERY.reset(token)
 
     return RejectUndecodable
 
 
-def _decodable(msg: Any) -> None:
-    decode(msg.body, getattr(getattr(msg, "raw_message", None), "subject", None))
+def _decodable(msg: Any) -> Event:
+    return decode(msg.body, getattr(getattr(msg, "raw_message", None), "subject", None))
 
 
 def decode(body: bytes, subject: str | None) -> Event:

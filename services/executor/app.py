@@ -11,14 +11,13 @@ import logging
 import uuid
 
 from faststream import FastStream
-from faststream.nats import NatsMessage
 
 from services.executor.aws import DeployFailed, SageMakerBackend
 from services.executor.lifecycle import SERVICE, Deployed, finish, start, status, wind_down
 from services.executor.lifecycle import Context as Ctx
 from services.executor.sagemaker import AlarmPolicy
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
+from shared.broker import Publisher, build_broker, current_message, durable, ensure_stream, watch_consumers
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
 from shared.kv import KvStore, Store
 from shared.settings import ExecutorMode, Settings
@@ -44,7 +43,8 @@ def create_app(
     )
 
     @durable(broker, settings, "deployment.requested", SERVICE, max_workers=8)
-    async def on_requested(event: DeploymentRequested, msg: NatsMessage) -> None:
+    async def on_requested(event: DeploymentRequested) -> None:
+        msg = current_message()
         deploying, record = start(event, ctx)
         await publish(deploying)
         await records.put(event.plan_id, record)

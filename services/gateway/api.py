@@ -68,7 +68,8 @@ class Gateway:
             ) from exc
 
 
-def gateway(request: Request) -> Gateway:
+async def gateway(request: Request) -> Gateway:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
@@ -195,10 +196,14 @@ async def command(
         gw.waiter.forget(plan_id)
         raise
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
-    try:
-        row = await gw.read.deployment(plan_id)
-    except Exception:  # the read model is away: the command is accepted all the same, say so
-        row = None
+    row = None
+    if decided is None:  # still planning: show what the read model has so far
+        # (With a decision in hand the projection is a few ms behind it and would add nothing
+        # but a database round trip: the decisive event itself fills `result`.)
+        try:
+            row = await gw.read.deployment(plan_id)
+        except Exception:  # the read model is away: the command is accepted all the same, say so
+            row = None
     response = views.command_response(str(event.id), plan_id, decided, row, body)
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
 

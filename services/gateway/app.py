@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from faststream.nats import NatsMessage
 
 from services.gateway import approvals_api, audit_api, dashboard
 from services.gateway.api import Gateway, router
@@ -16,9 +15,9 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.limits import BodyLimit
 from services.gateway.readmodel import ReadModel
 from services.gateway.waiter import DECISIVE, PlanWaiter
-from shared.broker import Publisher, build_broker, ensure_stream
+from shared.broker import Publisher, build_broker, current_event, ensure_stream
 from shared.db import make_engine
-from shared.events import parse_event, subject_for
+from shared.events import subject_for
 from shared.settings import Settings
 
 SERVICE = "gateway"
@@ -37,8 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
         # FastStream does by default) raced the stream's PubAck with an empty body, so the
         # publishing service sometimes read "" as its ack and had to retry an event that was stored.
         @broker.subscriber(subject_for(event_type), title=f"gateway:{event_type}", no_reply=True)
-        async def _offer(msg: NatsMessage) -> None:
-            waiter.offer(parse_event(msg.body))
+        async def _offer() -> None:
+            waiter.offer(current_event())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

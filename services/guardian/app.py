@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream import FastStream
-from faststream.nats import NatsMessage
 
 from services.guardian.approvals import (
     SERVICE,
@@ -25,7 +24,7 @@ from services.guardian.approvals import (
 from services.guardian.guardrails import Spend
 from services.guardian.spend import SpendSource
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
+from shared.broker import Publisher, build_broker, deliveries, durable, ensure_stream, watch_consumers
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
 from shared.kv import KvStore, MemoryStore, Store
 from shared.settings import Settings
@@ -76,9 +75,9 @@ def create_app(
         await settle(event.plan_id, on_plan(event, policy, datetime.now(UTC), await month()))
 
     @durable(broker, settings, "approval.decided", SERVICE)
-    async def on_decided(event: ApprovalDecided, msg: NatsMessage) -> None:
+    async def on_decided(event: ApprovalDecided) -> None:
         plan = await plans.get(event.plan_id)
-        if plan is None and deliveries(msg) < DECISION_WAIT_DELIVERIES:
+        if plan is None and deliveries() < DECISION_WAIT_DELIVERIES:
             # The request this decides was published, so its record is coming: the handler that
             # published it failed before storing it and is being retried. Dropping the decision
             # here lost approvals under outages; wait for the record instead (nacked, redelivered).
@@ -134,11 +133,3 @@ def create_app(
             await source.close()
 
     return app
-
-
-def deliveries(msg: NatsMessage) -> int:
-    """How many times JetStream has delivered this message (1 when it cannot tell)."""
-    try:
-        return int(msg.raw_message.metadata.num_delivered)
-    except Exception:
-        return 1

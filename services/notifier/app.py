@@ -6,11 +6,10 @@ import asyncio
 
 import httpx
 from faststream import FastStream
-from faststream.nats import NatsMessage
 
 from services.notifier.webhooks import Target, deliver, load_targets
-from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
-from shared.events import Event, NotificationFailed, NotificationFailedData, parse_event
+from shared.broker import Publisher, build_broker, current_event, durable, ensure_stream, watch_consumers
+from shared.events import Event, NotificationFailed, NotificationFailedData
 from shared.settings import Settings
 
 SERVICE = "notifier"
@@ -33,10 +32,10 @@ def create_app(settings: Settings, targets: list[Target] | None = None) -> FastS
             await publish(event.caused(NotificationFailed, f"notify:{target.name}", SERVICE, data))
 
     @durable(broker, settings, ">", SERVICE, max_workers=4)
-    async def on_event(msg: NatsMessage) -> None:
+    async def on_event() -> None:
         # Every subject, replays included (agentops.replay.<type>): a replay is how a missed
-        # notification is sent again.
-        event = parse_event(msg.body)
+        # notification is sent again. (Any type: the event comes decoded from the middleware.)
+        event = current_event()
         wanted = [t for t in chosen if t.wants(event)]
         await asyncio.gather(*(notify(t, event) for t in wanted))
 

@@ -6,6 +6,7 @@ can only fill the fields below, and only with values it states.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -279,6 +280,12 @@ def normalize_model_words(text: str) -> list[str]:
     return [w.strip(".") for w in text.split() if w.strip(".") and not FILLER.match(w.strip("."))]
 
 
+@functools.lru_cache(maxsize=4096)
+def _alias_words(alias: str) -> list[str]:
+    """A catalog alias's words (the catalog is fixed at start: each alias is split once)."""
+    return normalize_model_words(alias)
+
+
 def _model(low: str, catalog: ModelCatalog) -> tuple[ModelSpec | None, str | None]:
     for token in re.findall(r"[\w.-]+/[\w.-]+", low):
         if (spec := catalog.get(token)) is not None:
@@ -287,7 +294,7 @@ def _model(low: str, catalog: ModelCatalog) -> tuple[ModelSpec | None, str | Non
     best: tuple[int, ModelSpec] | None = None
     for spec in catalog.models:
         for alias in spec.aliases:
-            alias_words = normalize_model_words(alias)
+            alias_words = _alias_words(alias)
             if _contains(words, alias_words) and (best is None or len(alias_words) > best[0]):
                 best = (len(alias_words), spec)
     if best:

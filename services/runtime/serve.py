@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from shared.settings import Settings
@@ -55,4 +56,16 @@ def serve(service: str, settings: Settings) -> None:
             timeout_graceful_shutdown=5,
         )
         return
-    asyncio.run(app.run())
+    run(app.run())
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's loop on uvloop where it exists (as uvicorn does for the gateway): the
+    services spend much of their time in the event loop and socket writes, where uvloop is
+    faster. Plain asyncio elsewhere (Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
