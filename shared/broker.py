@@ -116,20 +116,21 @@ _WATCHED: dict[int, list[str]] = {}
 _DELIVERY: ContextVar[tuple[Any, Event] | None] = ContextVar("agentops_delivery", default=None)
 
 
-def current_message() -> Any:
-    """The broker message (FastStream's NatsMessage) the running handler was called for."""
+def _delivery() -> tuple[Any, Event]:
     delivery = _DELIVERY.get()
     if delivery is None:
-        raise RuntimeError("current_message() is only available inside a message handler")
-    return delivery[0]
+        raise RuntimeError("the current message is only known inside a message handler")
+    return delivery
+
+
+def current_message() -> Any:
+    """The broker message (FastStream's NatsMessage) the running handler was called for."""
+    return _delivery()[0]
 
 
 def current_event() -> Event:
     """The catalog event the running handler was called for, decoded once by the middleware."""
-    delivery = _DELIVERY.get()
-    if delivery is None:
-        raise RuntimeError("current_event() is only available inside a message handler")
-    return delivery[1]
+    return _delivery()[1]
 
 
 def deliveries() -> int:
