@@ -19,12 +19,16 @@ from pathlib import Path
 import httpx
 
 from bench.planner import pct
-from services.auditor.store import append_many
+from services.auditor.store import Signed, append_many
 from services.auditor.verify import verify
 from services.gateway.app import create_app as gateway
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres
-from shared.db import make_engine, run_migrations
+from services.runtime.natsconf import ensure_identities
+from services.runtime.provision import database_logins
+from shared.broker import ensure_stream
+from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData, canonical_json
+from shared.identity import TrustedSigners
 from shared.settings import Settings
 from tests.keys import api_keys_env, headers
 
@@ -43,8 +47,8 @@ def events(n: int) -> list[IntentReceived]:
 LISTED = 10_000
 
 
-async def list_latencies(nats_url: str, url: str, plans: int) -> list[float]:
-    settings = Settings(nats_url=nats_url, database_url=url, api_keys=api_keys_env())
+async def list_latencies(nats_url: str, url: str, plans: int, identities: Path) -> list[float]:
+    settings = Settings(nats_url=nats_url, database_url=url, api_keys=api_keys_env(), identity_dir=identities)
     app = gateway(settings)
     latencies = []
     async with app.router.lifespan_context(app):
@@ -60,25 +64,30 @@ async def list_latencies(nats_url: str, url: str, plans: int) -> list[float]:
 
 async def main(n: int, batch: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg").start()
-        nats = EmbeddedNats(Path(tmp) / "nats").start()
+        home = Path(tmp)
+        signers = ensure_identities(home / "identity")
+        pg = EmbeddedPostgres(home / "pg").start()
+        nats = EmbeddedNats(home / "nats", identities=home / "identity").start()
         try:
-            url = pg.url()
-            await asyncio.to_thread(run_migrations, url)
-            engine = make_engine(url, role="agentops_auditor")
-            batch_events = events(n)
+            await ensure_stream(nats.url, Settings(nats_url=nats.url, identity_dir=home / "identity"))
+            logins = await asyncio.to_thread(database_logins, pg.url(), home)
+            url = logins["cli"]
+            engine = make_engine(logins["auditor"])
+            # signed as the gateway signs them (the auditor stores the producer's signature)
+            batch_events = [Signed.of(e, signers["gateway"]) for e in events(n)]
             listed = min(LISTED, n)
             t0 = time.perf_counter()
             for i in range(0, listed, batch):
                 await append_many(engine, batch_events[i : min(i + batch, listed)])
             append_s = time.perf_counter() - t0
-            latencies = await list_latencies(nats.url, url, listed)  # with exactly `listed` deployments
+            # with exactly `listed` deployments
+            latencies = await list_latencies(nats.url, logins["gateway"], listed, home / "identity")
             t0 = time.perf_counter()
             for i in range(listed, n, batch):
                 await append_many(engine, batch_events[i : i + batch])
             append_s += time.perf_counter() - t0
 
-            payloads = [e.model_dump(mode="json") for e in batch_events]
+            payloads = [e.payload for e in batch_events]
             t0 = time.perf_counter()
             prev = "0" * 64
             for p in payloads:
@@ -89,6 +98,11 @@ async def main(n: int, batch: int) -> None:
             verdict = await verify(url)
             verify_s = time.perf_counter() - t0
             assert verdict.ok and verdict.count == n, verdict.describe()
+            trusted = TrustedSigners.from_file(home / "identity" / "signers.json")
+            t0 = time.perf_counter()
+            signed_verdict = await verify(url, trusted=trusted)
+            signed_s = time.perf_counter() - t0
+            assert signed_verdict.ok and signed_verdict.count == n, signed_verdict.describe()
             await engine.dispose()
         finally:
             nats.stop()
@@ -96,6 +110,7 @@ async def main(n: int, batch: int) -> None:
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; embedded PostgreSQL; {n} events")
     print(f"  append (chained, batches of {batch}): {n / append_s:,.0f} events/s")
     print(f"  verify whole chain:                 {n / verify_s:,.0f} events/s  ({verdict.describe()[:40]}...)")
+    print(f"  verify with every signature:        {n / signed_s:,.0f} events/s")
     print(f"  hash floor (same JSON, tight loop): {n / floor_s:,.0f} events/s  -> verify at {floor_s / verify_s:.0%}")
     p50, p99 = pct(latencies, 50), pct(latencies, 99)
     print(f"  GET /api/deployments ({min(LISTED, n)} plans, pages of 50): p50 {p50:.1f} ms  p99 {p99:.1f} ms")

@@ -26,6 +26,8 @@ import nats
 import psycopg
 
 from services.runtime.embedded import free_port
+from shared.broker import connect_options
+from shared.settings import Settings
 
 HOPS = 4
 
@@ -36,7 +38,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def start_system(home: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "IDENTITY_DIR")}
     # latency, not the per-key rate limit, is what this measures
     env.update(AGENTOPS_HOME=str(home), PYTHONUNBUFFERED="1", COMMAND_RATE_PER_MINUTE="1000000", COMMAND_BURST="100000")
     proc = subprocess.Popen(
@@ -76,9 +78,15 @@ async def pipeline(base: str, db_url: str, n: int, key: str) -> tuple[list[float
     return decisive, deployed
 
 
-async def raw_nats(url: str, n: int) -> list[float]:
-    """The same number of hops, each a subscriber that republishes: the broker's floor."""
-    ncs = [await nats.connect(url) for _ in range(HOPS + 1)]
+async def raw_nats(url: str, n: int, home: Path) -> list[float]:
+    """The same number of hops, each a subscriber that republishes: the broker's floor (on the
+    same authenticated server, as the admin identity: no signing, no framework)."""
+    settings = Settings(agentops_home=home)
+
+    async def connect() -> nats.NATS:
+        return await nats.connect(url, **connect_options(settings, "admin"))
+
+    ncs = [await connect() for _ in range(HOPS + 1)]
     done: asyncio.Queue[float] = asyncio.Queue()
     for hop in range(HOPS):
 
@@ -94,7 +102,7 @@ async def raw_nats(url: str, n: int) -> list[float]:
     for nc in ncs:
         await nc.flush()
     samples = []
-    sender = await nats.connect(url)
+    sender = await connect()
     for i in range(n + 10):
         t0 = time.perf_counter()
         await sender.publish("bench.hop.0", b"x" * 600)
@@ -125,7 +133,7 @@ def main() -> None:
                     (Path(tmp) / "admin-key").read_text().strip(),
                 )
             )
-            raw = asyncio.run(raw_nats(runtime["nats_url"], n))
+            raw = asyncio.run(raw_nats(runtime["nats_url"], n, Path(tmp)))
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)

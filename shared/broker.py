@@ -1,14 +1,18 @@
-"""Broker setup: the AGENTOPS stream, durable consumers, publishing with dedup ids."""
+"""Broker setup: authenticated connections, the AGENTOPS stream, durable consumers, publishing
+signed events with dedup ids, and refusing (and recording) what may not be acted on."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import nats
@@ -19,8 +23,27 @@ from faststream.nats.publisher.usecase import LogicPublisher
 from nats.js.api import ConsumerConfig, StreamConfig
 from pydantic import ValidationError
 
-from shared.events import CATALOG, Event, MessageRejected, MessageRejectedData, parse_event, subject_for
+from shared.errors import StartupError
+from shared.events import (
+    CATALOG,
+    Event,
+    MessageRejected,
+    MessageRejectedData,
+    parse_event,
+    subject_for,
+)
+from shared.identity import (
+    SIGNATURE_HEADER,
+    SIGNER_HEADER,
+    SIGNERS_BUCKET,
+    Signer,
+    TrustedSigners,
+    durable_name,
+    header,
+    inbox_prefix,
+)
 from shared.settings import Settings
+from shared.text import safe_text
 
 log = logging.getLogger("agentops.broker")
 
@@ -34,13 +57,46 @@ def servers(nats_url: str) -> list[str]:
     return [u.strip() for u in nats_url.split(",") if u.strip()]
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who this process is on the bus: its key (connection and signatures) and whom it trusts."""
+
+    signer: Signer
+    trusted: TrustedSigners
+
+    @property
+    def name(self) -> str:
+        return self.signer.service
+
+
+def load_identity(settings: Settings, name: str) -> Identity:
+    return Identity(Signer.from_file(name, settings.seed_path(name)), TrustedSigners.from_file(settings.signers_path))
+
+
+def connect_options(settings: Settings, name: str) -> dict[str, Any]:
+    """nats-py connect() options for `name`: its nkey, and replies to its own inboxes only."""
+    path = settings.seed_path(name)
+    if not path.exists():
+        raise StartupError(f"no NATS identity for {name}: {path} is missing (`agentops up` or `agentops nats config`)")
+    return {"nkeys_seed_str": path.read_text().strip(), "inbox_prefix": inbox_prefix(name)}
+
+
+async def connect(settings: Settings, name: str, nats_url: str | None = None, **kwargs: Any) -> nats.NATS:
+    """A plain nats-py connection as `name` (operator tools, setup)."""
+    url = nats_url or settings.nats_url
+    return await nats.connect(servers(url), **connect_options(settings, name), **kwargs)
+
+
 def stream_for(settings: Settings) -> JStream:
+    # Services never create or change the stream (their identities may not): `agentops up` or
+    # `agentops migrate` does, as the admin identity (ensure_stream).
     return JStream(
         settings.stream_name,
         subjects=[ALL_EVENTS],
         storage=StorageType.FILE,
         duplicate_window=settings.dedup_window_seconds,
         num_replicas=settings.stream_replicas,
+        declare=False,
     )
 
 
@@ -55,8 +111,8 @@ def stream_config(settings: Settings) -> StreamConfig:
 
 
 async def ensure_stream(nats_url: str, settings: Settings) -> None:
-    """Create or update the stream; safe to call from every service at every start."""
-    nc = await nats.connect(servers(nats_url), connect_timeout=5, max_reconnect_attempts=3)
+    """Create or update the stream, as the admin identity (`agentops up`, `agentops migrate`)."""
+    nc = await connect(settings, "admin", nats_url, connect_timeout=5, max_reconnect_attempts=3)
     try:
         js = nc.jetstream()
         config = stream_config(settings)
@@ -68,13 +124,54 @@ async def ensure_stream(nats_url: str, settings: Settings) -> None:
         await nc.close()
 
 
-def build_broker(settings: Settings, service: str) -> NatsBroker:
+async def wait_for_stream(broker: NatsBroker, settings: Settings, timeout: float = 60.0) -> None:
+    """A service starts once the stream exists (it may not create it)."""
+    await broker.connect()
+    js = broker.connection.jetstream()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await js.stream_info(settings.stream_name)
+            return
+        except nats.js.errors.NotFoundError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise StartupError(
+                    f"the {settings.stream_name} stream does not exist: `agentops up` or `agentops migrate` creates it"
+                ) from None
+            log.warning("waiting for the %s stream to be created", settings.stream_name)
+            await asyncio.sleep(1.0)
+
+
+async def publish_signers(nats_url: str, settings: Settings) -> None:
+    """Put the trusted public keys in the `agentops-signers` KV bucket (as the admin identity), so
+    whoever verifies an export or a replay can fetch them from the bus as well as the file."""
+    from nats.js.api import KeyValueConfig
+
+    trusted = TrustedSigners.from_file(settings.signers_path)
+    nc = await connect(settings, "admin", nats_url, connect_timeout=5, max_reconnect_attempts=3)
+    try:
+        js = nc.jetstream()
+        kv = await js.create_key_value(
+            KeyValueConfig(
+                bucket=SIGNERS_BUCKET, history=16, replicas=settings.stream_replicas, storage=StorageType.FILE
+            )
+        )
+        await kv.put("signers", json.dumps({"keys": trusted.as_dict()}, sort_keys=True).encode())
+    finally:
+        await nc.close()
+
+
+def build_broker(settings: Settings, identity: Identity, record_rejections: bool = True) -> NatsBroker:
+    """`record_rejections=False` for a service that only listens on core subscriptions (the
+    gateway): what it refuses, the stream's durable consumers refuse and record as well."""
+    service = identity.name
     broker = NatsBroker(
         servers(settings.nats_url or "nats://127.0.0.1:4222"),
         name=f"agentops-{service}",
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
-        middlewares=(_rejecting_middleware(service, settings.stream_name),),
+        **connect_options(settings, service),
+        middlewares=(_rejecting_middleware(identity, settings.stream_name, record_rejections),),
         graceful_timeout=10.0,
         # Per-message access logs at DEBUG: at hundreds of events a second they drown real problems.
         log_level=logging.DEBUG,
@@ -95,7 +192,7 @@ def durable(
     (The auditor, which must follow the stream's order, has its own loop: services/auditor/consumer.py.)
     """
     subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
-    consumer = f"{service}-{event_type.replace('.', '-').replace('>', 'all')}"
+    consumer = durable_name(service, event_type)
     _WATCHED.setdefault(id(broker), []).append(consumer)
     config = ConsumerConfig(ack_wait=settings.ack_wait_seconds)
     return broker.subscriber(
@@ -105,6 +202,8 @@ def durable(
         config=config,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
         max_workers=max_workers,
+        # pulled messages come to this service's own inboxes, the only ones it may subscribe to
+        inbox_prefix=f"{inbox_prefix(service)}.".encode(),
         title=f"{service}:{event_type}",
     )
 
@@ -209,9 +308,15 @@ def is_connected(broker: NatsBroker) -> bool:
 
 
 class Publisher:
-    """Publishes catalog events through documented publishers, with Nats-Msg-Id for dedup."""
+    """Publishes catalog events through documented publishers, signed, with Nats-Msg-Id for dedup.
 
-    def __init__(self, broker: NatsBroker, settings: Settings, types: Iterable[str], timeout: float = 5.0) -> None:
+    The body is the event's canonical JSON, the bytes the signature covers and the audit hash
+    is computed over."""
+
+    def __init__(
+        self, broker: NatsBroker, settings: Settings, types: Iterable[str], signer: Signer, timeout: float = 5.0
+    ) -> None:
+        self._signer = signer
         self._timeout = timeout
         self._stream = settings.stream_name
         self._publishers: dict[str, LogicPublisher] = {
@@ -227,8 +332,8 @@ class Publisher:
 
     async def __call__(self, event: Event) -> None:
         publisher = self._publishers.get(event.type)
-        headers = {"Nats-Msg-Id": str(event.id)}
-        body = event.model_dump_json().encode()
+        body = event.canonical_json().encode()
+        headers = {"Nats-Msg-Id": str(event.id), **self._signer.sign(body)}
         if publisher is None:  # message.rejected and other undeclared types
             await self._broker.publish(
                 body,
@@ -241,10 +346,14 @@ class Publisher:
         await publisher.publish(body, headers=headers, timeout=self._timeout)
 
 
-def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
-    class RejectUndecodable(BaseMiddleware):
-        """An undecodable message is recorded as `message.rejected` and acked, never retried;
-        any other failure is nacked with a delay so the broker redelivers it."""
+def _rejecting_middleware(identity: Identity, stream: str, record: bool = True) -> type[BaseMiddleware]:
+    service = identity.name
+
+    class RejectUntrusted(BaseMiddleware):
+        """A message that is not an authentic catalog event (undecodable, unsigned, signed by a key
+        nobody trusts or by a service that does not own its type, altered after signing) is
+        recorded as `message.rejected` and acked, never acted on or retried; any other failure is
+        nacked with a delay so the broker redelivers it."""
 
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
             global _IN_FLIGHT
@@ -260,9 +369,16 @@ def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
             # is a failure like any other and is retried, never mistaken for a bad message.
             try:
                 event = _decodable(msg)
+                problem = authenticity(identity.trusted, msg.body, getattr(msg, "headers", None), event)
             except (ValidationError, ValueError, UnicodeDecodeError) as exc:
-                await _record_rejection(self.context, service, stream, msg, exc)
+                event, problem = None, str(exc)
+            if problem is not None:
+                if record:
+                    await _record_rejection(self.context, identity, stream, msg, problem)
+                else:
+                    log.error("%s: ignored a message: %s", service, safe_text(problem, 300))
                 return None
+            assert event is not None
             token = _DELIVERY.set((msg, event))
             try:
                 return await call_next(msg)
@@ -276,7 +392,15 @@ def _rejecting_middleware(service: str, stream: str) -> type[BaseMiddleware]:
             finally:
                 _DELIVERY.reset(token)
 
-    return RejectUndecodable
+    return RejectUntrusted
+
+
+def authenticity(trusted: TrustedSigners, body: bytes, headers: Any, event: Event) -> str | None:
+    """None when `event` (decoded from `body`) was signed by a service that may produce it."""
+    verdict = trusted.check(
+        body, header(headers, SIGNER_HEADER), header(headers, SIGNATURE_HEADER), event.type, event.data
+    )
+    return None if verdict.ok else f"{verdict.problem} (claimed actor {event.actor!r})"
 
 
 def _decodable(msg: Any) -> Event:
@@ -294,46 +418,71 @@ def decode(body: bytes, subject: str | None) -> Event:
     return event
 
 
-async def _record_rejection(context: Any, service: str, stream: str, msg: Any, exc: Exception) -> None:
+async def _record_rejection(context: Any, identity: Identity, stream: str, msg: Any, reason: str) -> None:
     body: bytes = getattr(msg, "body", b"") or b""
     raw = getattr(msg, "raw_message", None)
-    await record_rejection(context.get("broker"), service, stream, body, getattr(raw, "subject", "?"), raw, exc)
+    headers = getattr(msg, "headers", None)
+    await record_rejection(
+        context.get("broker"), identity, stream, body, getattr(raw, "subject", "?"), raw, reason, headers
+    )
 
 
 async def record_rejection(
-    broker: Any, service: str, stream: str, body: bytes, subject: str, raw: Any, exc: Exception
+    broker: Any,
+    identity: Identity,
+    stream: str,
+    body: bytes,
+    subject: str,
+    raw: Any,
+    reason: str,
+    headers: Any = None,
 ) -> None:
-    """Publish `message.rejected` for an undecodable message. Its id derives from the message's
-    place in the stream, so a redelivered batch does not record the same rejection twice."""
-    log.error("%s: rejected undecodable message on %s: %s", service, subject, _short(exc))
+    """Publish `message.rejected` for a message nobody may act on. Its id derives from the
+    message's place in the stream, so a redelivered batch does not record the same rejection twice.
+    Whatever the message holds, the record can be stored: text is cleaned, the bytes kept as base64."""
+    service = identity.name
+    log.error("%s: rejected a message on %s: %s", service, safe_text(subject, 200), safe_text(reason, 300))
     try:
         position = f"{service}:{stream}:{raw.metadata.sequence.stream}"
         event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"agentops:rejected:{position}")
     except Exception:  # a core message has no stream position
         event_id = uuid.uuid4()
+    claimed = _field_of(body, "actor")
     event = MessageRejected(
         id=event_id,
         plan_id=_plan_id_of(body),
         actor=service,
         data=MessageRejectedData(
             service=service,
-            subject=subject,
-            error=_short(exc),
-            body_excerpt=body[:500].decode("utf-8", "replace"),
+            subject=safe_text(subject, 200),
+            error=safe_text(reason),
+            body_excerpt=safe_text(body[:500]),
+            claimed_actor=safe_text(claimed, 200) if claimed is not None else "",
+            signer_key=safe_text(header(headers, SIGNER_HEADER) or "", 64),
+            body_base64=base64.b64encode(body[:MAX_KEPT_BYTES]).decode(),
+            body_bytes=len(body),
         ),
     )
-    await broker.publish(
-        event.model_dump_json().encode(), event.subject, headers={"Nats-Msg-Id": str(event.id)}, stream=stream
-    )
+    data = event.canonical_json().encode()
+    headers_out = {"Nats-Msg-Id": str(event.id), **identity.signer.sign(data)}
+    await broker.publish(data, event.subject, headers=headers_out, stream=stream)
+
+
+# What a rejection keeps of the refused message's bytes (the stream holds the original too).
+MAX_KEPT_BYTES = 16 * 1024
+
+
+def _field_of(body: bytes, name: str) -> Any:
+    try:
+        value = json.loads(body).get(name)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _plan_id_of(body: bytes) -> str:
-    try:
-        value = json.loads(body).get("plan_id")
-    except Exception:
-        return "unknown"
-    return value if isinstance(value, str) and 0 < len(value) <= 200 else "unknown"
+    value = _field_of(body, "plan_id")
+    return value if isinstance(value, str) and PLAN_ID.fullmatch(value) else "unknown"
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).replace("\n", " ")[:500]
+PLAN_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")

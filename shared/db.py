@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
-    event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.errors import StartupError
 
 metadata = MetaData()
 
@@ -33,6 +37,11 @@ audit_events = Table(
     Column("payload", JSONB, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # chain 2 (migration 0003): the hash covers every column above, and the producer's signature
+    Column("signer", String(200)),
+    Column("signer_key", String(64)),
+    Column("signature", String(100)),
+    Column("chain_version", SmallInteger, nullable=False, server_default="1"),
 )
 
 deployments = Table(
@@ -79,18 +88,44 @@ def async_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.split('://')[0]}://...")
 
 
-def make_engine(url: str, role: str | None = None, **kwargs: Any) -> AsyncEngine:
-    """An engine whose every connection assumes `role` (least privilege even for an owner login)."""
-    engine = create_async_engine(async_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
-    if role:
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine that logs in as the URL's user: each service has its own login role, with only
+    its own privileges (never a superuser's login narrowed by SET ROLE, which RESET ROLE undoes)."""
+    return create_async_engine(async_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _assume_role(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute(f'SET ROLE "{role}"')
-            cursor.close()
 
-    return engine
+def with_login(url: str, user: str | None = None, password: str | None = None) -> str:
+    """The same server and database, logged in as another user (and/or with a password)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    name = user if user is not None else unquote(parts.username or "")
+    secret = password if password is not None else (unquote(parts.password) if parts.password else None)
+    if name:
+        netloc = quote(name, safe="") + (f":{quote(secret, safe='')}" if secret else "") + "@" + netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def refuse_superuser(engine: AsyncEngine, service: str) -> None:
+    """A service that could become a superuser is not least privilege: stop with the fix."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT r.rolname, r.rolsuper OR r.rolcreaterole OR r.rolbypassrls "
+                    "OR pg_has_role(session_user, 'pg_write_all_data', 'USAGE') "
+                    "OR EXISTS (SELECT 1 FROM pg_roles s "
+                    "WHERE s.rolsuper AND pg_has_role(session_user, s.oid, 'MEMBER')) "
+                    "FROM pg_roles r WHERE r.rolname = session_user"
+                )
+            )
+        ).first()
+    if row is not None and row[1]:
+        raise StartupError(
+            f"{service}: DATABASE_URL logs in as {row[0]}, which is or can become a superuser; give the "
+            f"service its own login (`agentops db roles` prints the SQL)"
+        )
 
 
 def run_migrations(url: str) -> None:

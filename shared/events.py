@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, StringConstraints, TypeAdapter
+from pydantic import Field, StrictFloat, StrictInt, StringConstraints, TypeAdapter
 
 from shared.models import (
     Action,
@@ -48,9 +48,10 @@ def subject_for(event_type: str) -> str:
 
 
 class Constraints(Frozen):
-    budget_usd_per_hour: float | None = Field(default=None, gt=0, le=10_000)
-    instance_count: int | None = Field(default=None, ge=1, le=4)
-    instance_type: str | None = Field(default=None, max_length=64)
+    # strict: "2" or true is not a count, "20" not a budget; NaN and infinity are not numbers here
+    budget_usd_per_hour: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=10_000, allow_inf_nan=False)
+    instance_count: StrictInt | None = Field(default=None, ge=1, le=4)
+    instance_type: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9.]{1,64}$")
 
 
 class IntentReceivedData(Frozen):
@@ -95,6 +96,9 @@ class ApprovalRequestedData(Frozen):
     # sha256 of the canonical config: an approval counts only for the content it was given for
     plan_hash: str = ""
     approvals_required: int = Field(default=1, ge=1, le=5)
+    # a change of a live deployment (restart, scale) asks like a new plan; `previous` is what runs now
+    operation: Literal["deploy", "restart", "scale"] = "deploy"
+    previous: SageMakerDeploymentConfig | None = None
 
 
 class ApprovalDecidedData(Frozen):
@@ -135,10 +139,18 @@ class NotificationFailedData(Frozen):
 
 
 class MessageRejectedData(Frozen):
+    """What a consumer refused to act on, in a form that can always be stored: the text fields
+    are cleaned of what PostgreSQL or a terminal cannot take, the raw bytes kept as base64."""
+
     service: str
     subject: str
     error: str
     body_excerpt: str
+    claimed_actor: str = ""
+    # the key that signed it, when it was signed (by a key nobody trusts, or for content altered since)
+    signer_key: str = ""
+    body_base64: str = ""
+    body_bytes: int = 0
 
 
 # ---- envelopes ----------------------------------------------------------------------

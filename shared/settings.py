@@ -24,9 +24,19 @@ class Settings(BaseSettings):
     # Infrastructure. Empty means "embedded" to `agentops up`; services themselves require them.
     nats_url: str = ""
     database_url: str = ""
-    # Role the read side (gateway) assumes on every connection; the auditor assumes the writer role.
-    db_reader_role: str = "agentops_reader"
-    db_writer_role: str = "agentops_auditor"
+    # DATABASE_URL is this service's own login (each service its own role, see `agentops db roles`);
+    # its password may come from a file instead (docker secrets), never from a log line.
+    database_password_file: Path | None = None
+    # `agentops migrate` as a superuser: the logins' passwords to set (compose's db-passwords.json secret)
+    db_passwords_file: Path | None = None
+    # This service's identity: IDENTITY_DIR/<service>.nk, its NATS nkey seed, which also signs what
+    # it publishes; and the public keys every service trusts (TRUSTED_SIGNERS_FILE, default
+    # IDENTITY_DIR/signers.json). `agentops up` generates both under AGENTOPS_HOME/identity.
+    identity_dir: Path | None = None
+    trusted_signers_file: Path | None = None
+    # Readiness: the auditor may be this many events, or this many seconds, behind the stream.
+    audit_lag_max_events: int = Field(default=10_000, ge=1)
+    audit_lag_max_seconds: float = Field(default=30.0, gt=0)
 
     stream_name: str = "AGENTOPS"
     stream_replicas: int = Field(default=1, ge=1, le=5)
@@ -133,6 +143,26 @@ class Settings(BaseSettings):
         return "openai" if self.llm_api_base else "sagemaker" if self.llm_endpoint else "rules"
 
     @property
+    def identity_path(self) -> Path:
+        return self.identity_dir or self.agentops_home / "identity"
+
+    @property
+    def signers_path(self) -> Path:
+        return self.trusted_signers_file or self.identity_path / "signers.json"
+
+    def seed_path(self, identity: str) -> Path:
+        return self.identity_path / f"{identity}.nk"
+
+    @property
+    def service_database_url(self) -> str:
+        """DATABASE_URL, with the password from DATABASE_PASSWORD_FILE when one is given."""
+        if not self.database_password_file:
+            return self.database_url
+        from shared.db import with_login
+
+        return with_login(self.database_url, password=self.database_password_file.read_text().strip())
+
+    @property
     def webhooks_path(self) -> Path:
         return self.webhooks_file or self.agentops_home / "webhooks.json"
 
@@ -161,9 +191,11 @@ class Settings(BaseSettings):
             raise ValueError("EXECUTOR_MODE=sandbox needs SAGEMAKER_ENDPOINT_URL (`agentops up --sandbox` sets it)")
         return self
 
-    def require_infrastructure(self) -> None:
-        """Services cannot run embedded on their own: `agentops up` provides the URLs."""
-        missing = [name for name in ("nats_url", "database_url") if not getattr(self, name)]
+    def require_infrastructure(self, service: str = "gateway") -> None:
+        """Services cannot run embedded on their own: `agentops up` provides the URLs. Only the
+        auditor, the gateway and the guardian use the database."""
+        needed = ("nats_url", "database_url") if service in ("auditor", "gateway", "guardian") else ("nats_url",)
+        missing = [name for name in needed if not getattr(self, name)]
         if missing:
             raise SystemExit(
                 f"{', '.join(m.upper() for m in missing)} not set: start the system with `agentops up`, "

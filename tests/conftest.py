@@ -21,8 +21,10 @@ import pytest
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
+from services.runtime.dbroles import apply_roles, login_url  # noqa: E402
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres  # noqa: E402
 from shared.db import run_migrations  # noqa: E402
+from tests.infra import IDENTITIES, PASSWORDS, connect, create_stream  # noqa: E402
 
 
 def _docker_answers() -> bool:
@@ -56,13 +58,14 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def database_url(postgres_server: str) -> Iterator[str]:
-    """A fresh database with the newest schema, dropped after the test."""
+    """A fresh database with the newest schema, dropped after the test. As in production, the
+    logins are created first and the owner migrates; the URL yielded is the superuser's (for
+    tests that look underneath), each service gets its own login (tests/infra.py `login`)."""
     name = f"agentops_test_{uuid.uuid4().hex[:12]}"
     admin = postgres_server
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     url = admin.rsplit("/", 1)[0] + f"/{name}"
-    run_migrations(url)
+    apply_roles(admin, name, PASSWORDS)
+    run_migrations(login_url(url, "owner", PASSWORDS))
     try:
         yield url
     finally:
@@ -72,25 +75,29 @@ def database_url(postgres_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A nats-server that admits only the AgentOps identities, with the AGENTOPS stream created
+    (by the admin identity: services may not create it)."""
     if url := os.environ.get("AGENTOPS_TEST_NATS_URL"):
-        asyncio.run(_reset_stream(url))
+        asyncio.run(_reset_streams(url))
+        create_stream(url)
         yield url
         return
-    server = EmbeddedNats(tmp_path / "nats").start()
+    server = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES).start()
     try:
+        create_stream(server.url)
         yield server.url
     finally:
         server.stop()
 
 
-async def _reset_stream(url: str) -> None:
-    import nats
-
-    nc = await nats.connect(url)
+async def _reset_streams(url: str) -> None:
+    """Every stream a test may have left: the event stream and every service's KV buckets."""
+    nc = await connect(url)
     js = nc.jetstream()
-    for name in ("AGENTOPS", "KV_guardian-plans", "KV_executor-deployments"):
-        with contextlib.suppress(Exception):
-            await js.delete_stream(name)
+    with contextlib.suppress(Exception):
+        for name in await js.streams_info():
+            if name.config.name == "AGENTOPS" or (name.config.name or "").startswith("KV_"):
+                await js.delete_stream(name.config.name)
     await nc.close()
 
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.broker import connect
 from shared.db import audit_events
+from shared.settings import Settings
 
 BUCKET = "audit-anchors"
 KEY = "head"
@@ -52,17 +54,17 @@ def read_file(path: Path) -> list[Anchor]:
     return [Anchor.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-async def write_kv(nats_url: str, anchor: Anchor, replicas: int = 1) -> None:
-    nc = await nats.connect(nats_url.split(","))
+async def write_kv(settings: Settings, identity: str, anchor: Anchor, nats_url: str | None = None) -> None:
+    nc = await connect(settings, identity, nats_url)
     try:
-        kv = await _bucket(nc, replicas)
+        kv = await _bucket(nc, settings.stream_replicas)
         await kv.put(KEY, anchor.model_dump_json().encode())
     finally:
         await nc.close()
 
 
-async def read_kv(nats_url: str) -> list[Anchor]:
-    nc = await nats.connect(nats_url.split(","))
+async def read_kv(settings: Settings, identity: str, nats_url: str | None = None) -> list[Anchor]:
+    nc = await connect(settings, identity, nats_url)
     try:
         kv = await _bucket(nc, 1)
         with contextlib.suppress(Exception):  # no anchors yet
@@ -82,11 +84,13 @@ async def _bucket(nc: nats.NATS, replicas: int):  # type: ignore[no-untyped-def]
         )
 
 
-async def anchor_now(engine: AsyncEngine, file: Path, nats_url: str | None, replicas: int = 1) -> Anchor:
+async def anchor_now(
+    engine: AsyncEngine, file: Path, settings: Settings, identity: str, nats_url: str | None = None
+) -> Anchor:
     anchor = await head(engine)
     write_file(file, anchor)
-    if nats_url:
-        await write_kv(nats_url, anchor, replicas)
+    if nats_url or settings.nats_url:
+        await write_kv(settings, identity, anchor, nats_url)
     return anchor
 
 

@@ -10,8 +10,8 @@ from faststream.nats import NatsBroker, PullSub
 
 from services.auditor.anchor import anchor_now
 from services.auditor.consumer import DURABLE, OrderedAuditConsumer
-from shared.broker import ALL_EVENTS, build_broker, ensure_stream, stream_for
-from shared.db import make_engine
+from shared.broker import ALL_EVENTS, build_broker, load_identity, stream_for, wait_for_stream
+from shared.db import make_engine, refuse_superuser
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,8 +19,9 @@ SERVICE = "auditor"
 
 
 def create_app(settings: Settings) -> FastStream:
-    broker = build_broker(settings, SERVICE)
-    engine = make_engine(settings.database_url, role=settings.db_writer_role)
+    identity = load_identity(settings, SERVICE)
+    broker = build_broker(settings, identity)
+    engine = make_engine(settings.service_database_url)
 
     app = FastStream(broker)
     app.spec_broker = spec_broker(settings)  # type: ignore[attr-defined]
@@ -31,15 +32,16 @@ def create_app(settings: Settings) -> FastStream:
         while True:
             await asyncio.sleep(settings.audit_anchor_seconds)
             try:
-                await anchor_now(engine, settings.audit_anchor_path, settings.nats_url, settings.stream_replicas)
+                await anchor_now(engine, settings.audit_anchor_path, settings, SERVICE)
             except Exception:
                 log.exception("writing the audit anchor failed; retrying next round")
 
     @app.on_startup
     async def _stream() -> None:
-        await ensure_stream(settings.nats_url, settings)
+        await refuse_superuser(engine, SERVICE)
+        await wait_for_stream(broker, settings)
 
-    consumer = OrderedAuditConsumer(settings, broker, engine)
+    consumer = OrderedAuditConsumer(settings, broker, engine, identity)
 
     @app.after_startup
     async def _consume() -> None:

@@ -5,6 +5,10 @@ stream's order exactly and FastStream's batch loop does not hold it: it drops a 
 when nats-py raises asyncio.TimeoutError (it catches only nats' own TimeoutError) and, with a
 short wait, leaves pull requests behind that capture later messages until they are redelivered.
 
+Every message is checked before it is written (services/auditor/consumer.py `intake`): only an
+authentic catalog event, signed by a service that may produce it, is appended; anything else,
+and anything PostgreSQL refuses to store, becomes a `message.rejected` record and is skipped.
+
 The rules: at most one batch is in flight (max_ack_pending = batch size); a batch that cannot be
 written (PostgreSQL away) is retried here, in place, with in-progress heartbeats so JetStream does
 not redeliver it, and nothing after it is fetched until it commits; it is acknowledged only after
@@ -17,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 from typing import Any
 
 import nats.errors
@@ -27,8 +33,10 @@ from nats.js.client import JetStreamContext
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.auditor.store import append_many
-from shared.broker import ALL_EVENTS, decode, record_rejection
+from services.auditor.store import Signed, append_many
+from shared.broker import ALL_EVENTS, Identity, decode, record_rejection
+from shared.events import canonical_json
+from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER, TrustedSigners, header
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,8 +47,8 @@ RETRY_SECONDS = 1.0
 
 
 class OrderedAuditConsumer:
-    def __init__(self, settings: Settings, broker: NatsBroker, engine: AsyncEngine) -> None:
-        self.settings, self.broker, self.engine = settings, broker, engine
+    def __init__(self, settings: Settings, broker: NatsBroker, engine: AsyncEngine, identity: Identity) -> None:
+        self.settings, self.broker, self.engine, self.identity = settings, broker, engine, identity
         self.sub: JetStreamContext.PullSubscription | None = None
         self.stopping = False
 
@@ -99,32 +107,109 @@ class OrderedAuditConsumer:
             await self.record(msgs)
 
     async def record(self, msgs: list[Any]) -> None:
-        events = []
+        items = []
         for msg in msgs:
             if msg.subject.startswith(REPLAY_PREFIX):
                 continue  # a re-publication of what the log already holds (`agentops audit replay --publish`)
-            try:
-                events.append(decode(msg.data, msg.subject))
-            except (ValidationError, ValueError, UnicodeDecodeError) as exc:
-                stream = self.settings.stream_name
-                await record_rejection(self.broker, SERVICE, stream, msg.data, msg.subject, msg, exc)
+            item, problem = intake(self.identity.trusted, msg.data, msg.subject, msg.headers)
+            if item is None:
+                await self._reject(msg, problem or "not an event")
+            else:
+                items.append((msg, item))
+        await self._write(items)
+        for msg in msgs:
+            await msg.ack()
+
+    async def _reject(self, msg: Any, problem: str) -> None:
+        stream = self.settings.stream_name
+        await record_rejection(self.broker, self.identity, stream, msg.data, msg.subject, msg, problem, msg.headers)
+
+    async def _write(self, items: list[tuple[Any, Signed]]) -> None:
+        """Append the batch; retried in place while the database is away. An event the database
+        refuses as data (a value it cannot store) is found by writing one at a time, recorded as
+        `message.rejected`, and skipped: one bad event never stops the log."""
         attempt = 0
-        while True:
+        while items:
             try:
-                await append_many(self.engine, events)
-                break
+                await append_many(self.engine, [item for _, item in items])
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if refused_as_data(exc) and len(items) > 1:
+                    for one in items:
+                        await self._write([one])
+                    return
+                if refused_as_data(exc):
+                    msg, _ = items[0]
+                    await self._reject(msg, f"the log cannot store this event: {type(exc).__name__}: {exc}")
+                    return
                 if self.stopping:
-                    return  # unacknowledged: redelivered to whoever consumes next
+                    raise
                 attempt += 1
-                log.warning("auditor: writing %d events failed (attempt %d), retrying: %r", len(events), attempt, exc)
-                for msg in msgs:  # keep the batch ours while we wait
+                log.warning("auditor: writing %d events failed (attempt %d), retrying: %r", len(items), attempt, exc)
+                for msg, _ in items:  # keep the batch ours while we wait
                     await _quietly(msg.in_progress())
                 await asyncio.sleep(min(RETRY_SECONDS * attempt, 5.0))
-        for msg in msgs:
-            await msg.ack()
+
+
+def intake(trusted: TrustedSigners, body: bytes, subject: str, headers: Any) -> tuple[Signed | None, str | None]:
+    """The event in a message, checked as the log needs it: a catalog event on its own subject,
+    signed by a service that may produce it, in canonical form, storable. Else why not."""
+    try:
+        event = decode(body, subject)
+        payload = json.loads(body)
+    except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+        return None, str(exc)
+    signer, signature = header(headers, SIGNER_HEADER), header(headers, SIGNATURE_HEADER)
+    verdict = trusted.check(body, signer, signature, event.type, event.data)
+    if not verdict.ok:
+        return None, f"{verdict.problem} (claimed actor {event.actor!r})"
+    canonical = canonical_json(payload)
+    if canonical.encode() != body:
+        return None, "not in canonical form (sorted keys, no spaces): the signature would not verify from the log"
+    if (problem := unstorable(payload)) is not None:
+        return None, problem
+    return Signed(event, payload, canonical, verdict.service, signer, signature), None
+
+
+def unstorable(value: Any, where: str = "event") -> str | None:
+    """Why PostgreSQL's jsonb (or UTF-8) cannot hold `value`, or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where} holds a NUL character, which the log cannot store"
+        if _SURROGATE.search(value):
+            return f"{where} holds a lone surrogate, which is not valid Unicode"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (problem := unstorable(key, where) or unstorable(item, f"{where}.{key}")) is not None:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (problem := unstorable(item, f"{where}[{index}]")) is not None:
+                return problem
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# SQLSTATE classes that mean "this data cannot be stored", not "the database is away":
+# 22 data exception (e.g. untranslatable character), 23 integrity, 54 program limit (too large).
+_DATA_CLASSES = ("22", "23", "54")
+
+
+def refused_as_data(exc: BaseException) -> bool:
+    if isinstance(exc, UnicodeError):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and state[:2] in _DATA_CLASSES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 async def _quietly(call: Any) -> None:

@@ -13,11 +13,26 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.auditor.chain import ChainRow, columns_json
 from services.auditor.store import CHAIN_LOCK_KEY, project
 from shared.db import approvals, audit_events, deployments
 from shared.events import canonical_json, parse_event
 
-EXPORT_FIELDS = ("seq", "event_id", "type", "plan_id", "actor", "occurred_at", "recorded_at", "prev_hash", "hash")
+EXPORT_FIELDS = (
+    "seq",
+    "event_id",
+    "type",
+    "plan_id",
+    "actor",
+    "occurred_at",
+    "recorded_at",
+    "signer",
+    "signer_key",
+    "signature",
+    "chain_version",
+    "prev_hash",
+    "hash",
+)
 
 
 async def rebuild(engine: AsyncEngine, batch: int = 2000) -> int:
@@ -80,16 +95,23 @@ async def select_events(
 
 
 def export_line(row: dict[str, Any], fmt: str) -> str:
+    """One row as an outsider verifies it: `event` is the exact text the producer signed, and
+    (chain 2) `columns` the exact text the hash covers besides it."""
     record = {k: _plain(row[k]) for k in EXPORT_FIELDS} | {"event": canonical_json(row["payload"])}
+    record["columns"] = columns_json(_chain_row(row)) if row["chain_version"] >= 2 else ""
     if fmt == "jsonl":
         return json.dumps(record, ensure_ascii=False)
     out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow([record[k] for k in (*EXPORT_FIELDS, "event")])
+    csv.writer(out, lineterminator="").writerow([record[k] for k in (*EXPORT_FIELDS, "event", "columns")])
     return out.getvalue()
 
 
 def csv_header() -> str:
-    return ",".join((*EXPORT_FIELDS, "event"))
+    return ",".join((*EXPORT_FIELDS, "event", "columns"))
+
+
+def _chain_row(row: dict[str, Any]) -> ChainRow:
+    return ChainRow(**{f: row[f] for f in ChainRow.__dataclass_fields__})
 
 
 def _plain(value: Any) -> Any:

@@ -68,12 +68,34 @@ def _plan_rejected(row: Row, data: dict[str, Any]) -> None:
 
 
 def _approval_requested(row: Row, data: dict[str, Any]) -> None:
+    if data.get("operation", "deploy") != "deploy":  # a change of a live plan: it keeps running as it is
+        row["details"]["pending_change"] = {
+            k: data.get(k)
+            for k in (
+                "operation",
+                "config",
+                "previous",
+                "estimated_usd_per_hour",
+                "requested_by",
+                "approvals_required",
+                "plan_hash",
+                "expires_at",
+            )
+        }
+        return
     row["status"] = PlanStatus.PENDING_APPROVAL.value
     row["details"]["findings"] = data["warnings"]
     row["details"]["estimated_usd_per_hour"] = data["estimated_usd_per_hour"]
 
 
 def _approval_decided(row: Row, data: dict[str, Any]) -> None:
+    change = row["details"].get("pending_change")
+    if change and data.get("plan_hash") in (None, change.get("plan_hash")):
+        row["details"]["decisions"] = [*row["details"].get("decisions", []), data]
+        if data["decision"] != "approved":
+            row["details"]["pending_change"] = None
+            row["details"]["last_rejection"] = [f"the {change['operation']} was {data['decision']}: {data['reason']}"]
+        return
     if row["status"] != PlanStatus.PENDING_APPROVAL.value:
         return
     row["details"]["approval"] = data
@@ -86,6 +108,7 @@ def _approval_decided(row: Row, data: dict[str, Any]) -> None:
 
 
 def _deployment_requested(row: Row, data: dict[str, Any]) -> None:
+    row["details"]["pending_change"] = None
     row["artifact"] = data["config"]
     row["details"]["estimated_usd_per_hour"] = data["estimated_usd_per_hour"]
     if data["operation"] != "scale":

@@ -2,91 +2,127 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.auditor.chain import GENESIS_HASH, ChainRow, link_hash
+from services.auditor.chain import CHAIN_VERSION, GENESIS_HASH, ChainRow, row_hash
 from services.auditor.projections import apply_approval, apply_deployment
 from shared.db import approvals, audit_events, deployments
 from shared.events import Event
+from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER, Signer
 
 # One writer at a time extends the chain, whichever auditor replica it is.
 CHAIN_LOCK_KEY = 0x4147454E544F5053  # "AGENTOPS"
 
 
-async def append(engine: AsyncEngine, event: Event) -> int | None:
-    """Record `event`; returns its seq, or None when it was already recorded (a redelivery)."""
+@dataclass(frozen=True)
+class Signed:
+    """An event as it came off the bus: the parsed event, the exact JSON its producer signed, and
+    the signature. The log stores the signed JSON (so the signature verifies from the row alone)."""
+
+    event: Event
+    payload: dict[str, Any]
+    canonical: str
+    signer: str | None = None
+    signer_key: str | None = None
+    signature: str | None = None
+
+    @classmethod
+    def of(cls, event: Event, signer: Signer | None = None) -> Signed:
+        """A locally built event, signed by `signer` (rebuilds, tests, benches)."""
+        canonical = event.canonical_json()
+        headers = signer.sign(canonical.encode()) if signer else {}
+        return cls(
+            event,
+            json.loads(canonical),
+            canonical,
+            signer.service if signer else None,
+            headers.get(SIGNER_HEADER),
+            headers.get(SIGNATURE_HEADER),
+        )
+
+
+async def append(engine: AsyncEngine, item: Signed) -> int | None:
+    """Record one event; returns its seq, or None when it was already recorded (a redelivery)."""
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
-        seen = await conn.scalar(select(audit_events.c.seq).where(audit_events.c.event_id == str(event.id)))
+        seen = await conn.scalar(select(audit_events.c.seq).where(audit_events.c.event_id == str(item.event.id)))
         if seen is not None:
             return None
         last_seq, prev_hash = await _head(conn)
-        payload = event.model_dump(mode="json")
-        seq = await conn.scalar(
-            insert(audit_events)
-            .values(
-                seq=last_seq + 1,
-                event_id=str(event.id),
-                type=event.type,
-                plan_id=event.plan_id,
-                actor=event.actor,
-                occurred_at=event.occurred_at,
-                recorded_at=datetime.now(UTC),
-                payload=payload,
-                prev_hash=prev_hash,
-                hash=link_hash(prev_hash, payload),
-            )
-            .returning(audit_events.c.seq)
-        )
-        assert seq is not None
-        await project(conn, event, seq)
-        return seq
+        row = _row(item, last_seq + 1, prev_hash, datetime.now(UTC))
+        await conn.execute(insert(audit_events).values(**row))
+        await project(conn, item.event, row["seq"])
+        return int(row["seq"])
 
 
-async def append_many(engine: AsyncEngine, events: list[Event]) -> int:
+def _row(item: Signed, seq: int, prev_hash: str, now: datetime) -> dict[str, Any]:
+    event = item.event
+    chain = ChainRow(
+        seq=seq,
+        event_id=str(event.id),
+        payload=item.payload,
+        prev_hash=prev_hash,
+        hash="",
+        type=event.type,
+        plan_id=event.plan_id,
+        actor=event.actor,
+        occurred_at=event.occurred_at,
+        recorded_at=now,
+        signer=item.signer,
+        signer_key=item.signer_key,
+        signature=item.signature,
+        chain_version=CHAIN_VERSION,
+    )
+    return {
+        "seq": seq,
+        "event_id": chain.event_id,
+        "type": chain.type,
+        "plan_id": chain.plan_id,
+        "actor": chain.actor,
+        "occurred_at": event.occurred_at,
+        "recorded_at": now,
+        "payload": item.payload,
+        "prev_hash": prev_hash,
+        "hash": row_hash(chain, item.canonical),
+        "signer": item.signer,
+        "signer_key": item.signer_key,
+        "signature": item.signature,
+        "chain_version": CHAIN_VERSION,
+    }
+
+
+async def append_many(engine: AsyncEngine, items: list[Signed]) -> int:
     """Record a batch in one transaction (one lock, one head read); returns how many were new."""
-    if not events:
+    if not items:
         return 0
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
         # Every lookup here is by a unique key; with hundreds of keys in one IN list the planner
         # would otherwise switch to scanning the whole (ever-growing) table once it has statistics.
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
-        ids = [str(e.id) for e in events]
+        ids = [str(i.event.id) for i in items]
         seen = set(
             (await conn.execute(select(audit_events.c.event_id).where(audit_events.c.event_id.in_(ids)))).scalars()
         )
         last_seq, prev_hash = await _head(conn)
         rows, fresh = [], []
         now = datetime.now(UTC)
-        for event in events:
-            if str(event.id) in seen:
+        for item in items:
+            if str(item.event.id) in seen:
                 continue
-            seen.add(str(event.id))
-            payload = event.model_dump(mode="json")
-            digest = link_hash(prev_hash, payload)
+            seen.add(str(item.event.id))
             last_seq += 1
-            rows.append(
-                {
-                    "seq": last_seq,
-                    "event_id": str(event.id),
-                    "type": event.type,
-                    "plan_id": event.plan_id,
-                    "actor": event.actor,
-                    "occurred_at": event.occurred_at,
-                    "recorded_at": now,
-                    "payload": payload,
-                    "prev_hash": prev_hash,
-                    "hash": digest,
-                }
-            )
-            fresh.append(event)
-            prev_hash = digest
+            row = _row(item, last_seq, prev_hash, now)
+            rows.append(row)
+            fresh.append(item.event)
+            prev_hash = row["hash"]
         if not rows:
             return 0
         seqs = list((await conn.execute(insert(audit_events).returning(audit_events.c.seq), rows)).scalars())
@@ -153,23 +189,27 @@ async def chain_rows(
     """Rows in seq order, fetched in pages so a long log does not sit in memory."""
     cursor = since_seq
     while True:
-        query = (
-            select(
-                audit_events.c.seq,
-                audit_events.c.event_id,
-                audit_events.c.payload,
-                audit_events.c.prev_hash,
-                audit_events.c.hash,
-            )
-            .where(audit_events.c.seq > cursor)
-            .order_by(audit_events.c.seq)
-            .limit(batch)
-        )
+        query = select(audit_events).where(audit_events.c.seq > cursor).order_by(audit_events.c.seq).limit(batch)
         if until_seq is not None:
             query = query.where(audit_events.c.seq <= until_seq)
         rows = (await conn.execute(query)).all()
         for r in rows:
-            yield ChainRow(r.seq, r.event_id, r.payload, r.prev_hash, r.hash)
+            yield ChainRow(
+                r.seq,
+                r.event_id,
+                r.payload,
+                r.prev_hash,
+                r.hash,
+                r.type,
+                r.plan_id,
+                r.actor,
+                r.occurred_at,
+                r.recorded_at,
+                r.signer,
+                r.signer_key,
+                r.signature,
+                r.chain_version,
+            )
         if len(rows) < batch:
             return
         cursor = rows[-1].seq

@@ -9,9 +9,17 @@ from services.auditor.anchor import Anchor
 from services.auditor.chain import GENESIS_HASH, Verdict, verify_rows
 from services.auditor.store import chain_rows
 from shared.db import audit_events, make_engine
+from shared.identity import TrustedSigners
 
 
-async def verify(url: str, since: int = 0, until: int | None = None, anchors: list[Anchor] | None = None) -> Verdict:
+async def verify(
+    url: str,
+    since: int = 0,
+    until: int | None = None,
+    anchors: list[Anchor] | None = None,
+    trusted: TrustedSigners | None = None,
+) -> Verdict:
+    """Walk the chain (links, every column, signatures when `trusted` is given)."""
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
@@ -20,7 +28,7 @@ async def verify(url: str, since: int = 0, until: int | None = None, anchors: li
                 start = (
                     await conn.scalar(select(audit_events.c.hash).where(audit_events.c.seq == since)) or GENESIS_HASH
                 )
-            verdict = verify_rows([row async for row in chain_rows(conn, since, until)], start)
+            verdict = verify_rows([row async for row in chain_rows(conn, since, until)], start, trusted)
             if not verdict.ok:
                 return await _explain(conn, verdict)
             if anchors:

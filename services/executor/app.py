@@ -17,7 +17,15 @@ from services.executor.lifecycle import SERVICE, Deployed, finish, start, status
 from services.executor.lifecycle import Context as Ctx
 from services.executor.sagemaker import AlarmPolicy
 from shared import catalog
-from shared.broker import Publisher, build_broker, current_message, durable, ensure_stream, watch_consumers
+from shared.broker import (
+    Publisher,
+    build_broker,
+    current_message,
+    durable,
+    load_identity,
+    wait_for_stream,
+    watch_consumers,
+)
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
 from shared.kv import KvStore, Store
 from shared.settings import ExecutorMode, Settings
@@ -28,8 +36,9 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings, store: Store[Deployed] | None = None, backend: SageMakerBackend | None = None
 ) -> FastStream:
-    broker = build_broker(settings, SERVICE)
-    publish = Publisher(broker, settings, ["deployment.status"])
+    identity = load_identity(settings, SERVICE)
+    broker = build_broker(settings, identity)
+    publish = Publisher(broker, settings, ["deployment.status"], identity.signer)
     records: Store[Deployed] = store or KvStore(broker, "executor-deployments", Deployed, settings.stream_replicas)
     dry = settings.executor_mode is ExecutorMode.DRY_RUN
     aws = None if dry else (backend or SageMakerBackend(settings))
@@ -122,7 +131,7 @@ def create_app(
 
     @app.on_startup
     async def _stream() -> None:
-        await ensure_stream(settings.nats_url, settings)
+        await wait_for_stream(broker, settings)
 
     @app.after_startup
     async def _reconciler() -> None:

@@ -7,12 +7,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 
 from services.gateway import costs, views
 from services.gateway.auth import Principal, Role, require
+from services.gateway.health import audit_lag
 from services.gateway.idempotency import IdempotencyStore, Reused, fingerprint
 from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
 from services.gateway.ratelimit import RateLimiter
@@ -42,7 +43,7 @@ from shared.models import ALLOWED_ACTIONS, Action, PlanStatus
 from shared.settings import Settings
 
 SERVICE = "gateway"
-PlanIdPath = Annotated[str, "plan id"]
+PlanIdPath = Annotated[str, Path(description="a plan id")]
 
 
 class Gateway:
@@ -85,17 +86,37 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["ops"])
+@router.get(
+    "/readyz",
+    tags=["ops"],
+    responses={
+        503: {
+            "description": "not ready, or degraded: `reasons` says why",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["status"]}}},
+        }
+    },
+)
 async def readyz(gw: GatewayDep) -> JSONResponse:
-    checks = {"broker": "ok" if is_connected(gw.broker) else "unreachable"}
+    """Ready only when the broker and the read model answer and the audit log keeps up."""
+    checks: dict[str, Any] = {"broker": "ok" if is_connected(gw.broker) else "unreachable"}
     try:
         await asyncio.wait_for(gw.read.ping(), 2.0)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable ({type(exc).__name__})"
-    ready = all(v == "ok" for v in checks.values())
-    body = {"status": "ready" if ready else "not_ready", **checks, "executor_mode": gw.settings.executor_mode.value}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    reasons = [f"{name} {state}" for name, state in checks.items() if state != "ok"]
+    if checks["broker"] == "ok":
+        try:
+            lag = await asyncio.wait_for(audit_lag(gw.broker, gw.settings), 2.0)
+            checks["audit"] = lag.as_dict()
+            if (problem := lag.problem(gw.settings)) is not None:
+                reasons.append(problem)
+        except Exception as exc:
+            reasons.append(f"the audit lag cannot be read ({type(exc).__name__})")
+    down = checks["broker"] != "ok" or checks["database"] != "ok"
+    status = "not_ready" if down else "degraded" if reasons else "ready"
+    body = {"status": status, **checks, "reasons": reasons, "executor_mode": gw.settings.executor_mode.value}
+    return JSONResponse(body, status_code=200 if not reasons else 503)
 
 
 @router.get("/api/me", tags=["ops"])
@@ -144,12 +165,7 @@ async def command(
     limit = gw.settings.max_command_chars
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
-    if (wait := gw.limiter.take(who.key_id)) is not None:
-        raise HTTPException(
-            429,
-            f"too many commands from this key (limit {gw.settings.command_rate_per_minute:g}/min): retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    rate_limit(gw, who)
     if lifecycle := lifecycle_request(body.command):
         if (lifecycle.instance_count or 0) > gw.settings.max_instance_count:
             raise HTTPException(
@@ -157,7 +173,7 @@ async def command(
                 f"instance_count {lifecycle.instance_count} is over the limit of {gw.settings.max_instance_count}",
             )
         target = choose(lifecycle, await gw.read.by_endpoint(endpoint_names(lifecycle)), body.env)
-        done = await _act(gw, target["plan_id"], lifecycle.action, who.user_id, lifecycle.instance_count)
+        done = await _act(gw, target["plan_id"], lifecycle.action, who, lifecycle.instance_count, limited=True)
         response = CommandResponse(
             command_id=done.command_id,
             status="accepted",
@@ -208,6 +224,17 @@ async def command(
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
 
 
+def rate_limit(gw: Gateway, who: Principal) -> None:
+    """Every request that can start or change spending (commands, actions, decisions) draws from
+    the key's one token bucket: 429 with Retry-After when it is empty."""
+    if (wait := gw.limiter.take(who.key_id)) is not None:
+        raise HTTPException(
+            429,
+            f"too many requests from this key (limit {gw.settings.command_rate_per_minute:g}/min): retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
 async def _settled(gw: Gateway, plan_id: str) -> dict[str, Any] | None:
     """The plan once it is past planning (the first request may still be in flight), or as it is."""
     deadline = asyncio.get_running_loop().time() + gw.settings.command_wait_seconds
@@ -240,23 +267,27 @@ async def _claim(
 
 
 @router.post("/api/deployments/{plan_id}/pause", tags=["deployments"])
-async def pause(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
-    return await _act(gw, plan_id, Action.PAUSE, who.user_id)
+async def pause(plan_id: PlanIdPath, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    return await _act(gw, plan_id, Action.PAUSE, who)
 
 
 @router.post("/api/deployments/{plan_id}/restart", tags=["deployments"])
-async def restart(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
-    return await _act(gw, plan_id, Action.RESTART, who.user_id)
+async def restart(plan_id: PlanIdPath, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    """Starts spending again: the guardian checks it like a new plan (in prod, or above the cost
+    thresholds, it waits for approvers; see GET /approvals)."""
+    return await _act(gw, plan_id, Action.RESTART, who)
 
 
 @router.post("/api/deployments/{plan_id}/scale", tags=["deployments"])
-async def scale(plan_id: str, body: ScaleRequest, gw: GatewayDep, who: Deployer) -> ActionResponse:
-    return await _act(gw, plan_id, Action.SCALE, who.user_id, body.instance_count)
+async def scale(plan_id: PlanIdPath, body: ScaleRequest, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    """Checked like a new plan with the new count: in prod, or above the cost thresholds, it waits
+    for one or two approvers bound to the new configuration."""
+    return await _act(gw, plan_id, Action.SCALE, who, body.instance_count)
 
 
 @router.delete("/api/deployments/{plan_id}", tags=["deployments"])
-async def delete(plan_id: str, gw: GatewayDep, who: Deployer) -> ActionResponse:
-    return await _act(gw, plan_id, Action.DELETE, who.user_id)
+async def delete(plan_id: PlanIdPath, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    return await _act(gw, plan_id, Action.DELETE, who)
 
 
 async def existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
@@ -266,7 +297,12 @@ async def existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
     return row
 
 
-async def _act(gw: Gateway, plan_id: str, action: Action, actor: str, count: int | None = None) -> ActionResponse:
+async def _act(
+    gw: Gateway, plan_id: str, action: Action, who: Principal, count: int | None = None, limited: bool = False
+) -> ActionResponse:
+    if not limited:
+        rate_limit(gw, who)
+    actor = who.user_id
     row = await existing(gw, plan_id)
     status = PlanStatus(row["status"])
     if status not in ALLOWED_ACTIONS[action]:

@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.gateway import approvals_api, audit_api, dashboard
+from services.gateway import approvals_api, audit_api, dashboard, openapi
 from services.gateway.api import Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
-from services.gateway.limits import BodyLimit
+from services.gateway.limits import BodyLimit, PlainText
 from services.gateway.readmodel import ReadModel
 from services.gateway.waiter import DECISIVE, PlanWaiter
-from shared.broker import Publisher, build_broker, current_event, ensure_stream
-from shared.db import make_engine
+from shared.broker import Publisher, build_broker, current_event, load_identity, wait_for_stream
+from shared.db import make_engine, refuse_superuser
 from shared.events import subject_for
 from shared.settings import Settings
 
@@ -24,10 +24,13 @@ SERVICE = "gateway"
 
 
 def create_app(settings: Settings) -> FastAPI:
-    broker = build_broker(settings, SERVICE)
-    publish = Publisher(broker, settings, ["intent.received", "approval.decided", "deployment.action"], timeout=3.0)
+    identity = load_identity(settings, SERVICE)
+    broker = build_broker(settings, identity, record_rejections=False)
+    publish = Publisher(
+        broker, settings, ["intent.received", "approval.decided", "deployment.action"], identity.signer, timeout=3.0
+    )
     waiter = PlanWaiter()
-    engine = make_engine(settings.database_url, role=settings.db_reader_role)
+    engine = make_engine(settings.service_database_url)
 
     for event_type in DECISIVE:
         # Core (not durable) subscriptions: each gateway replica hears every outcome and
@@ -41,7 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ensure_stream(settings.nats_url, settings)
+        await refuse_superuser(engine, SERVICE)
+        await wait_for_stream(broker, settings)
         await broker.start()
         try:
             yield
@@ -62,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(audit_api.router)
     dashboard.install(app, settings)  # last: it only adds the build's own files
     install_error_handlers(app)
+    openapi.install(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -69,4 +74,5 @@ def create_app(settings: Settings) -> FastAPI:
         allow_headers=["Content-Type", "Authorization", "X-API-Key", "Idempotency-Key"],
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PlainText)  # outermost: nothing else sees a path, query or header that is not text
     return app

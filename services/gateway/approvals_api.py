@@ -7,13 +7,14 @@ the reason; the guardian checks the same again before anything deploys.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 
 from services.gateway import views
-from services.gateway.api import Gateway, GatewayDep, Viewer, existing
+from services.gateway.api import Gateway, GatewayDep, PlanIdPath, Viewer, existing, rate_limit
 from services.gateway.auth import Principal, Role, require
 from services.gateway.schemas import Approval, ApproveRequest, ApproveResponse, DecisionRequest
 from shared.events import ApprovalDecided, ApprovalDecidedData
@@ -39,13 +40,13 @@ async def approve(body: ApproveRequest, gw: GatewayDep, who: Approver) -> Approv
 
 
 @router.post("/approvals/{plan_id}/approve")
-async def approve_plan(plan_id: str, gw: GatewayDep, who: Approver, body: Decision = None) -> ApproveResponse:
+async def approve_plan(plan_id: PlanIdPath, gw: GatewayDep, who: Approver, body: Decision = None) -> ApproveResponse:
     body = body or DecisionRequest()
     return await decide(gw, who, plan_id, "approved", body.reason, body.plan_hash)
 
 
 @router.post("/approvals/{plan_id}/reject")
-async def reject_plan(plan_id: str, gw: GatewayDep, who: Approver, body: Decision = None) -> ApproveResponse:
+async def reject_plan(plan_id: PlanIdPath, gw: GatewayDep, who: Approver, body: Decision = None) -> ApproveResponse:
     body = body or DecisionRequest()
     return await decide(gw, who, plan_id, "rejected", body.reason, body.plan_hash)
 
@@ -58,6 +59,7 @@ async def decide(
     reason: str,
     seen_hash: str | None,
 ) -> ApproveResponse:
+    rate_limit(gw, who)
     plan = await existing(gw, plan_id)
     request = await gw.read.approval(plan_id)
     if request is None:
@@ -80,12 +82,30 @@ async def decide(
         raise HTTPException(
             409, f"plan {plan_id} changed since you reviewed it: review the current version (GET /approvals)"
         )
+    if decision == "approved" and not await _first_vote(gw, plan_id, current_hash or "", who.user_id):
+        needed = request["request"].get("approvals_required", 1)
+        raise HTTPException(409, f"you already approved {plan_id}; it needs {needed} different approvers")
     event = ApprovalDecided(
         plan_id=plan_id,
         actor=who.user_id,
         data=ApprovalDecidedData(decision=decision, approver=who.user_id, reason=reason, plan_hash=current_hash),
     )
-    await gw.send(event)
+    try:
+        await gw.send(event)
+    except HTTPException:
+        if decision == "approved":
+            with contextlib.suppress(Exception):
+                await gw.idempotency.forget_vote(plan_id, current_hash or "", who.user_id)
+        raise
     return ApproveResponse(
         status=decision, plan_id=plan_id, approver=who.user_id, message=f"plan {plan_id} {decision} by {who.user_id}"
     )
+
+
+async def _first_vote(gw: Gateway, plan_id: str, plan_hash: str, approver: str) -> bool:
+    try:
+        return await gw.idempotency.first_vote(plan_id, plan_hash, approver)
+    except Exception as exc:
+        raise HTTPException(
+            503, f"the vote register is unreachable ({type(exc).__name__}); nothing was decided: retry shortly"
+        ) from exc

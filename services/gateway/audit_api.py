@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from services.auditor.operations import type_filter, valid_pattern
 from services.gateway.api import GatewayDep, Viewer, existing
-from services.gateway.auth import Principal, Role, require
+from services.gateway.auth import Principal, Role, presented_key, require
 from shared.db import audit_events
 
 router = APIRouter()
@@ -82,6 +82,9 @@ async def history(plan_id: str, gw: GatewayDep, _who: Viewer) -> list[dict[str, 
     return [{k: v for k, v in _row(r).items() if k not in ("prev_hash", "recorded_at")} for r in rows]
 
 
+KEY_RECHECK_SECONDS = 1.0
+
+
 @router.get("/api/events", tags=["audit"])
 async def events(
     request: Request,
@@ -107,15 +110,23 @@ async def events(
 def _seq(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit():
-        raise HTTPException(422, "Last-Event-ID must be the seq of the last event received")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise HTTPException(422, "Last-Event-ID must be the seq of the last event received (a whole number)")
     return int(value)
 
 
 async def _stream(request: Request, gw: Any, cursor: int, plan_id: str | None) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     idle = 0.0
+    secret = presented_key(request, allow_query=True) or ""
+    checked = asyncio.get_running_loop().time()
     while not await request.is_disconnected():
+        if asyncio.get_running_loop().time() - checked >= KEY_RECHECK_SECONDS:
+            # a key revoked while its stream is open loses the stream within seconds
+            checked = asyncio.get_running_loop().time()
+            if request.app.state.keys.authenticate(secret) is None:
+                yield 'event: revoked\ndata: {"detail": "the API key was revoked"}\n\n'
+                return
         query = select(audit_events).where(audit_events.c.seq > cursor).order_by(audit_events.c.seq).limit(500)
         if plan_id:
             query = query.where(audit_events.c.plan_id == plan_id)

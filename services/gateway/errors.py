@@ -32,6 +32,8 @@ def describe(errors: list[dict]) -> str:  # type: ignore[type-arg]
             parts.append(f"{where} is required")
         elif error.get("type") == "extra_forbidden":
             parts.append(f"{where} is not a known field")
+        elif error.get("type") == "value_error" and str(error.get("msg", "")).startswith("Value error, body"):
+            parts.append(str(error["msg"])[len("Value error, ") :])  # the message names the field itself
         else:
             parts.append(f"{where}: {error.get('msg')}")
     return "; ".join(parts)

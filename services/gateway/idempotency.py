@@ -68,3 +68,23 @@ class IdempotencyStore:
                 raise Reused
             return {"plan_id": str(first["plan_id"]), "command_id": str(first.get("command_id", ""))}
         raise RuntimeError("could not claim the idempotency key")
+
+    async def first_vote(self, plan_id: str, plan_hash: str, approver: str) -> bool:
+        """True the first time `approver` votes on this request (any gateway replica); False after.
+        The read model learns of a vote only once the auditor has written it, too late to refuse
+        a second click at once."""
+        kv = await self._open()
+        try:
+            await kv.create(_vote_key(plan_id, plan_hash, approver), b"1")
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def forget_vote(self, plan_id: str, plan_hash: str, approver: str) -> None:
+        """The vote was never sent (the broker did not confirm it): the approver may try again."""
+        kv = await self._open()
+        await kv.delete(_vote_key(plan_id, plan_hash, approver))
+
+
+def _vote_key(plan_id: str, plan_hash: str, approver: str) -> str:
+    return "vote." + hashlib.sha256(f"{plan_id}\x00{plan_hash}\x00{approver}".encode()).hexdigest()

@@ -38,6 +38,10 @@ def lifecycle_request(command: str) -> LifecycleRequest | None:
         raise HTTPException(422, f"say which deployment to {verb}, e.g. '{verb} chatbot-x in staging'")
     if intent.action == "scale" and intent.instance_count is None:
         raise HTTPException(422, f"say how many instances, e.g. 'scale {intent.app} to 2 instances'")
+    if intent.action == "scale" and intent.instance_count == 0:
+        raise HTTPException(
+            422, f"an endpoint cannot scale to 0 instances: 'pause {intent.app}' stops it without losing its config"
+        )
     return LifecycleRequest(LIFECYCLE_ACTIONS[verb], intent.app, intent.env, intent.instance_count)
 
 

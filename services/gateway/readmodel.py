@@ -54,7 +54,8 @@ class ReadModel:
             .where(
                 approvals.c.status == "pending",
                 approvals.c.expires_at > now,
-                deployments.c.status == PlanStatus.PENDING_APPROVAL.value,
+                # a new plan waiting, or a change (restart, scale) of a plan that holds an endpoint
+                deployments.c.status.in_((PlanStatus.PENDING_APPROVAL.value, *LIFECYCLE)),
             )
             .order_by(approvals.c.requested_at)
         )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from shared.events import Constraints
 from shared.models import DeploymentPlan, Env
+from shared.text import tree_problem
 
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.@+-]+$")]
 
@@ -22,7 +23,16 @@ def no_control_characters(value: str, field: str) -> str:
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused, and every text in it (keys too) plain text."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_text(cls, data: Any) -> Any:
+        if (problem := tree_problem(data)) is not None:
+            raise ValueError(problem)
+        return data
 
 
 class CommandRequest(Strict):
@@ -86,7 +96,16 @@ class ActionResponse(BaseModel):
 
 
 class ScaleRequest(Strict):
-    instance_count: int = Field(ge=1, le=4)
+    instance_count: StrictInt = Field(
+        ge=1, le=4, description="1 to 4; to stop paying for an endpoint, pause it (there is no scale to 0)"
+    )
+
+    @field_validator("instance_count", mode="before")
+    @classmethod
+    def _zero_is_pause(cls, value: Any) -> Any:
+        if value == 0 and not isinstance(value, bool):
+            raise ValueError("an endpoint cannot scale to 0 instances: pause it to stop paying for it")
+        return value
 
 
 class ApproveRequest(Strict):
@@ -136,6 +155,10 @@ class Approval(BaseModel):
     plan_hash: str
     approvals_required: int
     approvers: list[str]
+    operation: Literal["deploy", "restart", "scale"] = Field(
+        default="deploy", description="deploy: a new plan; restart or scale: a change of a live one"
+    )
+    previous: dict[str, Any] | None = Field(default=None, description="for a change: the configuration running now")
 
 
 class Count(BaseModel):

@@ -144,6 +144,8 @@ def approval(row: dict[str, Any]) -> Approval:
         plan_hash=request.get("plan_hash", ""),
         approvals_required=request.get("approvals_required", 1),
         approvers=row.get("approvers", []),
+        operation=request.get("operation", "deploy"),
+        previous=request.get("previous"),
     )
 
 

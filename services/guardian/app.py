@@ -15,6 +15,7 @@ from services.guardian.approvals import (
     GuardedPlan,
     Outcome,
     Policy,
+    after_expiry,
     due_for_expiry,
     expire,
     on_action,
@@ -24,7 +25,7 @@ from services.guardian.approvals import (
 from services.guardian.guardrails import Spend
 from services.guardian.spend import SpendSource
 from shared import catalog
-from shared.broker import Publisher, build_broker, deliveries, durable, ensure_stream, watch_consumers
+from shared.broker import Publisher, build_broker, deliveries, durable, load_identity, wait_for_stream, watch_consumers
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
 from shared.kv import KvStore, MemoryStore, Store
 from shared.settings import Settings
@@ -40,9 +41,13 @@ def create_app(
     spend: SpendFn | None = None,
     pending_store: Store[GuardedPlan] | None = None,
 ) -> FastStream:
-    broker = build_broker(settings, SERVICE)
+    identity = load_identity(settings, SERVICE)
+    broker = build_broker(settings, identity)
     publish = Publisher(
-        broker, settings, ["plan.rejected", "approval.requested", "approval.decided", "deployment.requested"]
+        broker,
+        settings,
+        ["plan.rejected", "approval.requested", "approval.decided", "deployment.requested"],
+        identity.signer,
     )
     plans: Store[GuardedPlan] = store or KvStore(broker, "guardian-plans", GuardedPlan, settings.stream_replicas)
     # Only the plans waiting for a decision, so the expiry sweep reads those and not every plan
@@ -65,7 +70,7 @@ def create_app(
             await publish(event)
         if record is not None:
             await plans.put(plan_id, record)
-            if record.state == "pending_approval":
+            if record.waiting:
                 await pending.put(plan_id, record)
             elif record.expires_at is not None:  # it went through approval: no longer waiting
                 await pending.delete(plan_id)
@@ -87,14 +92,14 @@ def create_app(
     @durable(broker, settings, "deployment.action", SERVICE)
     async def on_lifecycle(event: DeploymentAction) -> None:
         plan = await plans.get(event.plan_id)
-        await settle(event.plan_id, on_action(event, plan, policy, await month()))
+        await settle(event.plan_id, on_action(event, plan, policy, await month(), datetime.now(UTC)))
 
     async def sweep() -> None:
         """Requests nobody decided in time become `expired`, even if no late approval ever arrives."""
         try:  # once per start: index what an older version left pending without the index
             for key in await plans.keys():
                 plan = await plans.get(key)
-                if plan is not None and plan.state == "pending_approval":
+                if plan is not None and plan.waiting:
                     await pending.put(key, plan)
         except Exception:
             log.exception("indexing pending approvals failed; new requests are indexed as they come")
@@ -104,10 +109,10 @@ def create_app(
                 now = datetime.now(UTC)
                 for key in await pending.keys():
                     plan = await plans.get(key)
-                    if plan is None or plan.state != "pending_approval":
+                    if plan is None or not plan.waiting:
                         await pending.delete(key)
                     elif due_for_expiry(plan, now):
-                        await settle(key, ([expire(plan)], plan.model_copy(update={"state": "expired"})))
+                        await settle(key, ([expire(plan)], after_expiry(plan)))
             except Exception:  # the broker may be away; the next round tries again
                 log.exception("approval expiry sweep failed; retrying next round")
 
@@ -117,7 +122,7 @@ def create_app(
 
     @app.on_startup
     async def _stream() -> None:
-        await ensure_stream(settings.nats_url, settings)
+        await wait_for_stream(broker, settings)
 
     @app.after_startup
     async def _sweeper() -> None:

@@ -40,6 +40,19 @@ def plan_hash(env: Env, model_id: str, config: SageMakerDeploymentConfig) -> str
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
+class PendingChange(BaseModel):
+    """A restart or scale of a live deployment waiting for approval, like a new plan would."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    operation: Literal["restart", "scale"]
+    config: SageMakerDeploymentConfig
+    plan_hash: str
+    approvals_required: int
+    requested_by: str
+    expires_at: datetime
+    approved_by: tuple[str, ...] = ()
+
+
 class GuardedPlan(BaseModel):
     """The guardian's own record of a plan it validated (kept in its KV bucket)."""
 
@@ -55,6 +68,12 @@ class GuardedPlan(BaseModel):
     plan_hash: str = ""
     approvals_required: int = 1
     approved_by: tuple[str, ...] = ()
+    # set while a restart or scale of this (live) plan waits for its approvers
+    change: PendingChange | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == "pending_approval" or self.change is not None
 
 
 class Policy:
@@ -120,6 +139,8 @@ def on_decision(
     event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy, now: datetime, spend: Spend | None = None
 ) -> Outcome:
     d = event.data
+    if plan is not None and plan.state == "approved" and plan.change is not None:
+        return _on_change_decision(event, plan, plan.change, policy, now, spend)
     if plan is None or plan.state != "pending_approval":
         return [], None  # a repeat, or a decision on something that is not waiting
     if d.decision == "expired":
@@ -151,18 +172,63 @@ def on_decision(
     return [deploy], plan.model_copy(update={"state": "approved", "approved_by": approved_by})
 
 
+def _on_change_decision(
+    event: ApprovalDecided,
+    plan: GuardedPlan,
+    change: PendingChange,
+    policy: Policy,
+    now: datetime,
+    spend: Spend | None,
+) -> Outcome:
+    """The same rules as for a new plan, applied to the change's own request and hash."""
+    d = event.data
+    cleared = plan.model_copy(update={"change": None})
+    if d.plan_hash is not None and d.plan_hash != change.plan_hash:
+        return [], None  # given for another version: the current request still waits
+    if d.decision == "expired":
+        return [], cleared
+    if d.approver == change.requested_by and d.decision == "approved":
+        return [], None
+    if now > change.expires_at:
+        return [expire(plan, event)], cleared
+    if d.decision == "rejected":
+        return [], cleared
+    if d.approver in change.approved_by:
+        return [], None
+    approved_by = (*change.approved_by, d.approver)
+    if len(approved_by) < change.approvals_required:
+        return [], plan.model_copy(update={"change": change.model_copy(update={"approved_by": approved_by})})
+    findings = policy.findings(plan, change.config, spend)
+    if errors(findings):  # the live plan stays as it is; only the change is refused
+        return [_rejected(event, findings, change.operation)], cleared
+    updated = cleared.model_copy(update={"config": change.config, "plan_hash": change.plan_hash})
+    deploy = _requested(event, updated, change.operation, hourly_cost(change.config, policy.instances) or 0.0)
+    deploy = deploy.model_copy(
+        update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")}
+    )
+    return [deploy], updated
+
+
 def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:
     """The guardian's own decision on a request nobody decided in time."""
+    expires_at, plan_hash = (
+        (plan.change.expires_at, plan.change.plan_hash)
+        if plan.change
+        else (
+            plan.expires_at,
+            plan.plan_hash,
+        )
+    )
     data = ApprovalDecidedData(
         decision="expired",
         approver=SERVICE,
-        reason=f"nobody decided before {plan.expires_at.isoformat() if plan.expires_at else 'the expiry'}",
-        plan_hash=plan.plan_hash,
+        reason=f"nobody decided before {expires_at.isoformat() if expires_at else 'the expiry'}",
+        plan_hash=plan_hash,
     )
     if cause is not None:
         return cause.caused(ApprovalDecided, "expired", SERVICE, data)
     return ApprovalDecided(
-        id=derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{plan.plan_hash}:expired"),
+        id=derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{plan_hash}:expired"),
         plan_id=plan.plan_id,
         actor=SERVICE,
         data=data,
@@ -170,11 +236,28 @@ def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:
 
 
 def due_for_expiry(plan: GuardedPlan, now: datetime) -> bool:
+    if plan.change is not None:
+        return now > plan.change.expires_at
     return plan.state == "pending_approval" and plan.expires_at is not None and now > plan.expires_at
 
 
-def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy, spend: Spend | None = None) -> Outcome:
-    """Restart and scale spend money again, so they are validated again; pause and delete are not ours."""
+def after_expiry(plan: GuardedPlan) -> GuardedPlan:
+    """The record once its waiting request expired: a change is dropped, a new plan is expired."""
+    if plan.change is not None:
+        return plan.model_copy(update={"change": None})
+    return plan.model_copy(update={"state": "expired"})
+
+
+def on_action(
+    event: DeploymentAction,
+    plan: GuardedPlan | None,
+    policy: Policy,
+    spend: Spend | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Restart and scale spend money again, so they pass the same rules as a new plan: validated
+    again, and in prod or above the cost thresholds held for one or two approvers bound to the new
+    configuration's hash. Pause and delete only reduce spend and are not ours."""
     action = event.data.action
     if action not in (Action.RESTART, Action.SCALE) or plan is None or plan.state != "approved":
         return [], None
@@ -188,8 +271,50 @@ def on_action(event: DeploymentAction, plan: GuardedPlan | None, policy: Policy,
     if errors(findings):
         return [_rejected(event, findings, operation)], None
     config = SageMakerDeploymentConfig.model_validate(config.model_dump())
-    updated = plan.model_copy(update={"config": config})
-    return [_requested(event, updated, operation, hourly_cost(config, policy.instances) or 0.0)], updated
+    cost = hourly_cost(config, policy.instances) or 0.0
+    required = policy.approvals_required(plan.env, cost)
+    if required:
+        expires = (now or event.occurred_at) + timedelta(hours=policy.settings.approval_ttl_hours)
+        change = PendingChange(
+            operation=operation,
+            config=config,
+            plan_hash=change_hash(plan, operation, config, event.data.requested_by, expires),
+            approvals_required=required,
+            requested_by=event.data.requested_by,
+            expires_at=expires,
+        )
+        request = ApprovalRequestedData(
+            intent=f"{operation} {config.endpoint_name}: {plan.intent}"[:1000],
+            env=plan.env,
+            requested_by=event.data.requested_by,
+            config=config,
+            estimated_usd_per_hour=cost,
+            expires_at=change.expires_at,
+            warnings=findings,
+            plan_hash=change.plan_hash,
+            approvals_required=required,
+            operation=operation,
+            previous=plan.config,
+        )
+        return [event.caused(ApprovalRequested, "approval", SERVICE, request)], plan.model_copy(
+            update={"change": change}
+        )
+    updated = plan.model_copy(update={"config": config, "change": None})
+    return [_requested(event, updated, operation, cost)], updated
+
+
+def change_hash(
+    plan: GuardedPlan, operation: str, config: SageMakerDeploymentConfig, requested_by: str, expires_at: datetime
+) -> str:
+    """What an approver of a change approves: the operation, the new configuration and the
+    request it answers (a second restart request is a new decision, not the old one's repeat)."""
+    content = {
+        "operation": operation,
+        "plan": plan_hash(plan.env, plan.model_id, config),
+        "requested_by": requested_by,
+        "expires_at": expires_at.isoformat(),
+    }
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
 def _rejected(

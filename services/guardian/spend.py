@@ -26,7 +26,7 @@ class SpendSource:
     def from_settings(cls, settings: Settings) -> SpendSource | None:
         if not settings.database_url:
             return None
-        return cls(make_engine(settings.database_url, role=settings.db_reader_role), settings.spend_cache_seconds)
+        return cls(make_engine(settings.service_database_url), settings.spend_cache_seconds)
 
     async def __call__(self) -> Spend:
         now = time.monotonic()

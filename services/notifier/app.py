@@ -8,7 +8,15 @@ import httpx
 from faststream import FastStream
 
 from services.notifier.webhooks import Target, deliver, load_targets
-from shared.broker import Publisher, build_broker, current_event, durable, ensure_stream, watch_consumers
+from shared.broker import (
+    Publisher,
+    build_broker,
+    current_event,
+    durable,
+    load_identity,
+    wait_for_stream,
+    watch_consumers,
+)
 from shared.events import Event, NotificationFailed, NotificationFailedData
 from shared.settings import Settings
 
@@ -16,8 +24,9 @@ SERVICE = "notifier"
 
 
 def create_app(settings: Settings, targets: list[Target] | None = None) -> FastStream:
-    broker = build_broker(settings, SERVICE)
-    publish = Publisher(broker, settings, ["notification.failed"])
+    identity = load_identity(settings, SERVICE)
+    broker = build_broker(settings, identity)
+    publish = Publisher(broker, settings, ["notification.failed"], identity.signer)
     chosen = targets if targets is not None else load_targets(settings.webhooks, settings.webhooks_path)
     client = httpx.AsyncClient(timeout=settings.notifier_timeout_seconds)
 
@@ -44,7 +53,7 @@ def create_app(settings: Settings, targets: list[Target] | None = None) -> FastS
 
     @app.on_startup
     async def _stream() -> None:
-        await ensure_stream(settings.nats_url, settings)
+        await wait_for_stream(broker, settings)
 
     @app.after_shutdown
     async def _close() -> None:

@@ -8,7 +8,7 @@ from services.planner.llm import build_llm_planner
 from services.planner.planning import SERVICE, plan_command
 from services.planner.retrieval import Retriever, build_retriever
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, ensure_stream, watch_consumers
+from shared.broker import Publisher, build_broker, durable, load_identity, wait_for_stream, watch_consumers
 from shared.events import IntentReceived
 from shared.models import Evidence
 from shared.settings import Settings
@@ -31,8 +31,9 @@ class CachedCitations:
 
 
 def create_app(settings: Settings) -> FastStream:
-    broker = build_broker(settings, SERVICE)
-    publish = Publisher(broker, settings, ["plan.proposed", "plan.failed"])
+    identity = load_identity(settings, SERVICE)
+    broker = build_broker(settings, identity)
+    publish = Publisher(broker, settings, ["plan.proposed", "plan.failed"], identity.signer)
     models, instances = catalog.models(), catalog.instances()  # validated at start, not per message
     cite = CachedCitations(build_retriever(settings), settings.retrieval_top_k)
     llm = build_llm_planner(settings, models, instances, cite)
@@ -49,6 +50,6 @@ def create_app(settings: Settings) -> FastStream:
 
     @app.on_startup
     async def _stream() -> None:
-        await ensure_stream(settings.nats_url, settings)
+        await wait_for_stream(broker, settings)
 
     return app

@@ -194,16 +194,17 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
     if app_env:
         envs.append(app_env)
     distinct = sorted(set(envs))
+    budget, budget_problem = _budget(_budget_said(text.low))
     return ParsedIntent(
         action=action,
         model_id=model.id if model else None,
         app=app,
         env=_strictest(distinct),  # type: ignore[arg-type]
-        budget_usd_per_hour=_budget(text.low),
+        budget_usd_per_hour=budget,
         instance_count=_count(text.low, instance_type),
         instance_type=instance_type,
         model_text=model_text if model is None else None,
-        conflicts=_conflicts(text.low, distinct),
+        conflicts=_conflicts(text.low, distinct) + ([budget_problem] if budget_problem else []),
     )
 
 
@@ -230,17 +231,46 @@ def _instance_type(low: str) -> str | None:
     return m.group(0) if m else None
 
 
-def _budget(low: str) -> float | None:
+# What may stand where an amount is written: digits and anything a mistyped or hostile amount
+# carries (a sign, an exponent, "nan", "inf"), so a bad amount is refused rather than misread.
+AMOUNT = r"([-+−]?[0-9][0-9.,]*(?:e[-+]?[0-9]+)?|[-+−]?(?:nan|inf(?:inity)?)\b)"
+MAX_BUDGET_USD_PER_HOUR = 10_000.0
+
+
+def _budget_said(low: str) -> str | None:
+    """The amount a command gives as its hourly budget, as written (None: none given)."""
     patterns = [
-        rf"\$\s*(\d+(?:\.\d+)?)\s*(?:usd|dollars?)?{PER_HOUR}",
-        rf"(\d+(?:\.\d+)?)\s*(?:usd|dollars?|bucks)\b{PER_HOUR}",
-        r"\b(?:budget|cap|capped|max|limit|spend)\s*(?:is|of|at|to|under|=|:)?\s*(\d+(?:\.\d+)?)\s*(?:/|per)\s*(?:hour|hr|h)\b",
+        rf"\$\s*{AMOUNT}\s*(?:usd|dollars?)?{PER_HOUR}",
+        rf"(?<![\w.]){AMOUNT}\s*(?:usd|dollars?|bucks)\b{PER_HOUR}",
+        rf"\b(?:budget|cap|capped|max|limit|spend)\s*(?:is|of|at|to|under|=|:)?\s*\$?\s*{AMOUNT}\s*(?:/|per)\s*(?:hour|hr|h)\b",
+        rf"\bbudget\s*(?:is|of|at|to|under|=|:)?\s*\$\s*{AMOUNT}",
     ]
     for pattern in patterns:
         m = re.search(pattern, low)
         if m:
-            return float(m.group(1))
+            return m.group(1)
     return None
+
+
+def _budget(said: str | None) -> tuple[float | None, str | None]:
+    """The hourly budget a command gives, or why what it gives is not one. Never a guess: a
+    zero, negative, non-numeric or absurd amount is refused, not replaced by the env cap."""
+    if said is None:
+        return None, None
+    if not re.fullmatch(r"(?:\d{1,12}|\d{1,3}(?:,\d{3})+)(?:\.\d{1,4})?", said):
+        return None, (
+            f"the budget {said!r} is not an amount: write a positive number of dollars per hour, "
+            "e.g. 'with budget $20/hour'"
+        )
+    value = float(said.replace(",", ""))
+    if value <= 0:
+        return None, "a budget of $0/hour allows nothing: give a positive hourly budget, e.g. 'with budget $20/hour'"
+    if value > MAX_BUDGET_USD_PER_HOUR:
+        return None, (
+            f"a budget of ${value:,.2f}/hour is over the limit of ${MAX_BUDGET_USD_PER_HOUR:,.0f}/hour: "
+            "check the amount"
+        )
+    return value, None
 
 
 def _count(low: str, instance_type: str | None) -> int | None:

@@ -11,14 +11,21 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from shared.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.errors import StartupError
+
     args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except StartupError as exc:
+        print(f"agentops: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +80,45 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--publish", action="store_true", help="re-publish to agentops.replay.<type>")
     replay.set_defaults(func=_replay)
 
+    keys_cmd = audit.add_parser("keys", help="the public keys each service signs events with (to verify an export)")
+    keys_cmd.set_defaults(func=_audit_keys)
+
+    status = sub.add_parser("status", help="is the system ready: broker, database, the audit log's lag")
+    status.set_defaults(func=_status)
+
+    nats_cmd = sub.add_parser("nats", help="NATS identities and server configuration").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    conf = nats_cmd.add_parser(
+        "config", help="create the identities (if missing) and write a nats-server configuration for them"
+    )
+    conf.add_argument("--output", "-o", default="-", help="file to write (default: standard output)")
+    conf.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    conf.add_argument("--port", type=int, default=4222)
+    conf.add_argument("--store-dir", default="/data/jetstream")
+    conf.add_argument("--server-name", default=None)
+    conf.add_argument(
+        "--route", action="append", default=[], help="a cluster route, e.g. nats-route://nats-2:6222 (repeat)"
+    )
+    conf.add_argument("--cluster-port", type=int, default=6222)
+    conf.set_defaults(func=_nats_config)
+
+    compose = sub.add_parser(
+        "compose-secrets", help="make the secrets docker-compose.yml mounts (nkeys, passwords, NATS includes)"
+    )
+    compose.add_argument("folder", nargs="?", default="deploy/secrets")
+    compose.set_defaults(func=_compose_secrets)
+
+    db_cmd = sub.add_parser("db", help="database logins").add_subparsers(required=True, metavar="ACTION")
+    roles = db_cmd.add_parser(
+        "roles", help="print the SQL that creates each service's login (or --apply it as a superuser)"
+    )
+    roles.add_argument("--database", default="agentops")
+    roles.add_argument(
+        "--apply", metavar="ADMIN_URL", default=None, help="run it now, as this superuser (passwords generated, 0600)"
+    )
+    roles.set_defaults(func=_db_roles)
+
     events = sub.add_parser("events", help="the live event stream").add_subparsers(required=True, metavar="ACTION")
     tail = events.add_parser("tail", help="follow events as they happen (Ctrl-C stops)")
     tail.add_argument("--type", dest="type_pattern", default=">", help="e.g. 'deployment.*' (default: all)")
@@ -122,11 +168,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_args: argparse.Namespace) -> int:
-    from shared.db import run_migrations
+    """The schema (as the owner, creating the logins first when DATABASE_URL may), and the stream
+    when NATS_URL and the admin identity are at hand (compose's one-shot setup container)."""
+    from services.runtime.provision import database_logins
+    from shared.broker import ensure_stream, publish_signers
 
-    with database_url(Settings()) as url:
-        run_migrations(url)
+    settings = Settings()
+    with database_url(settings, "admin") as url:
+        database_logins(url, settings.agentops_home.resolve(), settings.db_passwords_file)
     print("database schema is up to date")
+    if settings.nats_url and settings.seed_path("admin").exists():
+        asyncio.run(ensure_stream(settings.nats_url, settings))
+        asyncio.run(publish_signers(settings.nats_url, settings))
+        print(f"stream {settings.stream_name} and the signers bucket are up to date")
     return 0
 
 
@@ -140,11 +194,14 @@ def _verify(args: argparse.Namespace) -> int:
         anchors = read_file(settings.audit_anchor_path)
         if url := nats_url(settings):
             with contextlib.suppress(Exception):  # the file alone still counts when NATS is away
-                anchors += asyncio.run(read_kv(url))
+                anchors += asyncio.run(read_kv(settings, "cli", url))
         if not anchors:
             print("no anchors yet: run `agentops audit anchor` (the auditor also writes them on a schedule)")
+    from shared.identity import TrustedSigners
+
+    trusted = TrustedSigners.from_file(settings.signers_path)
     with database_url(settings) as url:
-        verdict = asyncio.run(verify(url, since=args.since, until=args.until, anchors=anchors))
+        verdict = asyncio.run(verify(url, since=args.since, until=args.until, anchors=anchors, trusted=trusted))
     print(verdict.describe() + (f" (checked against {len(anchors)} anchors)" if anchors and verdict.ok else ""))
     return 0 if verdict.ok else 1
 
@@ -159,7 +216,8 @@ def _anchor(_args: argparse.Namespace) -> int:
         async def run() -> str:
             engine = make_engine(url)
             try:
-                return dumps(await anchor_now(engine, settings.audit_anchor_path, nats_url(settings)))
+                url_nats = nats_url(settings)
+                return dumps(await anchor_now(engine, settings.audit_anchor_path, settings, "cli", url_nats))
             finally:
                 await engine.dispose()
 
@@ -171,7 +229,7 @@ def _rebuild(_args: argparse.Namespace) -> int:
     from services.auditor.operations import rebuild
     from shared.db import make_engine
 
-    with database_url(Settings()) as url:
+    with database_url(Settings(), "auditor") as url:
 
         async def run() -> int:
             engine = make_engine(url)
@@ -222,6 +280,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     from services.auditor.operations import select_events
     from shared.db import make_engine
+    from shared.events import canonical_json
+    from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER
 
     if not (args.plan or args.since):
         print("agentops audit replay: give --plan ID or --since TIME", file=sys.stderr)
@@ -237,19 +297,22 @@ def _replay(args: argparse.Namespace) -> int:
             engine = make_engine(url)
             js = None
             if url_nats:
-                import nats
+                from shared.broker import connect
 
-                nc = await nats.connect(url_nats.split(","))
+                nc = await connect(settings, "cli", url_nats)
                 js = nc.jetstream()
             count = 0
             try:
                 async for row in select_events(engine, args.plan, args.since, args.until, args.type_pattern):
-                    body = json.dumps(row["payload"], ensure_ascii=False)
+                    body = canonical_json(row["payload"])
                     if js is not None:
+                        # the producer's own signature travels with it: subscribers verify a replay
+                        # exactly as they verified the original
                         replay_id = f"replay:{row['event_id']}:{uuid.uuid4().hex}"
-                        await js.publish(
-                            f"agentops.replay.{row['type']}", body.encode(), headers={"Nats-Msg-Id": replay_id}
-                        )
+                        headers = {"Nats-Msg-Id": replay_id}
+                        if row.get("signature"):
+                            headers |= {SIGNER_HEADER: row["signer_key"], SIGNATURE_HEADER: row["signature"]}
+                        await js.publish(f"agentops.replay.{row['type']}", body.encode(), headers=headers)
                     else:
                         print(json.dumps({"seq": row["seq"], **row["payload"]}, ensure_ascii=False))
                     count += 1
@@ -268,16 +331,17 @@ def _replay(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     import json
 
-    import nats
+    from shared.broker import connect
 
-    url = nats_url(Settings())
+    settings = Settings()
+    url = nats_url(settings)
     if not url:
         print("agentops events tail: NATS_URL is not set and no `agentops up` is running", file=sys.stderr)
         return 2
     pattern = args.type_pattern.replace(".*", ".>").replace("*", ">")
 
     async def run() -> None:
-        nc = await nats.connect(url.split(","))
+        nc = await connect(settings, "cli", url)
         done = asyncio.Event()
 
         async def show(msg: Any) -> None:
@@ -308,6 +372,116 @@ def _asyncapi(args: argparse.Namespace) -> int:
     else:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)
+    return 0
+
+
+def _audit_keys(_args: argparse.Namespace) -> int:
+    """The trusted keys from TRUSTED_SIGNERS_FILE, or else from the `agentops-signers` bucket."""
+    import json
+
+    from shared.identity import SIGNERS_BUCKET, TrustedSigners
+
+    settings = Settings()
+    if settings.signers_path.exists():
+        keys = TrustedSigners.from_file(settings.signers_path).as_dict()
+    elif url := nats_url(settings):
+        from shared.broker import connect
+
+        async def fetch() -> dict[str, list[str]]:
+            nc = await connect(settings, "cli", url)
+            try:
+                entry = await (await nc.jetstream().key_value(SIGNERS_BUCKET)).get("signers")
+                return dict(json.loads(entry.value or b"{}")["keys"])
+            finally:
+                await nc.close()
+
+        keys = asyncio.run(fetch())
+    else:
+        print(f"agentops audit keys: no {settings.signers_path} and no NATS to ask", file=sys.stderr)
+        return 2
+    print(json.dumps({"keys": keys}, indent=2))
+    return 0
+
+
+def _status(_args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from services.runtime.supervisor import runtime_urls
+
+    settings = Settings()
+    running = runtime_urls(settings.agentops_home)
+    port = running["gateway_port"] if running else settings.gateway_port
+    url = f"http://{settings.gateway_host}:{port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+    except OSError as exc:
+        print(f"agentops status: no gateway answers at {url} ({exc}); is `agentops up` running?", file=sys.stderr)
+        return 2
+    print(f"{body.get('status', 'unknown')}: broker {body.get('broker')}, database {body.get('database')}")
+    if audit := body.get("audit"):
+        print(
+            f"audit log: {audit['behind']} events behind the stream (last {audit['stream_last_seq']}, "
+            f"audited {audit['audited_seq']}); oldest unaudited {audit['oldest_unaudited_seconds']} s"
+        )
+    for reason in body.get("reasons", []):
+        print(f"  - {reason}")
+    return 0 if body.get("status") == "ready" else 1
+
+
+def _nats_config(args: argparse.Namespace) -> int:
+    from services.runtime.natsconf import ensure_identities, server_config
+
+    settings = Settings()
+    signers = ensure_identities(settings.identity_path)
+    cluster = None
+    if args.route:
+        cluster = {"name": "agentops", "listen": f"0.0.0.0:{args.cluster_port}", "routes": args.route}
+    text = server_config(
+        signers,
+        host=args.host,
+        port=args.port,
+        store_dir=args.store_dir,
+        server_name=args.server_name,
+        cluster=cluster,
+    )
+    if args.output == "-":
+        print(text, end="")
+    else:
+        from services.runtime.provision import write_private
+
+        write_private(Path(args.output), text)
+    print(
+        f"identities in {settings.identity_path} (one seed per service, 0600; signers.json is public)", file=sys.stderr
+    )
+    return 0
+
+
+def _compose_secrets(args: argparse.Namespace) -> int:
+    from services.runtime.provision import compose_secrets
+
+    made = compose_secrets(Path(args.folder))
+    print(f"{len(made)} secrets in {args.folder} (0600; kept on later runs; never commit them)")
+    return 0
+
+
+def _db_roles(args: argparse.Namespace) -> int:
+    from services.runtime.dbroles import apply_roles, roles_sql
+    from services.runtime.provision import db_passwords
+
+    if args.apply:
+        home = Settings().agentops_home.resolve()
+        apply_roles(args.apply, args.database, db_passwords(home))
+        print(f"logins created or updated; their passwords are in {home / 'secrets' / 'db-passwords.json'} (0600)")
+        return 0
+    print("-- run as a superuser, once; then set each login's password (ALTER ROLE ... PASSWORD ...)")
+    for statement in roles_sql(args.database):
+        print(statement + ";")
+    print("-- then `agentops migrate` with DATABASE_URL logging in as agentops_owner")
     return 0
 
 
@@ -372,23 +546,28 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """DATABASE_URL, else the running `agentops up`, else the embedded cluster started for this command."""
+def database_url(settings: Settings, login: str = "cli") -> Iterator[str]:
+    """DATABASE_URL (the operator's own login), else the running `agentops up`'s login for this
+    tool (`cli` reads; `auditor` rebuilds; `admin` sets up), else the embedded cluster started
+    for this command."""
     if settings.database_url:
-        yield settings.database_url
+        yield settings.service_database_url
         return
     from services.runtime.supervisor import runtime_urls
 
     running = runtime_urls(settings.agentops_home)
-    if running:
-        yield running["database_url"]
+    if running and login in running.get("database_urls", {}):
+        yield running["database_urls"][login]
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from services.runtime.dbroles import login_url
         from services.runtime.embedded import EmbeddedPostgres
-    pg = EmbeddedPostgres(settings.agentops_home.resolve() / "postgres").start()
+        from services.runtime.provision import db_passwords
+    home = settings.agentops_home.resolve()
+    pg = EmbeddedPostgres(home / "postgres").start()
     try:
-        yield pg.url()
+        yield pg.url() if login == "admin" else login_url(pg.url(), login, db_passwords(home))
     finally:
         pg.stop()
 

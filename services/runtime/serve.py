@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from shared.errors import StartupError
 from shared.settings import Settings
 
 SERVICES = ("auditor", "planner", "guardian", "executor", "notifier", "gateway")
@@ -41,7 +42,14 @@ def build(service: str, settings: Settings) -> Any:
 
 
 def serve(service: str, settings: Settings) -> None:
-    settings.require_infrastructure()
+    try:
+        _serve(service, settings)
+    except StartupError as exc:
+        raise SystemExit(f"{service}: {exc}") from None
+
+
+def _serve(service: str, settings: Settings) -> None:
+    settings.require_infrastructure(service)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
     app = build(service, settings)
     if service == "gateway":

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from services.runtime.serve import SERVICES
@@ -29,6 +30,7 @@ class Supervisor:
         self.nats: EmbeddedNats | None = None
         self.pg: EmbeddedPostgres | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logins: dict[str, str] = {}
         self.restarts: dict[str, int] = {}
         self.stopping = False
 
@@ -52,29 +54,38 @@ class Supervisor:
             self.shutdown()
 
     def _infrastructure(self) -> dict[str, str]:
-        from shared.broker import ensure_stream
-        from shared.db import run_migrations
+        import asyncio
+
+        from services.runtime.natsconf import ensure_identities
+        from services.runtime.provision import database_logins
+        from shared.broker import ensure_stream, publish_signers
 
         env = dict(os.environ)
+        identities = self.settings.identity_path.resolve()
+        ensure_identities(identities)  # first start: one key per service, 0600; later: reused
         nats_url, db_url = self.settings.nats_url, self.settings.database_url
         if not nats_url:
-            self.nats = EmbeddedNats(self.home / "nats").start()
+            self.nats = EmbeddedNats(self.home / "nats", identities=identities).start()
             nats_url = self.nats.url
-            print(f"embedded nats-server {nats_url} (store {self.home / 'nats'})", flush=True)
+            print(f"embedded nats-server {nats_url} (store {self.home / 'nats'}; nkey users only)", flush=True)
         if not db_url:
             self.pg = EmbeddedPostgres(self.home / "postgres").start()
             db_url = self.pg.url()
-            print(f"embedded PostgreSQL {db_url} (data {self.home / 'postgres'})", flush=True)
-        run_migrations(db_url)
-        import asyncio
-
-        asyncio.run(ensure_stream(nats_url, self.settings))
+            print(
+                f"embedded PostgreSQL 127.0.0.1:{self.pg.port} (data {self.home / 'postgres'}; scram-sha-256)",
+                flush=True,
+            )
+        self.logins = database_logins(db_url, self.home)
+        admin_settings = self.settings.model_copy(update={"identity_dir": identities})
+        asyncio.run(ensure_stream(nats_url, admin_settings))
+        asyncio.run(publish_signers(nats_url, admin_settings))
         if self.port == 0:
             self.port = free_port()
-        env.update(NATS_URL=nats_url, DATABASE_URL=db_url, GATEWAY_PORT=str(self.port))
+        env.update(NATS_URL=nats_url, GATEWAY_PORT=str(self.port), IDENTITY_DIR=str(identities))
+        env.pop("DATABASE_URL", None)  # each service gets its own login, or none (see _spawn)
         if self.sandbox:
             env.update(self._moto())
-        self._write_runtime(nats_url, db_url)
+        self._write_runtime(nats_url)
         return env
 
     def _moto(self) -> dict[str, str]:
@@ -90,13 +101,24 @@ class Supervisor:
         fake = {k: "testing" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if k not in os.environ}
         return {"EXECUTOR_MODE": "sandbox", "SAGEMAKER_ENDPOINT_URL": url, **fake}
 
-    def _write_runtime(self, nats_url: str, db_url: str) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        runtime = {"nats_url": nats_url, "database_url": db_url, "gateway_port": self.port, "pid": os.getpid()}
-        (self.home / "runtime.json").write_text(json.dumps(runtime, indent=2))
+    def _write_runtime(self, nats_url: str) -> None:
+        from services.runtime.provision import write_private
+
+        runtime = {
+            "nats_url": nats_url,
+            # the operator tools' logins: reading (verify, export, replay), and the auditor's (rebuild)
+            "database_url": self.logins["cli"],
+            "database_urls": {k: self.logins[k] for k in ("cli", "auditor", "owner")},
+            "gateway_port": self.port,
+            "pid": os.getpid(),
+        }
+        write_private(self.home / "runtime.json", json.dumps(runtime, indent=2))
 
     def _spawn(self, service: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "serve", service], env=env)
+        own = dict(env)
+        if service in self.logins:  # planner, executor and notifier never touch the database
+            own["DATABASE_URL"] = self.logins[service]
+        return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "serve", service], env=own)
 
     def _wait_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -148,6 +170,6 @@ class Supervisor:
         print("AgentOps stopped.", flush=True)
 
 
-def runtime_urls(home: Path) -> dict[str, str] | None:
+def runtime_urls(home: Path) -> dict[str, Any] | None:
     path = home.resolve() / "runtime.json"
     return json.loads(path.read_text()) if path.exists() else None

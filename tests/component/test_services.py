@@ -28,6 +28,7 @@ from shared.events import (
 from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
+from tests.infra import signed
 
 
 async def nothing_spent() -> Spend:
@@ -58,7 +59,7 @@ async def test_planner_turns_a_command_into_a_sized_plan() -> None:
             actor="alice",
             data=IntentReceivedData(command="deploy llama 3.1 8b for chatbot-x", user_id="alice"),
         )
-        await br.publish(event.model_dump_json().encode(), "agentops.intent.received")
+        await br.publish(**signed(event, "gateway"), subject="agentops.intent.received")
     assert len(seen) == 1
     plan = seen[0].data
     assert plan.config.endpoint_name == "chatbot-x-staging"
@@ -95,20 +96,20 @@ async def test_prod_plan_is_held_for_approval_and_a_second_person_releases_it() 
         ),
     )
     async with TestNatsBroker(app.broker) as br:
-        await br.publish(proposed.model_dump_json().encode(), "agentops.plan.proposed")
+        await br.publish(**signed(proposed, "planner"), subject="agentops.plan.proposed")
         assert len(out["approval.requested"]) == 1 and out["deployment.requested"] == []
         assert (await store.get("plan-1")).state == "pending_approval"  # type: ignore[union-attr]
 
         self_approval = ApprovalDecided(
             plan_id="plan-1", actor="alice", data=ApprovalDecidedData(decision="approved", approver="alice")
         )
-        await br.publish(self_approval.model_dump_json().encode(), "agentops.approval.decided")
+        await br.publish(**signed(self_approval, "gateway"), subject="agentops.approval.decided")
         assert out["deployment.requested"] == []
 
         approval = ApprovalDecided(
             plan_id="plan-1", actor="bob", data=ApprovalDecidedData(decision="approved", approver="bob")
         )
-        await br.publish(approval.model_dump_json().encode(), "agentops.approval.decided")
+        await br.publish(**signed(approval, "gateway"), subject="agentops.approval.decided")
     assert len(out["deployment.requested"]) == 1
 
 
@@ -130,7 +131,7 @@ async def test_executor_dry_run_reports_the_calls_and_remembers_what_it_made() -
         data=DeploymentRequestedData(env=Env.STAGING, config=config, estimated_usd_per_hour=1.5),
     )
     async with TestNatsBroker(app.broker) as br:
-        await br.publish(request.model_dump_json().encode(), "agentops.deployment.requested")
+        await br.publish(**signed(request, "guardian"), subject="agentops.deployment.requested")
     assert [s.data.status for s in statuses] == ["deploying", "deployed"]
     assert [c.operation for c in statuses[0].data.calls] == [
         "CreateModel",

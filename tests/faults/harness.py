@@ -23,7 +23,8 @@ import httpx
 import psycopg
 
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
-from shared.db import run_migrations
+from services.runtime.provision import database_logins
+from tests.infra import IDENTITIES, connect, create_stream
 from tests.keys import api_keys_env, headers
 
 PIPELINE = ("auditor", "planner", "guardian", "executor", "gateway")
@@ -32,7 +33,7 @@ PIPELINE = ("auditor", "planner", "guardian", "executor", "gateway")
 class Cluster:
     def __init__(self, home: Path, **settings: str) -> None:
         self.home = home
-        self.nats = EmbeddedNats(home / "nats", port=free_port())
+        self.nats = EmbeddedNats(home / "nats", port=free_port(), identities=IDENTITIES)
         self.pg = EmbeddedPostgres(home / "pg", port=free_port())
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -42,12 +43,14 @@ class Cluster:
         self.settings = settings
         self.down: set[str] = set()  # killed on purpose, waiting for the test to start them again
         self.stopping = False
+        self.logins: dict[str, str] = {}
 
     # infrastructure ---------------------------------------------------------------------------
     def start(self, services: Iterable[str] = PIPELINE) -> Cluster:
         self.nats.start()
         self.pg.start()
-        run_migrations(self.pg.url())
+        create_stream(self.nats.url)
+        self.logins = database_logins(self.pg.url(), self.home)
         for service in services:
             self.spawn(service)
         self.wait_ready()
@@ -67,7 +70,6 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "DATABASE_", "EXECUTOR_"))}
         env.update(
             NATS_URL=self.nats.url,
-            DATABASE_URL=self.pg.url(),
             GATEWAY_PORT=str(self.port),
             AGENTOPS_HOME=str(self.home / "home"),
             API_KEYS=api_keys_env(),
@@ -84,9 +86,12 @@ class Cluster:
         name = name or service
         self.down.discard(name)
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        env = self.env()
+        if service in self.logins:  # each service its own login; the others none
+            env["DATABASE_URL"] = self.logins[service]
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "services.runtime.cli", "serve", service],
-            env=self.env(),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -279,7 +284,7 @@ async def check_guarantees(cluster: Cluster, commands: list[Command]) -> None:
     verify = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "services.runtime.cli", "audit", "verify"],
-        env=cluster.env(),
+        env={**cluster.env(), "DATABASE_URL": cluster.logins["cli"]},  # the operators' read-only login
         capture_output=True,
         text=True,
         timeout=120,
@@ -300,9 +305,7 @@ async def stream_event_ids(nats_url: str) -> set[str]:
     """Every distinct event id the stream holds, read with an ephemeral ordered consumer."""
     import json
 
-    import nats
-
-    nc = await nats.connect(nats_url)
+    nc = await connect(nats_url)
     try:
         js = nc.jetstream()
         info = await js.stream_info("AGENTOPS")
@@ -321,9 +324,7 @@ async def stream_event_ids(nats_url: str) -> set[str]:
 
 async def auditor_caught_up(nats_url: str, timeout: float = 120.0) -> None:
     """Wait until the auditor's consumer has nothing left to deliver or acknowledge."""
-    import nats
-
-    nc = await nats.connect(nats_url)
+    nc = await connect(nats_url)
     try:
         js = nc.jetstream()
         deadline = time.monotonic() + timeout

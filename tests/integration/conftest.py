@@ -17,6 +17,7 @@ from services.gateway.app import create_app as gateway
 from services.guardian.app import create_app as guardian
 from services.planner.app import create_app as planner
 from shared.settings import Settings
+from tests.infra import for_service
 from tests.keys import api_keys_env, headers
 
 
@@ -75,9 +76,9 @@ class running:
         self.stack = AsyncExitStack()
 
     async def __aenter__(self) -> httpx.AsyncClient:
-        for build in (auditor, planner, guardian, executor):
-            await self.stack.enter_async_context(build(self.settings))
-        app = self.app = gateway(self.settings)
+        for name, build in (("auditor", auditor), ("planner", planner), ("guardian", guardian), ("executor", executor)):
+            await self.stack.enter_async_context(build(for_service(self.settings, name)))
+        app = self.app = gateway(for_service(self.settings, "gateway"))
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         return await self.stack.enter_async_context(
             httpx.AsyncClient(

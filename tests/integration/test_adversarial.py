@@ -100,4 +100,4 @@ async def test_no_command_gets_past_a_guardrail_or_an_approval(system: System, d
 async def test_control_characters_are_refused_before_anything_is_published(system: System) -> None:
     for text in (f"\u0000deploy {L8} for nul-bot", f"deploy {L8} for bell\u0007-bot"):
         response = await system.client.post("/api/agent/command", json={"command": text})
-        assert response.status_code == 422 and "control characters" in response.json()["detail"]
+        assert response.status_code == 422 and "control character" in response.json()["detail"]

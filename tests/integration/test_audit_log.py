@@ -6,16 +6,16 @@ import asyncio
 import json
 import uuid
 
-import nats
 import psycopg
 import pytest
 
 from services.auditor.app import create_app as auditor
-from services.auditor.store import append
+from services.auditor.store import Signed, append
 from services.auditor.verify import verify
 from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData
 from shared.settings import Settings
+from tests.infra import SIGNERS, connect, for_service, login, signed
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +27,10 @@ def intent(plan_id: str | None = None, command: str = "deploy llama 3.1 8b for c
 
 
 async def record(database_url: str, *events: IntentReceived) -> None:
-    engine = make_engine(database_url, role="agentops_auditor")
+    engine = make_engine(login(database_url, "auditor"))
     try:
         for event in events:
-            await append(engine, event)
+            await append(engine, Signed.of(event, SIGNERS["gateway"]))
     finally:
         await engine.dispose()
 
@@ -84,15 +84,16 @@ async def test_a_deleted_middle_row_fails_verify_at_the_next_row(database_url: s
 async def test_duplicate_delivery_records_one_row_and_one_state_change(nats_url: str, database_url: str) -> None:
     settings = Settings(nats_url=nats_url, database_url=database_url)
     event = intent()
-    async with auditor(settings):
-        nc = await nats.connect(nats_url)
+    async with auditor(for_service(settings, "auditor")):
+        nc = await connect(nats_url, "gateway")
         js = nc.jetstream()
-        body = event.model_dump_json().encode()
+        sent = signed(event, "gateway")
+        body, headers = sent["message"], sent["headers"]
         # Twice through the broker with the same Nats-Msg-Id (deduplicated by the server) ...
         for _ in range(2):
-            await js.publish(event.subject, body, headers={"Nats-Msg-Id": str(event.id)})
+            await js.publish(event.subject, body, headers=headers)
         # ... and once more with another message id, as a redelivery beyond the dedup window would be.
-        await js.publish(event.subject, body, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+        await js.publish(event.subject, body, headers={**headers, "Nats-Msg-Id": uuid.uuid4().hex})
         await nc.close()
         await drained(nats_url)
     with psycopg.connect(database_url) as conn:
@@ -113,7 +114,7 @@ async def drained(nats_url: str) -> None:
 
 
 async def js_consumer_pending(nats_url: str) -> int:
-    nc = await nats.connect(nats_url)
+    nc = await connect(nats_url)
     try:
         info = await nc.jetstream().consumer_info("AGENTOPS", "auditor-all")
         return int(info.num_pending + info.num_ack_pending)
@@ -123,8 +124,8 @@ async def js_consumer_pending(nats_url: str) -> int:
 
 async def test_undecodable_message_is_recorded_as_rejected_and_not_retried(nats_url: str, database_url: str) -> None:
     settings = Settings(nats_url=nats_url, database_url=database_url)
-    async with auditor(settings):
-        nc = await nats.connect(nats_url)
+    async with auditor(for_service(settings, "auditor")):
+        nc = await connect(nats_url, "gateway")
         await nc.jetstream().publish("agentops.intent.received", b"{not json", headers={"Nats-Msg-Id": "garbage-1"})
         await nc.close()
         for _ in range(100):
@@ -146,9 +147,9 @@ async def test_a_write_that_dies_mid_transaction_leaves_no_gap_in_seq(database_u
     (kill -9 of the auditor mid-transaction did, before seqs were assigned under the chain lock)."""
     import services.auditor.store as store
 
-    engine = make_engine(database_url, role="agentops_auditor")
+    engine = make_engine(login(database_url, "auditor"))
     try:
-        await append(engine, intent(command="first"))
+        await append(engine, Signed.of(intent(command="first"), SIGNERS["gateway"]))
         real = store.project
 
         async def dies(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -156,9 +157,9 @@ async def test_a_write_that_dies_mid_transaction_leaves_no_gap_in_seq(database_u
 
         monkeypatch.setattr(store, "project", dies)
         with pytest.raises(ConnectionResetError):
-            await append(engine, intent(command="lost"))
+            await append(engine, Signed.of(intent(command="lost"), SIGNERS["gateway"]))
         monkeypatch.setattr(store, "project", real)
-        await append(engine, intent(command="second"))
+        await append(engine, Signed.of(intent(command="second"), SIGNERS["gateway"]))
     finally:
         await engine.dispose()
     with psycopg.connect(database_url) as conn:

@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import nats
 import psycopg
 import pytest
 
@@ -20,6 +19,8 @@ from services.auditor.anchor import anchor_now, read_file
 from services.auditor.operations import rebuild
 from services.auditor.verify import verify
 from shared.db import make_engine
+from shared.settings import Settings
+from tests.infra import SIGNERS, connect, login, producer
 from tests.integration.conftest import System
 from tests.integration.test_audit_log import intent, record
 
@@ -38,7 +39,7 @@ def superuser(database_url: str, *statements: str) -> None:
 async def anchored(database_url: str, file: Path) -> None:
     engine = make_engine(database_url)
     try:
-        await anchor_now(engine, file, None)
+        await anchor_now(engine, file, Settings(nats_url=""), "cli")
     finally:
         await engine.dispose()
 
@@ -76,7 +77,9 @@ async def test_a_consistent_rewrite_of_the_whole_table_is_caught_by_the_anchor(
 ) -> None:
     await record(database_url, *(intent() for _ in range(4)))
     await anchored(database_url, tmp_path / "anchors.jsonl")
-    # Rewrite every row's actor and recompute the whole chain, as a careful forger would.
+    # Rewrite every row's actor and recompute the whole chain, as a careful forger would: unable
+    # to sign, they fall back to the unsigned chain-1 rule for every row. Only the anchor (kept
+    # outside the table) tells.
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT seq, payload FROM audit_events ORDER BY seq").fetchall()
     prev, statements = "0" * 64, []
@@ -86,11 +89,12 @@ async def test_a_consistent_rewrite_of_the_whole_table_is_caught_by_the_anchor(
         digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
         statements.append(
             f"UPDATE audit_events SET payload = '{canonical}'::jsonb, actor = 'mallory', prev_hash = '{prev}', "
-            f"hash = '{digest}' WHERE seq = {seq}"
+            f"hash = '{digest}', chain_version = 1, signature = NULL, signer = NULL WHERE seq = {seq}"
         )
         prev = digest
     superuser(database_url, *statements)
-    assert (await verify(database_url)).ok
+    alone = await verify(database_url)
+    assert alone.ok and alone.legacy == 4  # says plainly that nothing in it is signed
     verdict = await verify(database_url, anchors=read_file(tmp_path / "anchors.jsonl"))
     assert not verdict.ok and "rewritten" in verdict.problem and verdict.broken_seq == 4
 
@@ -173,13 +177,27 @@ async def test_export_lets_an_outsider_verify_the_chain_in_a_few_lines(
     env = dict(os.environ, DATABASE_URL=database_url, AGENTOPS_HOME=str(tmp_path))
     jsonl = agentops(env, "audit", "export", "--format", "jsonl")
     assert jsonl.returncode == 0, jsonl.stderr
-    # The outsider's code: the README's recipe, nothing from this project.
+    keys = json.loads(agentops(env, "audit", "keys").stdout)["keys"]
+    # The outsider's code: the README's recipe, nothing from this project (but `cryptography`).
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    def public_key(nkey: str) -> Ed25519PublicKey:  # a NATS public key: base32 of 1 prefix byte, key, 2 crc bytes
+        return Ed25519PublicKey.from_public_bytes(base64.b32decode(nkey + "=" * (-len(nkey) % 8))[1:-2])
+
     prev = "0" * 64
     lines = jsonl.stdout.splitlines()
     for line in lines:
         row = json.loads(line)
-        assert row["prev_hash"] == prev
-        assert hashlib.sha256((prev + row["event"]).encode()).hexdigest() == row["hash"]
+        assert row["prev_hash"] == prev and row["chain_version"] == 2
+        columns = json.loads(row["columns"])
+        assert all(columns[k] == row[k] for k in ("seq", "event_id", "type", "plan_id", "actor", "signer"))
+        digest = hashlib.sha256(f"{prev}|2|{row['columns']}|{row['event']}".encode()).hexdigest()
+        assert digest == row["hash"]
+        assert row["signer_key"] in keys[row["signer"]]
+        signature = base64.urlsafe_b64decode(row["signature"] + "=" * (-len(row["signature"]) % 4))
+        public_key(row["signer_key"]).verify(signature, row["event"].encode())  # raises if forged
         prev = row["hash"]
     assert len(lines) == 5
     csv_out = agentops(env, "audit", "export", "--format", "csv").stdout.splitlines()
@@ -196,7 +214,7 @@ async def test_replay_republishes_without_triggering_anything(
     await asyncio.sleep(0.3)
     with psycopg.connect(database_url) as conn:
         before = conn.execute("SELECT count(*) FROM audit_events").fetchone()
-    nc = await nats.connect(system.settings.nats_url)
+    nc = await connect(system.settings.nats_url, "cli")
     replayed: list[str] = []
 
     async def got(msg: Any) -> None:
@@ -240,7 +258,7 @@ async def test_anchor_command_and_verify_with_anchors(system: System, database_u
 
 
 async def test_batched_appends_chain_and_project_like_single_ones(system: System, database_url: str) -> None:
-    from services.auditor.store import append_many
+    from services.auditor.store import Signed, append_many
     from shared.events import parse_event
 
     plan_id = (await system.command("deploy llama-3.1 8B for batch-bot", env="staging"))["plan_id"]
@@ -250,10 +268,11 @@ async def test_batched_appends_chain_and_project_like_single_ones(system: System
         payloads = [r[0] for r in conn.execute("SELECT payload FROM audit_events ORDER BY seq").fetchall()]
     # the same plan's events again under new ids, as one batch with a repeat inside it
     events = [parse_event(json.dumps(p | {"id": str(uuid.uuid4()), "plan_id": "batch-copy"})) for p in payloads]
-    engine = make_engine(database_url, role="agentops_auditor")
+    engine = make_engine(login(database_url, "auditor"))
     try:
-        assert await append_many(engine, [*events, events[0]]) == len(events)
-        assert await append_many(engine, events) == 0  # all seen
+        batch = [Signed.of(e, SIGNERS[producer(e.type)]) for e in events]
+        assert await append_many(engine, [*batch, batch[0]]) == len(events)
+        assert await append_many(engine, batch) == 0  # all seen
     finally:
         await engine.dispose()
     assert (await verify(database_url)).ok

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import nats
 import pytest
 
+from tests.infra import connect
 from tests.integration.conftest import System
 
 pytestmark = pytest.mark.integration
 
 
 async def stream_messages(url: str) -> int:
-    nc = await nats.connect(url)
+    nc = await connect(url)
     try:
         return int((await nc.jetstream().stream_info("AGENTOPS")).state.messages)
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.runtime.embedded import EmbeddedNats
+from tests.infra import IDENTITIES, ensure_stream_as_admin
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.integration
 async def test_commands_get_503_while_nats_is_down_and_succeed_after_it_returns(
     database_url: str, tmp_path: Path
 ) -> None:
-    nats = EmbeddedNats(tmp_path / "nats").start()
+    nats = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES).start()
     try:
+        await ensure_stream_as_admin(nats.url)
         settings = system_settings(nats.url, database_url)
         async with running(settings) as client:
             system = System(client, settings)

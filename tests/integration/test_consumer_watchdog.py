@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import nats
 import pytest
 from nats.js.api import ConsumerConfig
 
 import shared.broker as broker_module
-from shared.broker import ConsumerWatchdog, build_broker, ensure_stream
+from shared.broker import ConsumerWatchdog, build_broker, ensure_stream, load_identity
 from shared.settings import Settings
+from tests.infra import connect
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,12 @@ class Exited(Exception):
 async def setup(nats_url: str, name: str) -> tuple[Settings, object]:
     settings = Settings(nats_url=nats_url)
     await ensure_stream(nats_url, settings)
-    nc = await nats.connect(nats_url)
+    nc = await connect(nats_url)
     js = nc.jetstream()
     await js.add_consumer(settings.stream_name, ConsumerConfig(durable_name=name, filter_subject="agentops.test.>"))
     for i in range(3):
         await js.publish("agentops.test.x", b"{}", headers={"Nats-Msg-Id": f"{name}-{i}"})
-    broker = build_broker(settings, "watchdog-test")
+    broker = build_broker(settings, load_identity(settings, "admin"))  # any identity that may read the consumer
     await broker.start()
     broker_module._WATCHED[id(broker)] = [name]
     return settings, (nc, broker)

@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import httpx
-import nats
 import pytest
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
@@ -20,6 +19,7 @@ from shared import catalog
 from shared.events import DeploymentRequested, DeploymentRequestedData
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
+from tests.infra import connect, signed
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -123,9 +123,12 @@ async def test_a_request_delivered_three_times_creates_everything_once(sandbox: 
         actor="guardian",
         data=DeploymentRequestedData(env=Env.STAGING, config=config, estimated_usd_per_hour=1.13),
     )
-    nc = await nats.connect(sandbox.settings.nats_url)
+    nc = await connect(sandbox.settings.nats_url)
+    sent = signed(event, "guardian")
     for i in range(3):  # the same event, as redeliveries after the broker's dedup window would arrive
-        await nc.jetstream().publish(event.subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": f"r{i}"})
+        await nc.jetstream().publish(
+            event.subject, sent["message"], headers={**sent["headers"], "Nats-Msg-Id": f"r{i}"}
+        )
     await nc.close()
     await asyncio.sleep(1.5)
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["triple-staging"]

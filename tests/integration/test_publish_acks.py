@@ -17,13 +17,14 @@ import nats
 import pytest
 
 from shared.events import PlanFailed, PlanFailedData
+from tests.infra import connect, signed
 from tests.integration.conftest import System
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_decisive_event_published_to_the_stream_is_answered_by_the_stream_alone(system: System) -> None:
-    nc = await nats.connect(system.settings.nats_url)
+    nc = await connect(system.settings.nats_url)
     try:
         inbox, bodies = nc.new_inbox(), list[bytes]()
 
@@ -37,9 +38,8 @@ async def test_a_decisive_event_published_to_the_stream_is_answered_by_the_strea
                 actor="planner",
                 data=PlanFailedData(reason="test: nobody waits for this plan"),
             )
-            await nc.publish(
-                event.subject, event.model_dump_json().encode(), reply=inbox, headers={"Nats-Msg-Id": str(event.id)}
-            )
+            sent = signed(event, "planner")
+            await nc.publish(event.subject, sent["message"], reply=inbox, headers=sent["headers"])
         await nc.flush()
         await asyncio.sleep(0.5)  # time enough for any second answer to arrive
         assert len(bodies) == 5, f"expected one answer per publish, got {bodies!r}"

@@ -38,7 +38,9 @@ def post(url: str, body: dict, key: str) -> dict:  # type: ignore[type-arg]
 
 def start(home: Path, port: int, **extra: str) -> subprocess.Popen[str]:
     """`agentops up` on the embedded default, as a user runs it (plus any settings in `extra`)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE", "IDENTITY_DIR")
+    }
     env.update(AGENTOPS_HOME=str(home), PYTHONUNBUFFERED="1", **extra)
     return subprocess.Popen(
         [sys.executable, "-m", "services.runtime.cli", "up", "--port", str(port)],
@@ -130,7 +132,9 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
 def test_up_sandbox_drives_a_moto_server_through_boto3(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "EXECUTOR_MODE", "IDENTITY_DIR")
+    }
     env.update(AGENTOPS_HOME=str(tmp_path / "state"), PYTHONUNBUFFERED="1", POLL_INITIAL_SECONDS="0.1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.runtime.cli", "up", "--port", str(port), "--sandbox"],

@@ -47,7 +47,12 @@ def test_compose_has_a_three_node_jetstream_cluster_and_replicated_stream() -> N
     for node in nodes:
         conf = (ROOT / "deploy" / "nats" / f"{node}.conf").read_text()
         assert "jetstream" in conf and f"server_name: {node}" in conf
-        assert len(re.findall(r"nats-route://nats-\d:6222", conf)) == 3
+        assert "include ./auth.conf" in conf and "include ./cluster.conf" in conf
+        assert "http" not in conf.replace("# ", "")  # no monitoring port
+        mounts = services[node]["volumes"]
+        assert "./deploy/secrets/nats-auth.conf:/etc/nats/auth.conf:ro" in mounts
+        assert "./deploy/secrets/nats-cluster.conf:/etc/nats/cluster.conf:ro" in mounts
+        assert "ports" not in services[node]  # reachable only on the compose network
     env = services["gateway"]["environment"]
     assert env["STREAM_REPLICAS"] == "3"
     assert env["NATS_URL"].count("nats://") == 3
@@ -85,3 +90,54 @@ def test_the_image_holds_what_the_code_reads_beside_it() -> None:
     assert (ROOT / "frontend" / "package-lock.json").is_file()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "**/node_modules" in ignored and ".git" in ignored
+
+
+def test_compose_secrets_are_made_by_the_command_and_each_service_gets_only_its_own(tmp_path: Path) -> None:
+    from services.runtime.dbroles import SERVICE_LOGIN
+    from services.runtime.provision import compose_secrets
+
+    made = {p.name for p in compose_secrets(tmp_path / "secrets")}
+    spec = compose()
+    declared = spec["secrets"]
+    for name, entry in declared.items():
+        assert entry["file"] == f"./deploy/secrets/{name}" and name in made, name
+    for name, service in spec["services"].items():
+        for mount in service.get("volumes") or []:
+            if mount.startswith("./deploy/secrets/"):
+                assert mount.split(":")[0].rsplit("/", 1)[1] in made
+        if name not in SERVICES:
+            continue
+        own = set(service.get("secrets") or [])
+        nkeys = {s for s in own if s.endswith(".nk")}
+        assert nkeys == {f"{name}.nk"}, f"{name} must hold its own nkey and no other"
+        assert "signers.json" in own and "postgres.password" not in own and "db-passwords.json" not in own
+        env = service.get("environment") or {}
+        if name in SERVICE_LOGIN:
+            login = SERVICE_LOGIN[name]
+            assert env["DATABASE_URL"] == f"postgresql://{login}@postgres:5432/agentops"
+            assert env["DATABASE_PASSWORD_FILE"] == f"/run/secrets/{login}.password" and f"{login}.password" in own
+        else:
+            assert "DATABASE_URL" not in env, f"{name} never touches the database"
+    published = {n for n, s in spec["services"].items() if s.get("ports")}
+    assert published == {"gateway"}
+
+
+def test_each_nats_node_configuration_is_valid_with_the_generated_includes(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from services.runtime.embedded import nats_server_binary
+    from services.runtime.provision import compose_secrets
+
+    compose_secrets(tmp_path / "secrets")
+    for node in ("nats-1", "nats-2", "nats-3"):
+        folder = tmp_path / node
+        folder.mkdir()
+        conf = (ROOT / "deploy" / "nats" / f"{node}.conf").read_text().replace("/data/jetstream", str(folder / "js"))
+        (folder / "nats.conf").write_text(conf)
+        shutil.copy(tmp_path / "secrets" / "nats-auth.conf", folder / "auth.conf")
+        shutil.copy(tmp_path / "secrets" / "nats-cluster.conf", folder / "cluster.conf")
+        checked = subprocess.run(
+            [nats_server_binary(), "-t", "-c", str(folder / "nats.conf")], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stderr + checked.stdout

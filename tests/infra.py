@@ -1,0 +1,73 @@
+"""The servers the tests run against, set up as production sets them up: NATS admitting only the
+AgentOps identities (one nkey each, its own permissions), PostgreSQL with one login per service.
+
+Identities and database passwords are made once per test session; IDENTITY_DIR points every
+Settings() (and every subprocess) at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from services.runtime.dbroles import login_url, new_passwords
+from services.runtime.natsconf import ensure_identities
+from shared.identity import inbox_prefix
+from shared.settings import Settings
+
+IDENTITIES = Path(os.environ.get("AGENTOPS_TEST_IDENTITIES") or tempfile.mkdtemp(prefix="agentops-identities-"))
+SIGNERS = ensure_identities(IDENTITIES)
+os.environ["AGENTOPS_TEST_IDENTITIES"] = str(IDENTITIES)  # subprocesses reuse the same keys
+os.environ["IDENTITY_DIR"] = str(IDENTITIES)
+PASSWORDS = new_passwords()
+
+
+def seed(identity: str) -> str:
+    return (IDENTITIES / f"{identity}.nk").read_text().strip()
+
+
+async def connect(url: str, identity: str = "admin", **kwargs: Any) -> nats.NATS:
+    """A nats-py connection as one of the identities (admin may do anything)."""
+    return await nats.connect(
+        url.split(","), nkeys_seed_str=seed(identity), inbox_prefix=inbox_prefix(identity), **kwargs
+    )
+
+
+def login(database_url: str, service: str) -> str:
+    """The same test database, logged in as `service`'s own role."""
+    return login_url(database_url, service, PASSWORDS)
+
+
+def for_service(settings: Settings, service: str) -> Settings:
+    """A service's own settings: its own database login (or none)."""
+    if service in ("auditor", "gateway", "guardian") and settings.database_url:
+        return settings.model_copy(update={"database_url": login(settings.database_url, service)})
+    return settings.model_copy(update={"database_url": ""})
+
+
+def create_stream(url: str, **overrides: Any) -> None:
+    asyncio.run(ensure_stream_as_admin(url, **overrides))
+
+
+async def ensure_stream_as_admin(url: str, **overrides: Any) -> None:
+    from shared.broker import ensure_stream
+
+    await ensure_stream(url, Settings(nats_url=url, identity_dir=IDENTITIES, **overrides))
+
+
+def signed(event: Any, by: str) -> dict[str, Any]:
+    """What `by` would publish `event` with: `broker.publish(**signed(event, by), subject=...)`."""
+    body = event.canonical_json().encode()
+    return {"message": body, "headers": {"Nats-Msg-Id": str(event.id), **SIGNERS[by].sign(body)}}
+
+
+def producer(event_type: str) -> str:
+    """A service that may produce `event_type` (people's decisions: the gateway)."""
+    from shared.identity import PRODUCERS
+
+    return "gateway" if event_type == "approval.decided" else sorted(PRODUCERS[event_type])[0]

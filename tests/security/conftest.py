@@ -1,0 +1,26 @@
+"""Security tests run against servers of their own that enforce what production enforces: a
+nats-server admitting only the AgentOps identities (even when AGENTOPS_TEST_NATS_URL points at an
+open server), PostgreSQL with one login per service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.runtime.embedded import EmbeddedNats
+from tests.infra import IDENTITIES, create_stream
+
+
+@pytest.fixture
+def secured_nats(tmp_path: Path) -> Iterator[str]:
+    server = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES).start()
+    try:
+        create_stream(server.url)
+        yield server.url
+    finally:
+        server.stop()
+
+
+from tests.integration.conftest import system  # noqa: E402,F401  (the whole system, as a fixture here too)

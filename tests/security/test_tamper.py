@@ -1,0 +1,96 @@
+"""The audit row is covered whole: changing any column of any row, as a superuser with the
+append-only trigger out of the way, makes `audit verify` fail at that row."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from services.auditor.store import Signed, append
+from services.auditor.verify import verify
+from shared.db import make_engine
+from shared.events import IntentReceived, IntentReceivedData
+from shared.identity import TrustedSigners
+from tests.infra import IDENTITIES, SIGNERS, login
+
+pytestmark = pytest.mark.integration
+
+TRUSTED = TrustedSigners.from_file(IDENTITIES / "signers.json")
+OTHER_KEY = SIGNERS["planner"].public_key
+
+# column -> the SQL expression an attacker sets it to (on row 3 of 5)
+EDITS = {
+    "event_id": f"'{uuid.uuid4()}'",
+    "type": "'plan.failed'",
+    "plan_id": "'someone-else'",
+    "actor": "'mallory'",
+    "occurred_at": "occurred_at - interval '1 hour'",
+    "recorded_at": "recorded_at + interval '1 second'",
+    "payload": "jsonb_set(payload, '{data,command}', '\"deploy llama 3.1 70b for chatbot-x\"')",
+    "prev_hash": "repeat('f', 64)",
+    "hash": "repeat('0', 64)",
+    "signer": "'planner'",
+    "signer_key": f"'{OTHER_KEY}'",
+    "signature": "(SELECT signature FROM audit_events WHERE seq = 1)",
+    "chain_version": "1",
+}
+
+
+async def five_rows(database_url: str) -> None:
+    engine = make_engine(login(database_url, "auditor"))
+    try:
+        for i in range(5):
+            event = IntentReceived(
+                plan_id=f"p{i}",
+                actor="alice",
+                data=IntentReceivedData(command=f"deploy llama 3.1 8b for app-{i}", user_id="alice"),
+            )
+            await append(engine, Signed.of(event, SIGNERS["gateway"]))
+    finally:
+        await engine.dispose()
+
+
+def as_superuser(database_url: str, statement: str) -> None:
+    """Triggers off for this session, as `session_replication_role = replica` does."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(statement)  # type: ignore[arg-type]
+
+
+async def test_an_untouched_log_verifies_with_every_signature(database_url: str) -> None:
+    await five_rows(database_url)
+    verdict = await verify(database_url, trusted=TRUSTED)
+    assert verdict.ok and verdict.count == 5 and verdict.legacy == 0
+
+
+@pytest.mark.parametrize("column", list(EDITS))
+async def test_each_column_changed_is_caught_at_that_row(database_url: str, column: str) -> None:
+    await five_rows(database_url)
+    as_superuser(database_url, f"UPDATE audit_events SET {column} = {EDITS[column]} WHERE seq = 3")
+    verdict = await verify(database_url, trusted=TRUSTED)
+    assert not verdict.ok and verdict.broken_seq == 3, verdict.describe()
+
+
+async def test_a_renumbered_row_is_caught_where_the_chain_breaks(database_url: str) -> None:
+    await five_rows(database_url)
+    as_superuser(database_url, "UPDATE audit_events SET seq = 99 WHERE seq = 3")
+    verdict = await verify(database_url, trusted=TRUSTED)
+    assert not verdict.ok and verdict.broken_seq == 4
+
+
+async def test_a_row_signed_by_a_key_nobody_trusts_fails_verify(database_url: str) -> None:
+    """A forger with database access signs a row with a key of their own: not a service's key."""
+    from shared.identity import Signer, new_seed
+
+    await five_rows(database_url)
+    intruder = Signer("gateway", new_seed())
+    engine = make_engine(login(database_url, "auditor"))
+    try:
+        event = IntentReceived(plan_id="x", actor="bob", data=IntentReceivedData(command="deploy x", user_id="bob"))
+        await append(engine, Signed.of(event, intruder))
+    finally:
+        await engine.dispose()
+    verdict = await verify(database_url, trusted=TRUSTED)
+    assert not verdict.ok and verdict.broken_seq == 6 and "unknown key" in verdict.problem
