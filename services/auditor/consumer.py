@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 import nats.errors
+import sqlalchemy.exc
 from faststream.nats import NatsBroker
 from nats.js.api import ConsumerConfig
 from nats.js.client import JetStreamContext
@@ -38,6 +39,7 @@ from shared.broker import ALL_EVENTS, Identity, decode, record_rejection
 from shared.events import canonical_json
 from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER, TrustedSigners, header
 from shared.settings import Settings
+from shared.text import safe_text
 
 log = logging.getLogger(__name__)
 SERVICE = "auditor"
@@ -124,6 +126,20 @@ class OrderedAuditConsumer:
         stream = self.settings.stream_name
         await record_rejection(self.broker, self.identity, stream, msg.data, msg.subject, msg, problem, msg.headers)
 
+    async def _refuse(self, item: tuple[Any, Signed], exc: BaseException) -> None:
+        msg, signed = item
+        why = f"the log cannot store this event: {type(exc).__name__}: {safe_text(exc, 300)}"
+        if signed.event.type != "message.rejected":
+            await self._reject(msg, why)
+            return
+        # Rejecting a rejection would make another one, and so on: keep it in the log without
+        # its projection, or if even that fails, say so here and go on.
+        log.error("auditor: %s (a message.rejected record; kept without projection)", why)
+        try:
+            await append_many(self.engine, [signed], project=False)
+        except Exception:
+            log.exception("auditor: a message.rejected record could not be stored at all; skipped")
+
     async def _write(self, items: list[tuple[Any, Signed]]) -> None:
         """Append the batch; retried in place while the database is away. An event the database
         refuses as data (a value it cannot store) is found by writing one at a time, recorded as
@@ -141,8 +157,7 @@ class OrderedAuditConsumer:
                         await self._write([one])
                     return
                 if refused_as_data(exc):
-                    msg, _ = items[0]
-                    await self._reject(msg, f"the log cannot store this event: {type(exc).__name__}: {exc}")
+                    await self._refuse(items[0], exc)
                     return
                 if self.stopping:
                     raise
@@ -193,23 +208,31 @@ def unstorable(value: Any, where: str = "event") -> str | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# SQLSTATE classes that mean "this data cannot be stored", not "the database is away":
-# 22 data exception (e.g. untranslatable character), 23 integrity, 54 program limit (too large).
-_DATA_CLASSES = ("22", "23", "54")
+# SQLSTATE classes that mean "the database is away or busy, try again": connection exceptions,
+# insufficient resources, operator intervention (shutdown, restart), system errors, and
+# transaction rollbacks (serialization failures, deadlocks).
+_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+_AWAY = (OSError, TimeoutError, ConnectionError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
 
 def refused_as_data(exc: BaseException) -> bool:
-    if isinstance(exc, UnicodeError):
-        return True
+    """True when writing failed because of what the events hold (a value PostgreSQL refuses, a
+    fold that cannot take them), not because the database is away: retrying would fail forever."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if isinstance(state, str) and state[:2] in _DATA_CLASSES:
+        if isinstance(current, UnicodeError):
             return True
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and len(state) == 5:
+            return state[:2] not in _TRANSIENT_CLASSES
+        if isinstance(current, _AWAY) or getattr(current, "connection_invalidated", False):
+            return False
+        if type(current).__module__.startswith("asyncpg") and "Connection" in type(current).__name__:
+            return False
         current = getattr(current, "orig", None) or current.__cause__
-    return False
+    return not isinstance(exc, _AWAY) and type(exc).__module__.split(".")[0] not in ("sqlalchemy", "asyncpg")
 
 
 async def _quietly(call: Any) -> None:

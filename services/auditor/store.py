@@ -98,8 +98,9 @@ def _row(item: Signed, seq: int, prev_hash: str, now: datetime) -> dict[str, Any
     }
 
 
-async def append_many(engine: AsyncEngine, items: list[Signed]) -> int:
-    """Record a batch in one transaction (one lock, one head read); returns how many were new."""
+async def append_many(engine: AsyncEngine, items: list[Signed], project: bool = True) -> int:
+    """Record a batch in one transaction (one lock, one head read); returns how many were new.
+    `project=False` appends to the log alone (a record the projections could not take)."""
     if not items:
         return 0
     async with engine.begin() as conn:
@@ -126,6 +127,8 @@ async def append_many(engine: AsyncEngine, items: list[Signed]) -> int:
         if not rows:
             return 0
         seqs = list((await conn.execute(insert(audit_events).returning(audit_events.c.seq), rows)).scalars())
+        if not project:
+            return len(rows)
         pairs = list(zip(fresh, sorted(seqs), strict=True))
         await _project_many(conn, deployments, pairs, apply_deployment)
         await _project_many(conn, approvals, [(e, q) for e, q in pairs if _touches_approvals(e)], apply_approval)

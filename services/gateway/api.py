@@ -318,7 +318,13 @@ async def _act(
         command_id=str(event.id),
         plan_id=plan_id,
         action=action.value,
-        message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}",
+        message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}"
+        + (
+            "; like a new plan it is checked again, and in prod or above the approval threshold it waits "
+            "for approvers (GET /approvals)"
+            if action in (Action.SCALE, Action.RESTART)
+            else ""
+        ),
     )
 
 

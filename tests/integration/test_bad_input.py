@@ -71,3 +71,57 @@ async def test_bad_approval_bodies_are_422(system: System) -> None:
     ):
         response = await system.client.post("/approve", json=body, headers=system.auth("bob"))
         assert response.status_code == 422, body
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"instance_count": "2"}', "instance_count"),
+        (b'{"instance_count": true}', "instance_count"),
+        (b'{"instance_count": 2.5}', "instance_count"),
+        (b'{"instance_count": 0}', "pause"),
+        (b'{"instance_count": 99999999999999999999}', "instance_count"),
+    ],
+)
+async def test_an_instance_count_is_a_whole_number_from_1_to_4(system: System, body: bytes, says: str) -> None:
+    response = await system.client.post(
+        "/api/deployments/any-plan/scale", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422 and says in response.json()["detail"], response.text
+
+
+@pytest.mark.parametrize(
+    "constraints",
+    [{"instance_count": "2"}, {"instance_count": True}, {"budget_usd_per_hour": "20"}, {"budget_usd_per_hour": 0}],
+)
+async def test_constraints_are_typed_strictly(system: System, constraints: dict[str, object]) -> None:
+    before = await stream_messages(system.settings.nats_url)
+    response = await system.client.post(
+        "/api/agent/command", json={"command": "deploy llama 3.1 8b for x", "constraints": constraints}
+    )
+    assert response.status_code == 422, response.text
+    assert await stream_messages(system.settings.nats_url) == before
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ("deploy llama 3.1 8b for budget-zero with budget $0/hour", "$0/hour allows nothing"),
+        ("deploy llama 3.1 8b for budget-neg with budget $-5/hour", "not an amount"),
+        ("deploy llama 3.1 8b for budget-nan with budget $nan/hour", "not an amount"),
+        ("deploy llama 3.1 8b for budget-inf with budget $1e400/hour", "not an amount"),
+        ("deploy llama 3.1 8b for budget-huge with budget $250000/hour", "over the limit"),
+    ],
+)
+async def test_a_budget_that_is_not_one_is_refused_not_replaced_by_the_cap(
+    system: System, command: str, says: str
+) -> None:
+    answer = await system.command(command, env="staging")
+    assert answer["status"] == "validation_failed" and says in answer["message"] + str(answer["validation_errors"])
+
+
+async def test_scale_to_zero_in_words_says_pause_is_the_way(system: System) -> None:
+    answer = await system.command("deploy llama-3.1 8B for zero-bot", env="staging")
+    await system.wait_status(answer["plan_id"], "deployed")
+    response = await system.client.post("/api/agent/command", json={"command": "scale zero-bot to 0 instances"})
+    assert response.status_code == 422 and "pause zero-bot" in response.json()["detail"]

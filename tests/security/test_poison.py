@@ -194,3 +194,40 @@ async def stream_messages(system: System) -> int:
         return int((await nc.jetstream().stream_info("AGENTOPS")).state.messages)
     finally:
         await nc.close()
+
+
+async def test_an_event_the_projection_cannot_fold_is_rejected_and_the_log_goes_on(
+    system: System, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.auditor.store as store
+
+    real = store.apply_deployment
+
+    def fragile(row: Any, event: Any, seq: int) -> Any:
+        if event.plan_id.startswith("boom"):
+            raise KeyError("a fold that cannot take this event")
+        return real(row, event, seq)
+
+    monkeypatch.setattr(store, "apply_deployment", fragile)
+    event = IntentReceived(
+        plan_id="boom-1", actor="alice", data=IntentReceivedData(command="deploy x", user_id="alice")
+    )
+    nc = await connect(system.settings.nats_url, "gateway")
+    try:
+        sent = signed(event, "gateway")
+        await nc.jetstream().publish(event.subject, sent["message"], headers=sent["headers"])
+    finally:
+        await nc.close()
+    await an_ordinary_command_goes_through(system, database_url)
+    query = "SELECT payload FROM audit_events WHERE plan_id = 'boom-1' AND payload->'data'->>'subject' = %s"
+    rows: list[Any] = []
+    for _ in range(200):
+        with psycopg.connect(database_url) as conn:
+            if conn.execute(query, ("agentops.intent.received",)).fetchone():
+                rows = conn.execute("SELECT payload FROM audit_events WHERE plan_id = 'boom-1'").fetchall()
+                break
+        await asyncio.sleep(0.05)
+    # the intent (and what the planner made of it) are recorded as rejections, nothing else of them
+    assert {r[0]["type"] for r in rows} == {"message.rejected"}
+    intent = [r[0]["data"] for r in rows if r[0]["data"]["subject"] == "agentops.intent.received"]
+    assert intent and "KeyError" in intent[0]["error"]
