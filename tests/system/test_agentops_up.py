@@ -109,6 +109,7 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
             if get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("plan", {}).get("status") == "deployed":
                 break
             time.sleep(0.1)
+        closed_doors(home)
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
@@ -159,3 +160,35 @@ def test_up_sandbox_drives_a_moto_server_through_boto3(tmp_path: Path) -> None:
     finally:
         stop(proc)
     assert proc.returncode == 0
+
+
+def closed_doors(home: Path) -> None:
+    """What `agentops up` leaves reachable to someone on this machine without its secrets."""
+    import asyncio
+    import json
+    import stat
+
+    import nats
+    import psycopg
+
+    runtime = json.loads((home / "runtime.json").read_text())
+    for secret in [home / "runtime.json", *(home / "identity").glob("*.nk"), *(home / "secrets").iterdir()]:
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
+    assert stat.S_IMODE((home / "identity").stat().st_mode) == 0o700
+
+    async def anonymous() -> str:
+        try:
+            nc = await nats.connect(runtime["nats_url"], allow_reconnect=False, max_reconnect_attempts=0)
+        except Exception as exc:
+            return str(exc)
+        await nc.close()
+        return "connected"
+
+    assert "Authorization Violation" in asyncio.run(anonymous())
+    port = runtime["database_url"].rsplit(":", 1)[1].split("/")[0]
+    for user in ("postgres", "agentops_auditor"):
+        try:
+            psycopg.connect(f"postgresql://{user}@127.0.0.1:{port}/agentops", connect_timeout=5).close()
+            raise AssertionError(f"{user} logged in without a password")
+        except psycopg.OperationalError as exc:
+            assert "password" in str(exc)
