@@ -5,7 +5,10 @@ parameter and header before anything is published; the auditor's rejections use 
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 _BAD = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f\\ud800-\\udfff]")
 
@@ -46,3 +49,14 @@ def safe_text(value: Any, limit: int = 500) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return _BAD.sub("\ufffd", str(value)[:limit])
+
+
+def _utc(value: datetime) -> datetime:
+    """A time as UTC (a time without a zone is taken as UTC), refused if UTC cannot hold it."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC (years 1 to 9999)") from None
+
+
+UtcTime = Annotated[datetime, AfterValidator(_utc)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -16,6 +15,7 @@ from services.auditor.operations import type_filter, valid_pattern
 from services.gateway.api import GatewayDep, Viewer, existing
 from services.gateway.auth import Principal, Role, presented_key, require
 from shared.db import audit_events
+from shared.text import UtcTime
 
 router = APIRouter()
 SSE_POLL_SECONDS = 0.25
@@ -50,8 +50,8 @@ async def audit(
     _who: Viewer,
     plan_id: Annotated[str | None, Query(max_length=100)] = None,
     type: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcTime | None = None,
+    until: UtcTime | None = None,
     cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:

@@ -125,3 +125,28 @@ async def test_scale_to_zero_in_words_says_pause_is_the_way(system: System) -> N
     await system.wait_status(answer["plan_id"], "deployed")
     response = await system.client.post("/api/agent/command", json={"command": "scale zero-bot to 0 instances"})
     assert response.status_code == 422 and "pause zero-bot" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/audit?since=not-a-date",
+        "/api/audit?since=2026-13-45T00:00:00Z",
+        "/api/audit?since=0001-01-01T00:00:00%2B14:00",  # before year 1 once in UTC
+        "/api/audit?until=9999-12-31T23:59:59-14:00",  # after year 9999 once in UTC
+        "/api/audit?limit=100000000000000000000000",
+        "/api/audit?cursor=-1",
+        "/api/deployments?offset=-1",
+        "/api/deployments?limit=1e3",
+        "/api/events?after=99999999999999999999999",
+    ],
+)
+async def test_out_of_range_dates_and_numbers_are_a_4xx(system: System, url: str) -> None:
+    response = await system.client.get(url)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"]
+
+
+async def test_a_time_without_a_zone_is_read_as_utc(system: System) -> None:
+    response = await system.client.get("/api/audit?since=2026-01-01T00:00:00")
+    assert response.status_code == 200, response.text

@@ -185,6 +185,17 @@ def closed_doors(home: Path) -> None:
         return "connected"
 
     assert "Authorization Violation" in asyncio.run(anonymous())
+
+    async def published_keys() -> dict:  # type: ignore[type-arg]
+        seed = (home / "identity" / "cli.nk").read_text().strip()
+        nc = await nats.connect(runtime["nats_url"], nkeys_seed_str=seed, inbox_prefix="_INBOX_cli")
+        try:
+            entry = await (await nc.jetstream().key_value("agentops-signers")).get("signers")
+            return json.loads(entry.value or b"{}")  # type: ignore[no-any-return]
+        finally:
+            await nc.close()
+
+    assert asyncio.run(published_keys()) == json.loads((home / "identity" / "signers.json").read_text())
     port = runtime["database_url"].rsplit(":", 1)[1].split("/")[0]
     for user in ("postgres", "agentops_auditor"):
         try:

@@ -141,3 +141,26 @@ def test_each_nats_node_configuration_is_valid_with_the_generated_includes(tmp_p
             [nats_server_binary(), "-t", "-c", str(folder / "nats.conf")], capture_output=True, text=True
         )
         assert checked.returncode == 0, checked.stderr + checked.stdout
+
+
+def test_nats_config_for_an_external_server_is_valid_and_admits_only_the_identities(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from services.runtime.embedded import nats_server_binary
+
+    env = {**os.environ, "IDENTITY_DIR": str(tmp_path / "identity")}
+    out = tmp_path / "nats.conf"
+    made = subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", "nats", "config", "-o", str(out), "--store-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    text = out.read_text()
+    assert "127.0.0.1:4222" in text and text.count('"nkey"') == 8 and "http" not in text
+    assert (out.stat().st_mode & 0o777) == 0o600
+    checked = subprocess.run([nats_server_binary(), "-t", "-c", str(out)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr + checked.stdout
