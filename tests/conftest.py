@@ -82,7 +82,14 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
         create_stream(url)
         yield url
         return
-    server = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES).start()
+    with secured_nats_server(tmp_path / "nats") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def secured_nats_server(folder: Path) -> Iterator[str]:
+    """A nats-server of the test's own that admits only the AgentOps identities, stream created."""
+    server = EmbeddedNats(folder, identities=IDENTITIES).start()
     try:
         create_stream(server.url)
         yield server.url

@@ -452,7 +452,7 @@ def _nats_config(args: argparse.Namespace) -> int:
     if args.output == "-":
         print(text, end="")
     else:
-        from services.runtime.provision import write_private
+        from services.runtime.secretfiles import write_private
 
         write_private(Path(args.output), text)
     print(

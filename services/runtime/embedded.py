@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psycopg
 
+from services.runtime.secretfiles import write_private
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -73,9 +75,7 @@ class EmbeddedNats:
 
             config = self.home / "nats-server.conf"
             text = server_config(ensure_identities(self.identities), port=self.port, store_dir=self.home / "jetstream")
-            fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
+            write_private(config, text)
             command = [nats_server_binary(), "-c", str(config)]
         self.proc = subprocess.Popen(
             command,
@@ -120,7 +120,7 @@ class EmbeddedPostgres:
         legacy = not fresh and not self.password_file.exists()  # a state folder from a trust-auth version
         if not self.password_file.exists():
             self.home.mkdir(parents=True, exist_ok=True)
-            _write_secret(self.password_file, secrets.token_hex(24))
+            write_private(self.password_file, secrets.token_hex(24))
         self._prepare(POSTGRES_BIN_PATH)
         if fresh:
             subprocess.run(
@@ -232,15 +232,6 @@ class EmbeddedPostgres:
 
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL)
-
-
-def _write_secret(path: Path, value: str) -> None:
-    """A file only its owner can read, written without a moment of wider permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    path.chmod(0o600)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int, grace: float = 10.0) -> None:

@@ -9,9 +9,9 @@ server or a cluster. The permissions come from one table, shared/identity.py.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from services.runtime.secretfiles import write_private
 from shared.identity import (
     BUCKETS,
     CONSUMES,
@@ -38,7 +38,7 @@ def ensure_identities(folder: Path) -> dict[str, Signer]:
     for identity in IDENTITIES:
         path = folder / f"{identity}.nk"
         if not path.exists():
-            _write_private(path, new_seed())
+            write_private(path, new_seed() + "\n")
         signers[identity] = Signer(identity, path.read_text())
     trusted = {s: [signers[s].public_key] for s in SERVICES}
     existing = folder / "signers.json"
@@ -48,12 +48,6 @@ def ensure_identities(folder: Path) -> dict[str, Signer]:
             trusted[service] += [k for k in keys if k not in trusted[service]]
     existing.write_text(json.dumps({"keys": trusted}, indent=2) + "\n")
     return signers
-
-
-def _write_private(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
 
 
 def _js_consumer(durable: str) -> list[str]:

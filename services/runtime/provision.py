@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import psycopg
 
 from services.runtime.dbroles import SERVICE_LOGIN, apply_roles, login_url, new_passwords
+from services.runtime.secretfiles import write_private
 from shared.db import run_migrations, with_login
 
 DB_SERVICES = ("auditor", "gateway", "guardian")
@@ -19,15 +19,6 @@ def secrets_dir(home: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     return folder
-
-
-def write_private(path: Path, text: str) -> None:
-    """A file only its owner can read, never briefly wider."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    path.chmod(0o600)
 
 
 def db_passwords(home: Path, given: Path | None = None) -> dict[str, str]:

@@ -102,7 +102,7 @@ class Supervisor:
         return {"EXECUTOR_MODE": "sandbox", "SAGEMAKER_ENDPOINT_URL": url, **fake}
 
     def _write_runtime(self, nats_url: str) -> None:
-        from services.runtime.provision import write_private
+        from services.runtime.secretfiles import write_private
 
         runtime = {
             "nats_url": nats_url,

@@ -9,18 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.embedded import EmbeddedNats
-from tests.infra import IDENTITIES, create_stream
+from tests.conftest import secured_nats_server
 
 
 @pytest.fixture
 def secured_nats(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES).start()
-    try:
-        create_stream(server.url)
-        yield server.url
-    finally:
-        server.stop()
+    with secured_nats_server(tmp_path / "secured-nats") as url:
+        yield url
 
 
 from tests.integration.conftest import system  # noqa: E402,F401  (the whole system, as a fixture here too)
