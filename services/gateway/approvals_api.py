@@ -7,7 +7,6 @@ the reason; the guardian checks the same again before anything deploys.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -82,30 +81,28 @@ async def decide(
         raise HTTPException(
             409, f"plan {plan_id} changed since you reviewed it: review the current version (GET /approvals)"
         )
-    if decision == "approved" and not await _first_vote(gw, plan_id, current_hash or "", who.user_id):
-        needed = request["request"].get("approvals_required", 1)
-        raise HTTPException(409, f"you already approved {plan_id}; it needs {needed} different approvers")
     event = ApprovalDecided(
         plan_id=plan_id,
         actor=who.user_id,
         data=ApprovalDecidedData(decision=decision, approver=who.user_id, reason=reason, plan_hash=current_hash),
     )
-    try:
-        await gw.send(event)
-    except HTTPException:
-        if decision == "approved":
-            with contextlib.suppress(Exception):
-                await gw.idempotency.forget_vote(plan_id, current_hash or "", who.user_id)
-        raise
+    if decision == "approved" and (first := await _claim_vote(gw, plan_id, current_hash or "", event)) is not None:
+        # A second click, or a retry after a 503: send the first vote again (the same event id,
+        # so the stream drops it if it had arrived) and say it counts once.
+        await gw.send(first)
+        needed = request["request"].get("approvals_required", 1)
+        raise HTTPException(409, f"you already approved {plan_id}; it needs {needed} different approvers")
+    await gw.send(event)
     return ApproveResponse(
         status=decision, plan_id=plan_id, approver=who.user_id, message=f"plan {plan_id} {decision} by {who.user_id}"
     )
 
 
-async def _first_vote(gw: Gateway, plan_id: str, plan_hash: str, approver: str) -> bool:
+async def _claim_vote(gw: Gateway, plan_id: str, plan_hash: str, event: ApprovalDecided) -> ApprovalDecided | None:
     try:
-        return await gw.idempotency.first_vote(plan_id, plan_hash, approver)
+        first = await gw.idempotency.claim_vote(plan_id, plan_hash, event.actor, event.canonical_json().encode())
     except Exception as exc:
         raise HTTPException(
             503, f"the vote register is unreachable ({type(exc).__name__}); nothing was decided: retry shortly"
         ) from exc
+    return None if first is None else ApprovalDecided.model_validate_json(first)

@@ -69,21 +69,18 @@ class IdempotencyStore:
             return {"plan_id": str(first["plan_id"]), "command_id": str(first.get("command_id", ""))}
         raise RuntimeError("could not claim the idempotency key")
 
-    async def first_vote(self, plan_id: str, plan_hash: str, approver: str) -> bool:
-        """True the first time `approver` votes on this request (any gateway replica); False after.
-        The read model learns of a vote only once the auditor has written it, too late to refuse
-        a second click at once."""
+    async def claim_vote(self, plan_id: str, plan_hash: str, approver: str, vote: bytes) -> bytes | None:
+        """None the first time `approver` votes on this request (on any gateway replica); after
+        that, the vote first claimed. The read model learns of a vote only once the auditor has
+        written it, too late to refuse a second click at once."""
         kv = await self._open()
+        name = _vote_key(plan_id, plan_hash, approver)
         try:
-            await kv.create(_vote_key(plan_id, plan_hash, approver), b"1")
+            await kv.create(name, vote)
+            return None
         except KeyWrongLastSequenceError:
-            return False
-        return True
-
-    async def forget_vote(self, plan_id: str, plan_hash: str, approver: str) -> None:
-        """The vote was never sent (the broker did not confirm it): the approver may try again."""
-        kv = await self._open()
-        await kv.delete(_vote_key(plan_id, plan_hash, approver))
+            entry = await kv.get(name)
+            return entry.value or vote
 
 
 def _vote_key(plan_id: str, plan_hash: str, approver: str) -> str:

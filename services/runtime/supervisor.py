@@ -31,6 +31,7 @@ class Supervisor:
         self.pg: EmbeddedPostgres | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logins: dict[str, str] = {}
+        self.identities = self.home / "identity"
         self.restarts: dict[str, int] = {}
         self.stopping = False
 
@@ -81,7 +82,10 @@ class Supervisor:
         asyncio.run(publish_signers(nats_url, admin_settings))
         if self.port == 0:
             self.port = free_port()
-        env.update(NATS_URL=nats_url, GATEWAY_PORT=str(self.port), IDENTITY_DIR=str(identities))
+        env.update(NATS_URL=nats_url, GATEWAY_PORT=str(self.port))
+        env.pop("IDENTITY_DIR", None)  # each service gets a folder with its own seed only (see _spawn)
+        env.pop("TRUSTED_SIGNERS_FILE", None)
+        self.identities = identities
         env.pop("DATABASE_URL", None)  # each service gets its own login, or none (see _spawn)
         if self.sandbox:
             env.update(self._moto())
@@ -114,8 +118,20 @@ class Supervisor:
         }
         write_private(self.home / "runtime.json", json.dumps(runtime, indent=2))
 
+    def _own_identity(self, service: str) -> Path:
+        """A folder holding this service's seed and the public signers.json, nothing else: as in
+        compose, no service process is handed another's key (or the admin's)."""
+        from services.runtime.secretfiles import write_private
+
+        folder = self.home / "run" / service
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        write_private(folder / f"{service}.nk", (self.identities / f"{service}.nk").read_text())
+        write_private(folder / "signers.json", (self.identities / "signers.json").read_text())
+        return folder
+
     def _spawn(self, service: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        own = dict(env)
+        own = dict(env, IDENTITY_DIR=str(self._own_identity(service)))
         if service in self.logins:  # planner, executor and notifier never touch the database
             own["DATABASE_URL"] = self.logins[service]
         return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "serve", service], env=own)

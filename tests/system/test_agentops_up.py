@@ -175,6 +175,9 @@ def closed_doors(home: Path) -> None:
     for secret in [home / "runtime.json", *(home / "identity").glob("*.nk"), *(home / "secrets").iterdir()]:
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
     assert stat.S_IMODE((home / "identity").stat().st_mode) == 0o700
+    for service in ("gateway", "planner", "guardian", "executor", "auditor", "notifier"):
+        # each service process is handed its own seed and the public keys, nothing else
+        assert {p.name for p in (home / "run" / service).iterdir()} == {f"{service}.nk", "signers.json"}
 
     async def anonymous() -> str:
         try:
