@@ -465,9 +465,11 @@ async def record_rejection(
     )
     data = event.canonical_json().encode()
     headers_out = {"Nats-Msg-Id": str(event.id), **identity.signer.sign(data)}
-    await broker.publish(data, event.subject, headers=headers_out, stream=stream)
+    await broker.publish(data, event.subject, headers=headers_out, stream=stream, timeout=REJECTION_PUBLISH_SECONDS)
 
 
+# A rejection is worth waiting for: under a burst of poison every consumer publishes at once.
+REJECTION_PUBLISH_SECONDS = 5.0
 # What a rejection keeps of the refused message's bytes (the stream holds the original too).
 MAX_KEPT_BYTES = 16 * 1024
 

@@ -123,8 +123,25 @@ class OrderedAuditConsumer:
             await msg.ack()
 
     async def _reject(self, msg: Any, problem: str) -> None:
+        """Publish the rejection, retried in place (the batch kept ours meanwhile): restarting the
+        loop over a slow acknowledgement would wait out ack_wait before anything else is logged."""
         stream = self.settings.stream_name
-        await record_rejection(self.broker, self.identity, stream, msg.data, msg.subject, msg, problem, msg.headers)
+        attempt = 0
+        while True:
+            try:
+                await record_rejection(
+                    self.broker, self.identity, stream, msg.data, msg.subject, msg, problem, msg.headers
+                )
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.stopping:
+                    raise
+                attempt += 1
+                log.warning("auditor: recording a rejection failed (attempt %d), retrying: %r", attempt, exc)
+                await _quietly(msg.in_progress())
+                await asyncio.sleep(min(RETRY_SECONDS * attempt, 5.0))
 
     async def _refuse(self, item: tuple[Any, Signed], exc: BaseException) -> None:
         msg, signed = item
@@ -208,10 +225,11 @@ def unstorable(value: Any, where: str = "event") -> str | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# SQLSTATE classes that mean "the database is away or busy, try again": connection exceptions,
-# insufficient resources, operator intervention (shutdown, restart), system errors, and
-# transaction rollbacks (serialization failures, deadlocks).
-_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
+# SQLSTATE classes that mean "this data cannot be stored": data exceptions (an untranslatable
+# character, a value out of range), integrity violations, program limits (too large). Every other
+# database error (connection, shutdown, resources, deadlocks, a privilege missing after a bad
+# migration) is retried: the log waits, and readiness says it is behind, rather than dropping events.
+_DATA_CLASSES = ("22", "23", "54")
 _AWAY = (OSError, TimeoutError, ConnectionError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
 
@@ -226,7 +244,7 @@ def refused_as_data(exc: BaseException) -> bool:
             return True
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(state, str) and len(state) == 5:
-            return state[:2] not in _TRANSIENT_CLASSES
+            return state[:2] in _DATA_CLASSES
         if isinstance(current, _AWAY) or getattr(current, "connection_invalidated", False):
             return False
         if type(current).__module__.startswith("asyncpg") and "Connection" in type(current).__name__:

@@ -201,7 +201,8 @@ def _on_change_decision(
     findings = policy.findings(plan, change.config, spend)
     if errors(findings):  # the live plan stays as it is; only the change is refused
         return [_rejected(event, findings, change.operation)], cleared
-    updated = cleared.model_copy(update={"config": change.config, "plan_hash": change.plan_hash})
+    new_hash = plan_hash(plan.env, plan.model_id, change.config)
+    updated = cleared.model_copy(update={"config": change.config, "plan_hash": new_hash})
     deploy = _requested(event, updated, change.operation, hourly_cost(change.config, policy.instances) or 0.0)
     deploy = deploy.model_copy(
         update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")}

@@ -7,17 +7,30 @@ JSON schema of its payload. Building the apps connects to nothing.
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
+from pathlib import Path
 
 from faststream.specification import AsyncAPI
 
 from shared.settings import Settings
 
-PLACEHOLDER = Settings(nats_url="nats://nats:4222", database_url="postgresql://agentops@postgres/agentops")
-
 
 @cache
 def document() -> str:
+    # Building the apps reads each service's identity; the document needs none of them, and the
+    # process asking (the gateway) holds only its own: throwaway keys, gone once the apps are built.
+    with tempfile.TemporaryDirectory() as keys:
+        return _document(Path(keys))
+
+
+def _document(keys: Path) -> str:
+    from services.runtime.natsconf import ensure_identities
+
+    ensure_identities(keys)
+    PLACEHOLDER = Settings(
+        nats_url="nats://nats:4222", database_url="postgresql://agentops@postgres/agentops", identity_dir=keys
+    )
     from services.auditor.app import create_app as auditor
     from services.executor.app import create_app as executor
     from services.gateway.app import create_app as gateway

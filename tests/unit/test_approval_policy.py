@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.guardian.approvals import Policy, on_action, on_decision, on_plan
 from shared import catalog
 from shared.events import (
@@ -123,3 +125,61 @@ def test_two_approvals_of_one_request_deploy_once() -> None:
     (bob,), (carol,) = firsts
     assert bob.type == carol.type == "deployment.requested"
     assert bob.id == carol.id
+
+
+def scale_to(count: int, who: str = "erin") -> DeploymentAction:
+    return DeploymentAction(
+        plan_id="p1", actor=who, data=DeploymentActionData(action=Action.SCALE, requested_by=who, instance_count=count)
+    )
+
+
+def decide(who: str, plan_hash: str, decision: str = "approved") -> ApprovalDecided:
+    data = ApprovalDecidedData(decision=decision, approver=who, plan_hash=plan_hash)  # type: ignore[arg-type]
+    return ApprovalDecided(plan_id="p1", actor=who, data=data)
+
+
+def test_a_scale_up_in_prod_waits_for_an_approver_other_than_its_requester() -> None:
+    _, plan = on_plan(proposal(env=Env.PROD, count=1), policy(), NOW)
+    assert plan is not None
+    live = plan.model_copy(update={"state": "approved"})
+    events, held = on_action(scale_to(2), live, policy(), now=NOW)
+    assert [e.type for e in events] == ["approval.requested"] and held is not None and held.change is not None
+    request = events[0].data  # type: ignore[attr-defined]
+    assert request.operation == "scale" and request.previous.instance_count == 1 and request.config.instance_count == 2
+    assert held.config.instance_count == 1  # nothing changes until someone approves
+    assert on_decision(decide("erin", held.change.plan_hash), held, policy(), NOW) == ([], None)
+    events, done = on_decision(decide("bob", held.change.plan_hash), held, policy(), NOW)
+    assert [e.type for e in events] == ["deployment.requested"] and done is not None
+    assert done.change is None and done.config.instance_count == 2
+
+
+def test_a_change_approval_is_bound_to_its_own_request() -> None:
+    _, plan = on_plan(proposal(env=Env.PROD, count=1), policy(), NOW)
+    assert plan is not None
+    live = plan.model_copy(update={"state": "approved"})
+    _, held = on_action(scale_to(2), live, policy(), now=NOW)
+    assert held is not None and held.change is not None
+    assert on_decision(decide("bob", plan.plan_hash), held, policy(), NOW) == ([], None)  # the old plan's hash
+    _, cleared = on_decision(decide("bob", held.change.plan_hash, "rejected"), held, policy(), NOW)
+    assert cleared is not None and cleared.change is None and cleared.config.instance_count == 1
+    late, _ = on_decision(decide("bob", held.change.plan_hash), held, policy(), NOW + timedelta(days=2))
+    assert [e.data.decision for e in late] == ["expired"]  # type: ignore[attr-defined]
+
+
+def test_a_scale_down_outside_prod_under_the_thresholds_goes_straight_through() -> None:
+    _, plan = on_plan(proposal(count=2), policy(), NOW)
+    assert plan is not None
+    events, updated = on_action(scale_to(1), plan, policy(), now=NOW)
+    assert [e.type for e in events] == ["deployment.requested"] and updated is not None and updated.change is None
+
+
+@pytest.mark.parametrize(("count", "approvers"), [(1, 0), (2, 1), (4, 2)])
+def test_a_scale_asks_for_as_many_approvers_as_its_new_cost_needs(count: int, approvers: int) -> None:
+    thresholds = policy(approval_cost_threshold_usd_per_hour=3.0, two_approvers_over_usd_per_hour=6.0)
+    _, plan = on_plan(proposal(instance="ml.g5.2xlarge", count=1), thresholds, NOW)  # $1.515/h each
+    assert plan is not None
+    events, _ = on_action(scale_to(count), plan, thresholds, now=NOW)
+    if approvers == 0:
+        assert [e.type for e in events] == ["deployment.requested"]
+    else:
+        assert events[0].data.approvals_required == approvers  # type: ignore[attr-defined]

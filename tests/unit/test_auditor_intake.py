@@ -51,6 +51,7 @@ def test_what_the_events_hold_is_refused_as_data(exc: BaseException) -> None:
         dbapi(WithState("57P01")),  # admin shutdown
         dbapi(WithState("08006")),  # connection failure
         dbapi(WithState("40001")),  # serialization failure
+        dbapi(WithState("42501")),  # a privilege missing: wait (and show the lag), never drop events
         sqlalchemy.exc.OperationalError("SELECT 1", {}, OSError("gone")),
         asyncpg.exceptions.ConnectionDoesNotExistError("closed"),
         asyncpg.InterfaceError("connection is closed"),
