@@ -110,6 +110,15 @@ def test_up_serves_ready_deploys_and_keeps_data_across_a_restart(tmp_path: Path)
                 break
             time.sleep(0.1)
         closed_doors(home)
+        status = subprocess.run(
+            [sys.executable, "-m", "services.runtime.cli", "status"],
+            env={**os.environ, "AGENTOPS_HOME": str(home), "GATEWAY_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0 and status.stdout.startswith("ready"), status.stdout + status.stderr
+        assert "events behind the stream" in status.stdout
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
