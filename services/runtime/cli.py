@@ -172,14 +172,27 @@ def _migrate(_args: argparse.Namespace) -> int:
     when NATS_URL and the admin identity are at hand (compose's one-shot setup container)."""
     from services.runtime.provision import database_logins
     from shared.broker import ensure_stream, publish_signers
+    from shared.errors import StartupError
 
     settings = Settings()
     with database_url(settings, "admin") as url:
         database_logins(url, settings.agentops_home.resolve(), settings.db_passwords_file)
     print("database schema is up to date")
     if settings.nats_url and settings.seed_path("admin").exists():
-        asyncio.run(ensure_stream(settings.nats_url, settings))
-        asyncio.run(publish_signers(settings.nats_url, settings))
+
+        async def stream() -> None:
+            # a cluster that is still forming refuses a replicated stream for a few seconds
+            for attempt in range(30):
+                try:
+                    await ensure_stream(settings.nats_url, settings)
+                    await publish_signers(settings.nats_url, settings)
+                    return
+                except Exception as exc:
+                    if attempt == 29:
+                        raise StartupError(f"could not create the stream on {settings.nats_url}: {exc}") from exc
+                    await asyncio.sleep(2)
+
+        asyncio.run(stream())
         print(f"stream {settings.stream_name} and the signers bucket are up to date")
     return 0
 
