@@ -52,3 +52,51 @@ def test_setup_creates_the_logins_schema_stream_and_published_keys(secured_nats:
         assert json.loads(keys.stdout) == json.loads((IDENTITIES / "signers.json").read_text())
     finally:
         pg.stop()
+
+
+def test_a_database_an_older_version_made_as_superuser_is_handed_to_the_owner(tmp_path: Path) -> None:
+    """Before per-service logins the superuser ran the migrations and owned the tables: the upgrade
+    hands them to agentops_owner, which then migrates, and the old rows still verify."""
+    import asyncio
+
+    from alembic import command
+    from alembic.config import Config
+
+    from services.auditor.chain import GENESIS_HASH, link_hash
+    from services.auditor.verify import verify
+    from services.runtime.provision import database_logins
+    from shared.db import MIGRATIONS_DIR, async_url
+    from shared.events import IntentReceived, IntentReceivedData
+
+    pg = EmbeddedPostgres(tmp_path / "pg").start()
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("sqlalchemy.url", async_url(pg.url()).replace("%", "%%"))
+        command.upgrade(config, "0002")  # the schema as the older version left it, owned by postgres
+        old = IntentReceived(plan_id="old", actor="alice", data=IntentReceivedData(command="deploy x", user_id="alice"))
+        payload = json.loads(old.canonical_json())
+        with psycopg.connect(pg.url()) as conn:  # a row as the chain-1 auditor wrote it
+            conn.execute(
+                "INSERT INTO audit_events (seq, event_id, type, plan_id, actor, occurred_at, recorded_at, payload, "
+                "prev_hash, hash) VALUES (1, %s, %s, %s, %s, %s, now(), %s, %s, %s)",
+                (
+                    str(old.id),
+                    old.type,
+                    old.plan_id,
+                    old.actor,
+                    old.occurred_at,
+                    json.dumps(payload),
+                    GENESIS_HASH,
+                    link_hash(GENESIS_HASH, payload),
+                ),
+            )
+        logins = database_logins(pg.url(), tmp_path / "home")
+        with psycopg.connect(pg.url()) as conn:
+            owners = {r[0] for r in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        assert owners == {"agentops_owner"} and version == ("0003",)
+        verdict = asyncio.run(verify(logins["cli"]))
+        assert verdict.ok and verdict.legacy == 1
+    finally:
+        pg.stop()
