@@ -71,3 +71,32 @@ def producer(event_type: str) -> str:
     from shared.identity import PRODUCERS
 
     return "gateway" if event_type == "approval.decided" else sorted(PRODUCERS[event_type])[0]
+
+
+def write_chain1_row(database_url: str) -> None:
+    """One audit row as the chain-1 auditor (before migration 0003) wrote it: seq 1, unsigned,
+    hashed over the event alone. Written as a superuser, as only a test may."""
+    import json
+
+    import psycopg
+
+    from services.auditor.chain import GENESIS_HASH, link_hash
+    from shared.events import IntentReceived, IntentReceivedData
+
+    old = IntentReceived(plan_id="old", actor="alice", data=IntentReceivedData(command="deploy x", user_id="alice"))
+    payload = json.loads(old.canonical_json())
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO audit_events (seq, event_id, type, plan_id, actor, occurred_at, recorded_at, payload, "
+            "prev_hash, hash) VALUES (1, %s, %s, %s, %s, %s, now(), %s, %s, %s)",
+            (
+                str(old.id),
+                old.type,
+                old.plan_id,
+                old.actor,
+                old.occurred_at,
+                json.dumps(payload),
+                GENESIS_HASH,
+                link_hash(GENESIS_HASH, payload),
+            ),
+        )

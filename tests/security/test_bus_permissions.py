@@ -168,3 +168,29 @@ async def test_no_service_can_delete_purge_or_reconfigure_the_stream(secured_nat
         await admin.close()
     assert info.state.messages == 1  # neither deleted nor purged
     assert sum("permissions violation" in e for e in errors) == 3
+
+
+@pytest.mark.parametrize("identity", [*SERVICES, "cli"])
+async def test_nobody_but_setup_rewrites_the_published_keys(secured_nats: str, identity: str) -> None:
+    """The public keys in the `agentops-signers` bucket are readable by all and written by the
+    admin identity only: a service cannot slip its own key in for another's."""
+    from shared.broker import publish_signers
+    from shared.settings import Settings
+    from tests.infra import IDENTITIES
+
+    await publish_signers(secured_nats, Settings(identity_dir=IDENTITIES))
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc).lower())
+
+    nc = await connect(secured_nats, identity, error_cb=on_error)
+    try:
+        kv = await nc.jetstream().key_value("agentops-signers")
+        before = (await kv.get("signers")).value
+        with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+            await asyncio.wait_for(kv.put("signers", b'{"keys": {"guardian": ["forged"]}}'), 0.5)
+        assert (await kv.get("signers")).value == before
+    finally:
+        await nc.close()
+    assert any("permissions violation" in e for e in errors)

@@ -15,7 +15,7 @@ import pytest
 from services.runtime.embedded import EmbeddedPostgres
 from services.runtime.provision import compose_secrets
 from shared.db import with_login
-from tests.infra import IDENTITIES
+from tests.infra import IDENTITIES, write_chain1_row
 
 pytestmark = pytest.mark.integration
 
@@ -62,11 +62,9 @@ def test_a_database_an_older_version_made_as_superuser_is_handed_to_the_owner(tm
     from alembic import command
     from alembic.config import Config
 
-    from services.auditor.chain import GENESIS_HASH, link_hash
     from services.auditor.verify import verify
     from services.runtime.provision import database_logins
     from shared.db import MIGRATIONS_DIR, async_url
-    from shared.events import IntentReceived, IntentReceivedData
 
     pg = EmbeddedPostgres(tmp_path / "pg").start()
     try:
@@ -74,23 +72,7 @@ def test_a_database_an_older_version_made_as_superuser_is_handed_to_the_owner(tm
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.set_main_option("sqlalchemy.url", async_url(pg.url()).replace("%", "%%"))
         command.upgrade(config, "0002")  # the schema as the older version left it, owned by postgres
-        old = IntentReceived(plan_id="old", actor="alice", data=IntentReceivedData(command="deploy x", user_id="alice"))
-        payload = json.loads(old.canonical_json())
-        with psycopg.connect(pg.url()) as conn:  # a row as the chain-1 auditor wrote it
-            conn.execute(
-                "INSERT INTO audit_events (seq, event_id, type, plan_id, actor, occurred_at, recorded_at, payload, "
-                "prev_hash, hash) VALUES (1, %s, %s, %s, %s, %s, now(), %s, %s, %s)",
-                (
-                    str(old.id),
-                    old.type,
-                    old.plan_id,
-                    old.actor,
-                    old.occurred_at,
-                    json.dumps(payload),
-                    GENESIS_HASH,
-                    link_hash(GENESIS_HASH, payload),
-                ),
-            )
+        write_chain1_row(pg.url())  # a row as the chain-1 auditor wrote it
         logins = database_logins(pg.url(), tmp_path / "home")
         with psycopg.connect(pg.url()) as conn:
             owners = {r[0] for r in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}

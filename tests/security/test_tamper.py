@@ -13,7 +13,7 @@ from services.auditor.verify import verify
 from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData
 from shared.identity import TrustedSigners
-from tests.infra import IDENTITIES, SIGNERS, login
+from tests.infra import IDENTITIES, SIGNERS, login, write_chain1_row
 
 pytestmark = pytest.mark.integration
 
@@ -98,27 +98,7 @@ async def test_a_row_signed_by_a_key_nobody_trusts_fails_verify(database_url: st
 
 async def test_a_log_from_before_signing_keeps_verifying_and_says_what_it_holds(database_url: str) -> None:
     """Rows written by chain 1 (before migration 0003) verify by their own rule; new rows follow."""
-    import json
-
-    from services.auditor.chain import GENESIS_HASH, link_hash
-
-    old = IntentReceived(plan_id="old", actor="alice", data=IntentReceivedData(command="deploy x", user_id="alice"))
-    payload = json.loads(old.canonical_json())
-    with psycopg.connect(database_url) as conn:  # as the chain-1 auditor wrote it
-        conn.execute(
-            "INSERT INTO audit_events (seq, event_id, type, plan_id, actor, occurred_at, recorded_at, payload, "
-            "prev_hash, hash) VALUES (1, %s, %s, %s, %s, %s, now(), %s, %s, %s)",
-            (
-                str(old.id),
-                old.type,
-                old.plan_id,
-                old.actor,
-                old.occurred_at,
-                json.dumps(payload),
-                GENESIS_HASH,
-                link_hash(GENESIS_HASH, payload),
-            ),
-        )
+    write_chain1_row(database_url)
     await five_rows(database_url)
     verdict = await verify(database_url, trusted=TRUSTED)
     assert verdict.ok and verdict.count == 6 and verdict.legacy == 1
