@@ -21,7 +21,7 @@ import httpx
 from bench.planner import pct
 from services.auditor.store import Signed, append_many
 from services.auditor.verify import verify
-from services.gateway.app import create_app as gateway
+from services.runtime.bootstrap import build
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres
 from services.runtime.natsconf import ensure_identities
 from services.runtime.provision import database_logins
@@ -49,7 +49,7 @@ LISTED = 10_000
 
 async def list_latencies(nats_url: str, url: str, plans: int, identities: Path) -> list[float]:
     settings = Settings(nats_url=nats_url, database_url=url, api_keys=api_keys_env(), identity_dir=identities)
-    app = gateway(settings)
+    app = build("gateway", settings)
     latencies = []
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from services.planner.app import CachedCitations
-from services.planner.intent import parse
 from services.planner.planning import plan_command
 from services.planner.retrieval import Bm25Retriever, load_passages
 from shared import catalog
 from shared.events import IntentReceived, IntentReceivedData
+from shared.intent import parse
 from shared.settings import Settings
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "intents.jsonl"

@@ -52,7 +52,8 @@ ALLOWED_ACTIONS: dict[Action, frozenset[PlanStatus]] = {
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A default is always sent in a response: its schema says so (json_schema_serialization_defaults_required).
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class SageMakerDeploymentConfig(Frozen):
@@ -109,7 +110,7 @@ class SageMakerCall(Frozen):
 class DeploymentPlan(BaseModel):
     """The read model of one plan, as the API returns it (seed shape plus a few read-only extras)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     plan_id: str
     status: PlanStatus
@@ -122,3 +123,7 @@ class DeploymentPlan(BaseModel):
     updated_at: datetime
     validation_errors: list[str] = Field(default_factory=list)
     cost_usd: float | None = Field(default=None, description="estimated spend so far (audit-log meter)")
+    reason: str | None = Field(default=None, description="why the deployment failed, when it did")
+    allowed_actions: list[Action] = Field(
+        default_factory=list, description="the lifecycle actions this plan's status allows now"
+    )

@@ -100,3 +100,11 @@ def write_chain1_row(database_url: str) -> None:
                 link_hash(GENESIS_HASH, payload),
             ),
         )
+
+
+def service_app(service: str, settings: Settings, **ports: Any) -> Any:
+    """A service's app wired as `agentops serve` wires it (services/runtime/bootstrap.py); `ports`
+    replace its default adapters (stores, backends, webhook targets)."""
+    from services.runtime.bootstrap import build
+
+    return build(service, settings, **ports)

@@ -10,12 +10,13 @@ import { DeploymentTable } from './components/DeploymentTable'
 import { Header } from './components/Header'
 import { KPICards } from './components/KPICards'
 import { SignIn } from './components/SignIn'
+import { keys } from './lib/keys'
 
 export default function App() {
   const [key, setKey] = useState<string | null>(() => loadKey())
   const client = useQueryClient()
   const api = useMemo(() => new Api(() => key), [key])
-  const me = useQuery({ queryKey: ['me', key], queryFn: api.me, enabled: key !== null, retry: (n, e) => !(e instanceof ApiError && e.status < 500) && n < 2 })
+  const me = useQuery({ queryKey: keys.me(key), queryFn: api.me, enabled: key !== null, retry: (n, e) => !(e instanceof ApiError && e.status < 500) && n < 2 })
   const signOut = useCallback(() => {
     clearKey()
     client.clear()

@@ -9,21 +9,25 @@ from faststream import FastStream
 from faststream.nats import NatsBroker, PullSub
 
 from services.auditor.anchor import anchor_now
-from services.auditor.consumer import DURABLE, OrderedAuditConsumer
-from shared.broker import ALL_EVENTS, build_broker, load_identity, stream_for, wait_for_stream
+from services.auditor.service import SERVICE, Auditor
+from services.auditor.store import PostgresLog
+from shared.broker import ALL_EVENTS, stream_for
+from shared.bus import Bus
 from shared.db import make_engine, refuse_superuser
+from shared.identity import durable_name
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-SERVICE = "auditor"
+DURABLE = durable_name(SERVICE, ">")
 
 
-def create_app(settings: Settings) -> FastStream:
-    identity = load_identity(settings, SERVICE)
-    broker = build_broker(settings, identity)
+def create_app(settings: Settings, bus: Bus) -> FastStream:
+    assert bus.name == SERVICE
     engine = make_engine(settings.service_database_url)
+    auditor = Auditor(PostgresLog(engine), bus.reject, bus.identity.trusted)
+    consumer = bus.ordered(DURABLE, auditor.record, batch=settings.audit_batch, linger_ms=settings.audit_linger_ms)
 
-    app = FastStream(broker)
+    app = FastStream(bus.broker)
     app.spec_broker = spec_broker(settings)  # type: ignore[attr-defined]
     tasks: list[asyncio.Task[None]] = []
 
@@ -39,9 +43,7 @@ def create_app(settings: Settings) -> FastStream:
     @app.on_startup
     async def _stream() -> None:
         await refuse_superuser(engine, SERVICE)
-        await wait_for_stream(broker, settings)
-
-    consumer = OrderedAuditConsumer(settings, broker, engine, identity)
+        await bus.wait_for_stream()
 
     @app.after_startup
     async def _consume() -> None:
@@ -50,7 +52,7 @@ def create_app(settings: Settings) -> FastStream:
 
     @app.on_shutdown
     async def _stop() -> None:
-        consumer.stopping = True
+        auditor.stopping = consumer.stopping = True
         for task in tasks:
             task.cancel()
         # nats-py can swallow a cancellation inside fetch(); never let shutdown hang on it
@@ -66,7 +68,7 @@ def create_app(settings: Settings) -> FastStream:
 
 def spec_broker(settings: Settings) -> NatsBroker:
     """What the auditor consumes, declared for the AsyncAPI document only (never started): the
-    consuming itself is services/auditor/consumer.py."""
+    consuming itself is the runtime's ordered consumer."""
     spec = NatsBroker(settings.nats_url, connect_timeout=1)
 
     @spec.subscriber(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.auditor.chain import ChainRow, columns_json
 from services.auditor.store import CHAIN_LOCK_KEY, project
+from shared import auditlog
 from shared.db import approvals, audit_events, deployments
 from shared.events import canonical_json, parse_event
 
@@ -59,15 +59,6 @@ async def rebuild(engine: AsyncEngine, batch: int = 2000) -> int:
             cursor = rows[-1].seq
 
 
-def type_filter(pattern: str | None) -> Any:
-    """`deployment.status`, `deployment.*` or `*`: an exact type or a prefix."""
-    if not pattern or pattern in ("*", ">"):
-        return None
-    if pattern.endswith((".*", ".>")):
-        return audit_events.c.type.like(pattern[:-1].replace("%", r"\%") + "%")
-    return audit_events.c.type == pattern
-
-
 async def select_events(
     engine: AsyncEngine,
     plan_id: str | None = None,
@@ -77,17 +68,9 @@ async def select_events(
     after_seq: int = 0,
     limit: int | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    query = select(audit_events).where(audit_events.c.seq > after_seq).order_by(audit_events.c.seq)
-    if plan_id:
-        query = query.where(audit_events.c.plan_id == plan_id)
-    if since:
-        query = query.where(audit_events.c.occurred_at >= since)
-    if until:
-        query = query.where(audit_events.c.occurred_at <= until)
-    if (condition := type_filter(type_pattern)) is not None:
-        query = query.where(condition)
-    if limit:
-        query = query.limit(limit)
+    query = auditlog.events(
+        after_seq=after_seq, plan_id=plan_id, type_pattern=type_pattern, since=since, until=until, limit=limit
+    )
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=2000))
         async for row in result.mappings():
@@ -116,7 +99,3 @@ def _chain_row(row: dict[str, Any]) -> ChainRow:
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
-
-
-def valid_pattern(pattern: str) -> bool:
-    return bool(re.fullmatch(r"[a-z.*>]{1,100}", pattern))

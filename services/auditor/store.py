@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,10 +12,11 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auditor.chain import CHAIN_VERSION, GENESIS_HASH, ChainRow, row_hash
-from services.auditor.projections import apply_approval, apply_deployment
 from shared.db import approvals, audit_events, deployments
 from shared.events import Event
+from shared.fold import fold_approval, fold_plan, touches_approvals
 from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER, Signer
+from shared.readmodels import ApprovalRow, PlanRow
 
 # One writer at a time extends the chain, whichever auditor replica it is.
 CHAIN_LOCK_KEY = 0x4147454E544F5053  # "AGENTOPS"
@@ -130,8 +131,8 @@ async def append_many(engine: AsyncEngine, items: list[Signed], project: bool = 
         if not project:
             return len(rows)
         pairs = list(zip(fresh, sorted(seqs), strict=True))
-        await _project_many(conn, deployments, pairs, apply_deployment)
-        await _project_many(conn, approvals, [(e, q) for e, q in pairs if _touches_approvals(e)], apply_approval)
+        await _project_many(conn, PLANS, pairs)
+        await _project_many(conn, APPROVALS, [(e, q) for e, q in pairs if touches_approvals(e)])
         return len(rows)
 
 
@@ -145,45 +146,45 @@ async def _head(conn: AsyncConnection) -> tuple[int, str]:
     return (head.seq, head.hash) if head else (0, GENESIS_HASH)
 
 
-async def _project_many(conn: AsyncConnection, table: Any, pairs: list[tuple[Event, int]], fold: Any) -> None:
-    """The same fold as `project`, with one read and one write per table for the whole batch."""
+@dataclass(frozen=True)
+class Projection:
+    """A table the fold keeps: its rows' model and the fold that changes them."""
+
+    table: Any
+    model: type[PlanRow] | type[ApprovalRow]
+    fold: Callable[[Any, Event, int], PlanRow | ApprovalRow | None]
+
+
+PLANS = Projection(deployments, PlanRow, fold_plan)
+APPROVALS = Projection(approvals, ApprovalRow, fold_approval)
+
+
+async def _project_many(conn: AsyncConnection, projection: Projection, pairs: list[tuple[Event, int]]) -> None:
+    """Fold a batch: one read and one write per table and plan for the whole batch."""
     if not pairs:
         return
+    table = projection.table
     plan_ids = list({e.plan_id for e, _ in pairs})
     found = (await conn.execute(select(table).where(table.c.plan_id.in_(plan_ids)))).mappings()
-    current: dict[str, dict[str, Any]] = {r["plan_id"]: dict(r) for r in found}
+    current: dict[str, Any] = {r["plan_id"]: projection.model.model_validate(dict(r)) for r in found}
     existing, touched = set(current), set()
     for event, seq in pairs:
-        row = fold(current.get(event.plan_id), event, seq)
+        row = projection.fold(current.get(event.plan_id), event, seq)
         if row is not None:
             current[event.plan_id] = row
             touched.add(event.plan_id)
-    fresh = [current[p] for p in touched if p not in existing]
+    fresh = [current[p].columns() for p in touched if p not in existing]
     if fresh:
         await conn.execute(insert(table), fresh)
     for plan_id in touched & existing:
-        await conn.execute(update(table).where(table.c.plan_id == plan_id).values(**current[plan_id]))
-
-
-def _touches_approvals(event: Event) -> bool:
-    return event.type.startswith("approval.") or event.type in ("deployment.status", "plan.rejected")
+        await conn.execute(update(table).where(table.c.plan_id == plan_id).values(**current[plan_id].columns()))
 
 
 async def project(conn: AsyncConnection, event: Event, seq: int) -> None:
-    await _upsert(conn, deployments, event, seq, apply_deployment)
-    if _touches_approvals(event):
-        await _upsert(conn, approvals, event, seq, apply_approval)
-
-
-async def _upsert(conn: AsyncConnection, table: Any, event: Event, seq: int, fold: Any) -> None:
-    current = (await conn.execute(select(table).where(table.c.plan_id == event.plan_id))).mappings().first()
-    row = fold(dict(current) if current else None, event, seq)
-    if row is None:
-        return
-    if current is None:
-        await conn.execute(insert(table).values(**row))
-    else:
-        await conn.execute(update(table).where(table.c.plan_id == event.plan_id).values(**row))
+    """Fold one event into the tables (rebuilds)."""
+    await _project_many(conn, PLANS, [(event, seq)])
+    if touches_approvals(event):
+        await _project_many(conn, APPROVALS, [(event, seq)])
 
 
 async def chain_rows(
@@ -216,3 +217,13 @@ async def chain_rows(
         if len(rows) < batch:
             return
         cursor = rows[-1].seq
+
+
+class PostgresLog:
+    """The auditor's port to the log (services/auditor/service.py `Log`)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def append_many(self, items: list[Signed], project: bool = True) -> None:
+        await append_many(self.engine, items, project)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from faststream.nats import NatsBroker
 
 from services.gateway import costs, views
 from services.gateway.auth import Principal, Role, require
@@ -25,12 +25,14 @@ from services.gateway.schemas import (
     CommandResponse,
     DeploymentDetail,
     DeploymentList,
+    Me,
     MonthlyCost,
     PendingApprovals,
+    PlanCost,
     ScaleRequest,
 )
 from services.gateway.waiter import PlanWaiter
-from shared.broker import Publisher, is_connected
+from shared.bus import Bus, Publish
 from shared.costs import costs_so_far
 from shared.events import (
     DeploymentAction,
@@ -40,6 +42,7 @@ from shared.events import (
     IntentReceivedData,
 )
 from shared.models import ALLOWED_ACTIONS, Action, PlanStatus
+from shared.readmodels import PlanRow
 from shared.settings import Settings
 
 SERVICE = "gateway"
@@ -48,16 +51,24 @@ PlanIdPath = Annotated[str, Path(description="a plan id")]
 
 class Gateway:
     def __init__(
-        self, settings: Settings, broker: NatsBroker, publish: Publisher, waiter: PlanWaiter, read: ReadModel
+        self,
+        settings: Settings,
+        bus: Bus,
+        publish: Publish,
+        waiter: PlanWaiter,
+        read: ReadModel,
+        asyncapi: Callable[[], str] | None = None,
     ) -> None:
-        self.settings, self.broker, self.publish, self.waiter, self.read = settings, broker, publish, waiter, read
+        self.settings, self.bus, self.publish, self.waiter, self.read = settings, bus, publish, waiter, read
+        self.broker = bus.broker
+        self.asyncapi = asyncapi
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)
         self.cost_explorer = costs.CostExplorer(settings) if settings.executor_mode.value == "aws" else None
-        self.idempotency = IdempotencyStore(broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
+        self.idempotency = IdempotencyStore(bus.broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
 
     async def send(self, event: Event) -> None:
         """Publish, or tell the caller plainly that nothing was accepted."""
-        if not is_connected(self.broker):
+        if not self.bus.is_connected():
             raise HTTPException(503, "the event broker is unreachable; nothing was accepted: retry shortly")
         try:
             await self.publish(event)
@@ -98,7 +109,7 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(gw: GatewayDep) -> JSONResponse:
     """Ready only when the broker and the read model answer and the audit log keeps up."""
-    checks: dict[str, Any] = {"broker": "ok" if is_connected(gw.broker) else "unreachable"}
+    checks: dict[str, Any] = {"broker": "ok" if gw.bus.is_connected() else "unreachable"}
     try:
         await asyncio.wait_for(gw.read.ping(), 2.0)
         checks["database"] = "ok"
@@ -120,9 +131,9 @@ async def readyz(gw: GatewayDep) -> JSONResponse:
 
 
 @router.get("/api/me", tags=["ops"])
-async def me(who: Viewer) -> dict[str, Any]:
+async def me(who: Viewer) -> Me:
     """Who the presented key belongs to, and its roles (the dashboard shapes its controls by them)."""
-    return {"user_id": who.user_id, "roles": sorted(r.value for r in who.roles), "key_id": who.key_id}
+    return Me(user_id=who.user_id, roles=sorted(r.value for r in who.roles), key_id=who.key_id)
 
 
 @router.get("/api/deployments", tags=["deployments"])
@@ -134,8 +145,8 @@ async def list_deployments(
 ) -> DeploymentList:
     """The seed's `{deployments, count}`, newest first; deleted plans are left out."""
     rows = await gw.read.deployments(limit, offset)
-    spent = await costs_so_far(gw.read.engine, [r["plan_id"] for r in rows])
-    plans = [views.plan(row).model_copy(update={"cost_usd": spent.get(row["plan_id"])}) for row in rows]
+    spent = await costs_so_far(gw.read.engine, [r.plan_id for r in rows])
+    plans = [views.plan(row, spent.get(row.plan_id)) for row in rows]
     return DeploymentList(deployments=plans, count=await gw.read.count_live(), limit=limit, offset=offset)
 
 
@@ -173,7 +184,7 @@ async def command(
                 f"instance_count {lifecycle.instance_count} is over the limit of {gw.settings.max_instance_count}",
             )
         target = choose(lifecycle, await gw.read.by_endpoint(endpoint_names(lifecycle)), body.env)
-        done = await _act(gw, target["plan_id"], lifecycle.action, who, lifecycle.instance_count, limited=True)
+        done = await _act(gw, target.plan_id, lifecycle.action, who, lifecycle.instance_count, limited=True)
         response = CommandResponse(
             command_id=done.command_id,
             status="accepted",
@@ -212,15 +223,8 @@ async def command(
         gw.waiter.forget(plan_id)
         raise
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
-    row = None
-    if decided is None:  # still planning: show what the read model has so far
-        # (With a decision in hand the projection is a few ms behind it and would add nothing
-        # but a database round trip: the decisive event itself fills `result`.)
-        try:
-            row = await gw.read.deployment(plan_id)
-        except Exception:  # the read model is away: the command is accepted all the same, say so
-            row = None
-    response = views.command_response(str(event.id), plan_id, decided, row, body)
+    # No database round trip: the one fold makes the plan from the intent and the decisive event.
+    response = views.command_response(str(event.id), event, decided)
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
 
 
@@ -235,12 +239,12 @@ def rate_limit(gw: Gateway, who: Principal) -> None:
         )
 
 
-async def _settled(gw: Gateway, plan_id: str) -> dict[str, Any] | None:
+async def _settled(gw: Gateway, plan_id: str) -> PlanRow | None:
     """The plan once it is past planning (the first request may still be in flight), or as it is."""
     deadline = asyncio.get_running_loop().time() + gw.settings.command_wait_seconds
     while True:
         row = await gw.read.deployment(plan_id)
-        if (row and row["status"] != "planning") or asyncio.get_running_loop().time() > deadline:
+        if (row and row.status is not PlanStatus.PLANNING) or asyncio.get_running_loop().time() > deadline:
             return row
         await asyncio.sleep(0.02)
 
@@ -290,7 +294,7 @@ async def delete(plan_id: PlanIdPath, gw: GatewayDep, who: Deployer) -> ActionRe
     return await _act(gw, plan_id, Action.DELETE, who)
 
 
-async def existing(gw: Gateway, plan_id: str) -> dict[str, Any]:
+async def existing(gw: Gateway, plan_id: str) -> PlanRow:
     row = await gw.read.deployment(plan_id) if len(plan_id) <= 100 else None
     if row is None:
         raise HTTPException(404, f"no deployment plan {plan_id!r}")
@@ -304,7 +308,7 @@ async def _act(
         rate_limit(gw, who)
     actor = who.user_id
     row = await existing(gw, plan_id)
-    status = PlanStatus(row["status"])
+    status = row.status
     if status not in ALLOWED_ACTIONS[action]:
         allowed = ", ".join(sorted(s.value for s in ALLOWED_ACTIONS[action]))
         raise HTTPException(
@@ -318,7 +322,7 @@ async def _act(
         command_id=str(event.id),
         plan_id=plan_id,
         action=action.value,
-        message=f"{action.value} requested for {row['details'].get('endpoint_name') or plan_id}"
+        message=f"{action.value} requested for {row.details.endpoint_name or plan_id}"
         + (
             "; like a new plan it is checked again, and in prod or above the approval threshold it waits "
             "for approvers (GET /approvals)"
@@ -351,7 +355,7 @@ async def monthly_costs(gw: GatewayDep, _who: Viewer) -> MonthlyCost:
 
 
 @router.get("/api/deployments/{plan_id}/cost", tags=["deployments"])
-async def deployment_cost(plan_id: str, gw: GatewayDep, _who: Viewer) -> dict[str, Any]:
+async def deployment_cost(plan_id: str, gw: GatewayDep, _who: Viewer) -> PlanCost:
     """What this deployment has cost so far, estimated from its recorded status changes."""
     row = await existing(gw, plan_id)
     return await costs.plan_cost(gw.read.engine, plan_id, row, datetime.now(UTC))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,42 +15,37 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.limits import BodyLimit, PlainText
 from services.gateway.readmodel import ReadModel
 from services.gateway.waiter import DECISIVE, PlanWaiter
-from shared.broker import Publisher, build_broker, current_event, load_identity, wait_for_stream
+from shared.bus import Bus
 from shared.db import make_engine, refuse_superuser
-from shared.events import subject_for
 from shared.settings import Settings
 
 SERVICE = "gateway"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    identity = load_identity(settings, SERVICE)
-    broker = build_broker(settings, identity, record_rejections=False)
-    publish = Publisher(
-        broker, settings, ["intent.received", "approval.decided", "deployment.action"], identity.signer, timeout=3.0
-    )
+def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None = None) -> FastAPI:
+    """`asyncapi` gives the AsyncAPI document served at /asyncapi (the runtime builds it from every
+    service's declarations)."""
+    assert bus.name == SERVICE
+    publish = bus.publisher(["intent.received", "approval.decided", "deployment.action"], timeout=3.0)
     waiter = PlanWaiter()
     engine = make_engine(settings.service_database_url)
 
     for event_type in DECISIVE:
         # Core (not durable) subscriptions: each gateway replica hears every outcome and
-        # completes the requests it is holding. `no_reply`: these subjects are published to
-        # JetStream as requests, and a core subscriber that answered the request's inbox (as
-        # FastStream does by default) raced the stream's PubAck with an empty body, so the
-        # publishing service sometimes read "" as its ack and had to retry an event that was stored.
-        @broker.subscriber(subject_for(event_type), title=f"gateway:{event_type}", no_reply=True)
+        # completes the requests it is holding.
+        @bus.listen(event_type)
         async def _offer() -> None:
-            waiter.offer(current_event())
+            waiter.offer(bus.current_event())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await refuse_superuser(engine, SERVICE)
-        await wait_for_stream(broker, settings)
-        await broker.start()
+        await bus.wait_for_stream()
+        await bus.broker.start()
         try:
             yield
         finally:
-            await broker.stop()
+            await bus.broker.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -60,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
     )
     app.state.keys = KeyStore(settings)
-    app.state.gateway = Gateway(settings, broker, publish, waiter, ReadModel(engine))
+    app.state.gateway = Gateway(settings, bus, publish, waiter, ReadModel(engine), asyncapi)
     app.include_router(router)
     app.include_router(approvals_api.router)
     app.include_router(audit_api.router)

@@ -16,6 +16,7 @@ from services.gateway import views
 from services.gateway.api import Gateway, GatewayDep, PlanIdPath, Viewer, existing, rate_limit
 from services.gateway.auth import Principal, Role, require
 from services.gateway.schemas import Approval, ApproveRequest, ApproveResponse, DecisionRequest
+from shared.approvals import refusal
 from shared.events import ApprovalDecided, ApprovalDecidedData
 
 router = APIRouter(tags=["approvals"])
@@ -25,7 +26,7 @@ Decision = Annotated[DecisionRequest | None, Body()]
 
 @router.get("/approvals")
 async def approvals(gw: GatewayDep, _who: Viewer) -> list[Approval]:
-    return [views.approval(row) for row in await gw.read.pending_approvals()]
+    return [views.approval(row, intent) for row, intent in await gw.read.pending_approvals()]
 
 
 @router.post("/approve")
@@ -58,29 +59,19 @@ async def decide(
     reason: str,
     seen_hash: str | None,
 ) -> ApproveResponse:
+    """Refuse what the shared rule (shared/approvals.py) says will not count, with the reason;
+    the guardian judges the same decision by the same rule before anything deploys."""
     rate_limit(gw, who)
     plan = await existing(gw, plan_id)
     request = await gw.read.approval(plan_id)
     if request is None:
-        raise HTTPException(409, f"plan {plan_id} is {plan['status']}; it never asked for an approval")
-    if request["status"] != "pending":
-        raise HTTPException(409, f"the approval request for {plan_id} is already {request['status']}")
-    if request["expires_at"] <= datetime.now(UTC):
-        raise HTTPException(
-            409,
-            f"the approval request for {plan_id} expired at {request['expires_at'].isoformat()}: "
-            "submit the command again",
-        )
-    if decision == "approved" and who.user_id == request["requested_by"]:
-        raise HTTPException(403, "the requester cannot approve their own plan: ask another approver")
-    if decision == "approved" and who.user_id in request["approvers"]:
-        needed = request["request"].get("approvals_required", 1)
-        raise HTTPException(409, f"you already approved {plan_id}; it needs {needed} different approvers")
-    current_hash = request["request"].get("plan_hash") or None
-    if seen_hash is not None and current_hash is not None and seen_hash != current_hash:
-        raise HTTPException(
-            409, f"plan {plan_id} changed since you reviewed it: review the current version (GET /approvals)"
-        )
+        raise HTTPException(409, f"plan {plan_id} is {plan.status.value}; it never asked for an approval")
+    if request.status != "pending":
+        raise HTTPException(409, f"the approval request for {plan_id} is already {request.status}")
+    if (refused := refusal(request.waiting(), who.user_id, decision, seen_hash, datetime.now(UTC))) is not None:
+        status, why = refused
+        raise HTTPException(status, f"{plan_id}: {why}")
+    current_hash = request.request.plan_hash or None
     event = ApprovalDecided(
         plan_id=plan_id,
         actor=who.user_id,
@@ -90,7 +81,7 @@ async def decide(
         # A second click, or a retry after a 503: send the first vote again (the same event id,
         # so the stream drops it if it had arrived) and say it counts once.
         await gw.send(first)
-        needed = request["request"].get("approvals_required", 1)
+        needed = request.request.approvals_required
         raise HTTPException(409, f"you already approved {plan_id}; it needs {needed} different approvers")
     await gw.send(event)
     return ApproveResponse(

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import select
 
-from services.auditor.operations import type_filter, valid_pattern
 from services.gateway.api import GatewayDep, Viewer, existing
 from services.gateway.auth import Principal, Role, presented_key, require
-from shared.db import audit_events
+from services.gateway.schemas import AuditEvent, AuditPage, HistoryEvent
+from shared import auditlog
 from shared.text import UtcTime
 
 router = APIRouter()
@@ -23,24 +22,24 @@ SSE_KEEPALIVE_SECONDS = 15.0
 SseViewer = Annotated[Principal, Depends(require(Role.VIEWER, allow_query_key=True))]
 
 
-def _row(r: Any) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "event_id": r.event_id,
-        "type": r.type,
-        "plan_id": r.plan_id,
-        "actor": r.actor,
-        "occurred_at": r.occurred_at.isoformat(),
-        "recorded_at": r.recorded_at.isoformat(),
-        "prev_hash": r.prev_hash,
-        "hash": r.hash,
-        "data": r.payload.get("data", {}),
-    }
+def _row(r: Any) -> AuditEvent:
+    return AuditEvent(
+        seq=r.seq,
+        event_id=r.event_id,
+        type=r.type,
+        plan_id=r.plan_id,
+        actor=r.actor,
+        occurred_at=r.occurred_at.isoformat(),
+        recorded_at=r.recorded_at.isoformat(),
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+        data=r.payload.get("data", {}),
+    )
 
 
 def _pattern(value: str | None) -> str | None:
-    if value is not None and not valid_pattern(value):
-        raise HTTPException(422, "type must be an event type like deployment.status, or a prefix like deployment.*")
+    if value is not None and not auditlog.valid_pattern(value):
+        raise HTTPException(422, auditlog.TYPE_PATTERN_HELP)
     return value
 
 
@@ -54,32 +53,26 @@ async def audit(
     until: UtcTime | None = None,
     cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Recorded events in log order; pass `next_cursor` back as `cursor` for the next page."""
-    query = select(audit_events).where(audit_events.c.seq > cursor).order_by(audit_events.c.seq).limit(limit + 1)
-    if plan_id:
-        query = query.where(audit_events.c.plan_id == plan_id)
-    if (condition := type_filter(_pattern(type))) is not None:
-        query = query.where(condition)
-    if since:
-        query = query.where(audit_events.c.occurred_at >= since)
-    if until:
-        query = query.where(audit_events.c.occurred_at <= until)
+    query = auditlog.events(
+        after_seq=cursor, plan_id=plan_id, type_pattern=_pattern(type), since=since, until=until, limit=limit + 1
+    )
     async with gw.read.engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     page = rows[:limit]
     more = len(rows) > limit
-    return {"events": [_row(r) for r in page], "next_cursor": page[-1].seq if more and page else None}
+    return AuditPage(events=[_row(r) for r in page], next_cursor=page[-1].seq if more and page else None)
 
 
 @router.get("/api/deployments/{plan_id}/history", tags=["audit"])
-async def history(plan_id: str, gw: GatewayDep, _who: Viewer) -> list[dict[str, Any]]:
+async def history(plan_id: str, gw: GatewayDep, _who: Viewer) -> list[HistoryEvent]:
     """The plan's timeline: every event, who caused it and when."""
     await existing(gw, plan_id)
-    query = select(audit_events).where(audit_events.c.plan_id == plan_id).order_by(audit_events.c.seq)
+    query = auditlog.events(plan_id=plan_id)
     async with gw.read.engine.connect() as conn:
         rows = (await conn.execute(query)).all()
-    return [{k: v for k, v in _row(r).items() if k not in ("prev_hash", "recorded_at")} for r in rows]
+    return [HistoryEvent.model_validate(_row(r).model_dump(exclude={"prev_hash", "recorded_at"})) for r in rows]
 
 
 KEY_RECHECK_SECONDS = 1.0
@@ -99,7 +92,7 @@ async def events(
     start = after if after is not None else _seq(last_event_id)
     if start is None:
         async with gw.read.engine.connect() as conn:
-            start = int(await conn.scalar(select(audit_events.c.seq).order_by(audit_events.c.seq.desc()).limit(1)) or 0)
+            start = int(await conn.scalar(auditlog.head()) or 0)
     return StreamingResponse(
         _stream(request, gw, start, plan_id),
         media_type="text/event-stream",
@@ -127,9 +120,7 @@ async def _stream(request: Request, gw: Any, cursor: int, plan_id: str | None) -
             if request.app.state.keys.authenticate(secret) is None:
                 yield 'event: revoked\ndata: {"detail": "the API key was revoked"}\n\n'
                 return
-        query = select(audit_events).where(audit_events.c.seq > cursor).order_by(audit_events.c.seq).limit(500)
-        if plan_id:
-            query = query.where(audit_events.c.plan_id == plan_id)
+        query = auditlog.events(after_seq=cursor, plan_id=plan_id, limit=500)
         async with gw.read.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         for r in rows:
@@ -146,8 +137,8 @@ async def _stream(request: Request, gw: Any, cursor: int, plan_id: str | None) -
 
 
 @router.get("/asyncapi", tags=["ops"])
-async def asyncapi() -> Response:
+async def asyncapi(gw: GatewayDep) -> Response:
     """The AsyncAPI 3 document of every subject and payload (public: it is schema, not data)."""
-    from services.runtime.asyncapi import document
-
-    return Response(await asyncio.to_thread(document), media_type="application/json")
+    if gw.asyncapi is None:
+        raise HTTPException(404, "this gateway was started without the AsyncAPI document")
+    return Response(await asyncio.to_thread(gw.asyncapi), media_type="application/json")

@@ -14,8 +14,9 @@ from typing import Any
 import boto3
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.gateway.schemas import MonthlyCost, Period
+from services.gateway.schemas import MonthlyCost, Period, PlanCost
 from shared.costs import cost_events, meter, month_start
+from shared.readmodels import PlanRow
 from shared.settings import Settings
 
 
@@ -97,16 +98,16 @@ class CostExplorer:
         return result
 
 
-async def plan_cost(engine: AsyncEngine, plan_id: str, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+async def plan_cost(engine: AsyncEngine, plan_id: str, row: PlanRow, now: datetime) -> PlanCost:
     per_plan = await cost_events(engine, plan_id)
     m = meter(per_plan.get(plan_id, []))
-    hourly = float(row["details"].get("estimated_usd_per_hour") or 0.0)
-    return {
-        "plan_id": plan_id,
-        "usd": round(m.usd(datetime(1970, 1, 1, tzinfo=UTC), now), 4),
-        "month_to_date_usd": round(m.usd(month_start(now), now), 4),
-        "usd_per_hour": hourly if m.running else 0.0,
-        "running": m.running,
-        "estimated": True,
-        "basis": "time deploying or deployed x hourly price x count, from the audit log",
-    }
+    hourly = float(row.details.estimated_usd_per_hour or 0.0)
+    return PlanCost(
+        plan_id=plan_id,
+        usd=round(m.usd(datetime(1970, 1, 1, tzinfo=UTC), now), 4),
+        month_to_date_usd=round(m.usd(month_start(now), now), 4),
+        usd_per_hour=hourly if m.running else 0.0,
+        running=m.running,
+        estimated=True,
+        basis="time deploying or deployed x hourly price x count, from the audit log",
+    )

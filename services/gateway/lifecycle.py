@@ -8,13 +8,13 @@ beyond the action, the app, the env and a count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import HTTPException
 
-from services.planner.intent import ParsedIntent, parse
 from shared.catalog import models
+from shared.intent import ParsedIntent, parse
 from shared.models import Action
+from shared.readmodels import PlanRow
 
 LIFECYCLE_ACTIONS = {a.value: a for a in (Action.PAUSE, Action.RESTART, Action.DELETE, Action.SCALE)}
 ENVS = ("staging", "prod", "dev")
@@ -50,14 +50,14 @@ def endpoint_names(request: LifecycleRequest) -> list[str]:
     return [request.app, *(f"{request.app}-{env}" for env in envs)]
 
 
-def choose(request: LifecycleRequest, rows: list[dict[str, Any]], preferred_env: str | None) -> dict[str, Any]:
+def choose(request: LifecycleRequest, rows: list[PlanRow], preferred_env: str | None) -> PlanRow:
     """One deployment, or a 404/409 that says how to be more precise."""
     where = f" in {request.env}" if request.env else ""
     if not rows:
         raise HTTPException(404, f"no live deployment of {request.app}{where}: check the name in the deployment list")
-    if preferred_env and not request.env and any(r["env"] == preferred_env for r in rows):
-        rows = [r for r in rows if r["env"] == preferred_env]
-    envs = sorted({r["env"] for r in rows})
+    if preferred_env and not request.env and any(r.env == preferred_env for r in rows):
+        rows = [r for r in rows if r.env == preferred_env]
+    envs = sorted({r.env.value for r in rows})
     if len(envs) > 1:
         raise HTTPException(
             409,

@@ -1,15 +1,15 @@
-"""Queries on the projections (the gateway only ever reads)."""
+"""Queries on the projections (the gateway only ever reads); rows come back as the fold's models."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import approvals, deployments
 from shared.models import PlanStatus
+from shared.readmodels import ApprovalRow, PlanRow
 
 ACTIVE = (PlanStatus.DEPLOYING.value, PlanStatus.DEPLOYED.value)
 # Plans that hold (or held, while paused or failed) an endpoint: the ones lifecycle commands address.
@@ -24,18 +24,18 @@ class ReadModel:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def deployments(self, limit: int, offset: int, include_deleted: bool = False) -> list[dict[str, Any]]:
+    async def deployments(self, limit: int, offset: int, include_deleted: bool = False) -> list[PlanRow]:
         query = select(deployments).order_by(deployments.c.created_at.desc(), deployments.c.plan_id)
         if not include_deleted:
             query = query.where(deployments.c.status != PlanStatus.DELETED.value)
         async with self.engine.connect() as conn:
             rows = await conn.execute(query.limit(limit).offset(offset))
-            return [dict(r) for r in rows.mappings()]
+            return [PlanRow.model_validate(dict(r)) for r in rows.mappings()]
 
-    async def deployment(self, plan_id: str) -> dict[str, Any] | None:
+    async def deployment(self, plan_id: str) -> PlanRow | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(deployments).where(deployments.c.plan_id == plan_id))).mappings().first()
-            return dict(row) if row else None
+            return PlanRow.model_validate(dict(row)) if row else None
 
     async def count_live(self) -> int:
         query = select(func.count()).where(deployments.c.status != PlanStatus.DELETED.value)
@@ -46,10 +46,11 @@ class ReadModel:
         async with self.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).where(deployments.c.status.in_(statuses))) or 0)
 
-    async def pending_approvals(self) -> list[dict[str, Any]]:
+    async def pending_approvals(self) -> list[tuple[ApprovalRow, str]]:
+        """Requests waiting now, with the intent of their plan."""
         now = datetime.now(UTC)
         query = (
-            select(approvals, deployments.c.intent, deployments.c.status.label("plan_status"))
+            select(approvals, deployments.c.intent.label("plan_intent"))
             .join(deployments, deployments.c.plan_id == approvals.c.plan_id)
             .where(
                 approvals.c.status == "pending",
@@ -60,19 +61,20 @@ class ReadModel:
             .order_by(approvals.c.requested_at)
         )
         async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(query)).mappings()]
+            rows = (await conn.execute(query)).mappings()
+            return [(ApprovalRow.model_validate(dict(r)), r["plan_intent"]) for r in rows]
 
-    async def approval(self, plan_id: str) -> dict[str, Any] | None:
+    async def approval(self, plan_id: str) -> ApprovalRow | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(approvals).where(approvals.c.plan_id == plan_id))).mappings().first()
-            return dict(row) if row else None
+            return ApprovalRow.model_validate(dict(row)) if row else None
 
-    async def active_deployments(self) -> list[dict[str, Any]]:
+    async def active_deployments(self) -> list[PlanRow]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(deployments).where(deployments.c.status.in_(ACTIVE)))
-            return [dict(r) for r in rows.mappings()]
+            return [PlanRow.model_validate(dict(r)) for r in rows.mappings()]
 
-    async def by_endpoint(self, names: list[str]) -> list[dict[str, Any]]:
+    async def by_endpoint(self, names: list[str]) -> list[PlanRow]:
         """Live plans serving one of these endpoint names, newest first."""
         query = (
             select(deployments)
@@ -83,4 +85,4 @@ class ReadModel:
             .order_by(deployments.c.created_at.desc())
         )
         async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(query)).mappings()]
+            return [PlanRow.model_validate(dict(r)) for r in (await conn.execute(query)).mappings()]

@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
-from shared.events import Constraints
-from shared.models import DeploymentPlan, Env
+from shared.events import CATALOG, ApprovalDecidedData, Constraints
+from shared.models import DeploymentPlan, Env, Evidence, Finding, PlanStatus, SageMakerDeploymentConfig
+from shared.readmodels import PlanDetails
 from shared.text import tree_problem
 
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.@+-]+$")]
@@ -20,6 +21,12 @@ def no_control_characters(value: str, field: str) -> str:
     if any(ch in CONTROL for ch in value):
         raise ValueError(f"{field} contains control characters: send plain text")
     return value
+
+
+class Response(BaseModel):
+    """A response body: fields with defaults are always sent, so clients may rely on them."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
 class Strict(BaseModel):
@@ -60,17 +67,17 @@ class CommandRequest(Strict):
         return no_control_characters(value, "command")
 
 
-class CommandResult(BaseModel):
+class CommandResult(Response):
     """The seed's `result` object."""
 
     plan_id: str
-    status: str
-    artifact: dict[str, Any] | None = None
+    status: PlanStatus
+    artifact: SageMakerDeploymentConfig | None = None
     requires_approval: bool = False
     errors: list[str] = Field(default_factory=list)
 
 
-class CommandResponse(BaseModel):
+class CommandResponse(Response):
     """The seed's shape (command_id, status, result, error) plus flat fields for simple clients."""
 
     command_id: str
@@ -86,7 +93,7 @@ class CommandResponse(BaseModel):
     validation_errors: list[str] = Field(default_factory=list)
 
 
-class ActionResponse(BaseModel):
+class ActionResponse(Response):
     success: bool = True
     status: Literal["accepted"] = "accepted"
     command_id: str
@@ -134,79 +141,87 @@ class DecisionRequest(Strict):
     )
 
 
-class ApproveResponse(BaseModel):
+class ApproveResponse(Response):
     status: Literal["approved", "rejected"]
     plan_id: str
     approver: str
     message: str
 
 
-class Approval(BaseModel):
+class Approval(Response):
+    """A request waiting for approvers (GET /approvals)."""
+
     plan_id: str
     intent: str
-    env: str
+    env: Env
     requested_by: str
     requested_at: str
     expires_at: str
     estimated_usd_per_hour: float
-    artifact: dict[str, Any]
-    warnings: list[dict[str, Any]]
-    evidence: list[dict[str, Any]]
+    artifact: SageMakerDeploymentConfig
+    warnings: list[Finding]
+    evidence: list[Evidence]
     plan_hash: str
     approvals_required: int
     approvers: list[str]
     operation: Literal["deploy", "restart", "scale"] = Field(
         default="deploy", description="deploy: a new plan; restart or scale: a change of a live one"
     )
-    previous: dict[str, Any] | None = Field(default=None, description="for a change: the configuration running now")
+    previous: SageMakerDeploymentConfig | None = Field(
+        default=None, description="for a change: the configuration running now"
+    )
 
 
-class Count(BaseModel):
+class Count(Response):
     count: int
 
 
-class DeploymentList(BaseModel):
+class DeploymentList(Response):
     deployments: list[DeploymentPlan]
     count: int = Field(description="all plans matching, not only this page")
     limit: int
     offset: int
 
 
-class DeploymentDetail(BaseModel):
-    plan: dict[str, Any] = Field(description="the plan, with `details`: assumptions, findings, SageMaker calls")
-    approval: dict[str, Any] | None = None
+class PlanWithDetails(DeploymentPlan):
+    details: PlanDetails = Field(description="assumptions, findings, SageMaker calls, the failure's reason")
 
 
-class ActiveDeployment(BaseModel):
+class DeploymentDetail(Response):
+    plan: PlanWithDetails
+    approval: ApprovalDecidedData | None = Field(default=None, description="the decision that settled its request")
+
+
+class ActiveDeployment(Response):
     plan_id: str
     endpoint_name: str | None
-    status: str
-    environment: str | None
+    status: PlanStatus
+    environment: Env | None
     instance_type: str | None
 
 
-class ActiveDeployments(BaseModel):
+class ActiveDeployments(Response):
     count: int
     deployments: list[ActiveDeployment]
 
 
-class PendingApproval(BaseModel):
+class PendingApproval(Response):
     plan_id: str
-    plan: dict[str, Any]
+    plan: Approval
     created_at: str
 
 
-class PendingApprovals(BaseModel):
+class PendingApprovals(Response):
     count: int
     approvals: list[PendingApproval]
 
 
-class Period(BaseModel):
+class Period(Response):
     start: str
     end: str
 
 
-class MonthlyCost(BaseModel):
+class MonthlyCost(Response):
     amount: float
     currency: str = "USD"
     trend: Literal["up", "down", "stable"]
@@ -214,3 +229,44 @@ class MonthlyCost(BaseModel):
     period: Period
     estimated: bool
     basis: str
+
+
+class Me(Response):
+    user_id: str
+    roles: list[str]
+    key_id: str
+
+
+class PlanCost(Response):
+    plan_id: str
+    usd: float
+    month_to_date_usd: float
+    usd_per_hour: float
+    running: bool
+    estimated: bool = True
+    basis: str
+
+
+class HistoryEvent(Response):
+    """One event of a plan's timeline."""
+
+    seq: int
+    event_id: str
+    type: str = Field(json_schema_extra={"enum": list(CATALOG)}, description="the event type")
+    plan_id: str | None
+    actor: str
+    occurred_at: str
+    hash: str
+    data: dict[str, Any] = Field(description="the event's payload as signed; its schema per type is in /asyncapi")
+
+
+class AuditEvent(HistoryEvent):
+    """One recorded event with its place in the chain."""
+
+    recorded_at: str
+    prev_hash: str
+
+
+class AuditPage(Response):
+    events: list[AuditEvent]
+    next_cursor: int | None = Field(description="pass it back as `cursor` for the next page; null at the end")

@@ -1,187 +1,149 @@
-"""Turning projection rows into API bodies."""
+"""Turning the fold's rows (shared/readmodels.py) into API bodies."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from services.gateway.schemas import (
     ActiveDeployment,
     ActiveDeployments,
     Approval,
-    CommandRequest,
     CommandResponse,
     CommandResult,
     DeploymentDetail,
     PendingApproval,
     PendingApprovals,
+    PlanWithDetails,
 )
-from shared.events import Event
-from shared.models import DeploymentPlan
+from shared.events import Event, IntentReceived
+from shared.fold import fold_plan
+from shared.models import ALLOWED_ACTIONS, DeploymentPlan, PlanStatus
+from shared.readmodels import ApprovalRow, PlanRow
 
-DECIDED_STATUS = {
-    "deployment.requested": "deploying",
-    "approval.requested": "pending_approval",
-    "plan.failed": "validation_failed",
-    "plan.rejected": "validation_failed",
-}
+FAILED = (PlanStatus.VALIDATION_FAILED, PlanStatus.REJECTED)
 
 
-def plan(row: dict[str, Any]) -> DeploymentPlan:
-    return DeploymentPlan.model_validate(
-        {
-            k: row[k]
-            for k in (
-                "plan_id",
-                "status",
-                "user_id",
-                "intent",
-                "env",
-                "artifact",
-                "evidence",
-                "created_at",
-                "updated_at",
-                "validation_errors",
-            )
-        }
+def plan(row: PlanRow, cost_usd: float | None = None) -> DeploymentPlan:
+    return DeploymentPlan(
+        plan_id=row.plan_id,
+        status=row.status,
+        user_id=row.user_id,
+        intent=row.intent,
+        env=row.env,
+        artifact=row.artifact,
+        evidence=row.evidence,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        validation_errors=row.validation_errors,
+        cost_usd=cost_usd,
+        reason=row.details.reason if row.status is PlanStatus.FAILED else None,
+        allowed_actions=sorted((a for a, allowed in ALLOWED_ACTIONS.items() if row.status in allowed), key=str),
     )
 
 
-def plan_body(row: dict[str, Any]) -> dict[str, Any]:
-    body = plan(row).model_dump(mode="json")
-    body["details"] = row["details"]
-    return body
+def plan_detail(row: PlanRow) -> DeploymentDetail:
+    with_details = PlanWithDetails(**plan(row).model_dump(), details=row.details)
+    return DeploymentDetail(plan=with_details, approval=row.details.approval)
 
 
-def plan_detail(row: dict[str, Any]) -> DeploymentDetail:
-    return DeploymentDetail(plan=plan_body(row), approval=row["details"].get("approval"))
-
-
-def command_response(
-    command_id: str, plan_id: str, decided: Event | None, row: dict[str, Any] | None, request: CommandRequest
-) -> CommandResponse:
-    response = _command_response(plan_id, decided, row, request)
-    # The decisive event is the truth at this moment; the projection may trail it by milliseconds.
-    data = decided.model_dump(mode="json")["data"] if decided else {}
-    current = response.plan
-    artifact = data.get("config") or (
-        current.artifact.model_dump(mode="json") if current and current.artifact else None
-    )
+def command_response(command_id: str, intent: IntentReceived, decided: Event | None) -> CommandResponse:
+    """The answer to a command: the plan as the one fold makes it from the intent and the event
+    that decided it (the projection may trail that event by milliseconds)."""
+    row = fold_plan(None, intent)
+    assert row is not None
+    if decided is not None:
+        row = fold_plan(row, decided) or row
+    current = plan(row)
+    requires_approval = row.status is PlanStatus.PENDING_APPROVAL
     result = CommandResult(
-        plan_id=plan_id,
-        status=DECIDED_STATUS.get(decided.type, "planning") if decided else "planning",
-        artifact=artifact,
-        requires_approval=response.requires_approval,
-        errors=response.validation_errors,
+        plan_id=row.plan_id,
+        status=row.status,
+        artifact=row.artifact,
+        requires_approval=requires_approval,
+        errors=row.validation_errors,
     )
-    error = response.message if response.status == "validation_failed" else None
-    return response.model_copy(update={"command_id": command_id, "result": result, "error": error})
-
-
-def _command_response(
-    plan_id: str, decided: Event | None, row: dict[str, Any] | None, request: CommandRequest
-) -> CommandResponse:
-    current = plan(row) if row else None
-    if decided is None:
-        return CommandResponse(
-            command_id="",
-            status="accepted",
-            plan_id=plan_id,
-            plan=current,
-            message=f"accepted; the plan is still being prepared: follow it at /api/deployments/{plan_id}",
-        )
-    data = decided.model_dump(mode="json")["data"]
-    if decided.type == "plan.failed":
-        return CommandResponse(
-            command_id="",
-            status="validation_failed",
-            plan_id=plan_id,
-            plan=current,
-            message=data["reason"],
-            validation_errors=[data["reason"]],
-        )
-    if decided.type == "plan.rejected":
-        errors = [f["message"] for f in data["errors"]]
-        return CommandResponse(
-            command_id="",
-            status="validation_failed",
-            plan_id=plan_id,
-            plan=current,
-            message="the plan failed its guardrails",
-            validation_errors=errors,
-        )
-    endpoint = data["config"]["endpoint_name"]
-    if decided.type == "approval.requested":
-        return CommandResponse(
-            command_id="",
-            status="success",
-            plan_id=plan_id,
-            plan=current,
-            requires_approval=True,
-            message=f"{endpoint} requires approval before it deploys to {data['env']}",
-        )
+    status: Literal["success", "validation_failed", "accepted"] = (
+        "accepted" if decided is None else "validation_failed" if row.status in FAILED else "success"
+    )
     return CommandResponse(
-        command_id="",
-        status="success",
-        plan_id=plan_id,
+        command_id=command_id,
+        status=status,
+        result=result,
+        error=_message(row) if status == "validation_failed" else None,
+        plan_id=row.plan_id,
+        message=_message(row),
+        requires_approval=requires_approval,
         plan=current,
-        message=f"{endpoint} is deploying to {data['env']}",
+        validation_errors=row.validation_errors,
     )
 
 
-def approval(row: dict[str, Any]) -> Approval:
-    request = row["request"]
+def _message(row: PlanRow) -> str:
+    endpoint = row.artifact.endpoint_name if row.artifact else None
+    if row.status is PlanStatus.PLANNING:
+        return f"accepted; the plan is still being prepared: follow it at /api/deployments/{row.plan_id}"
+    if row.status is PlanStatus.VALIDATION_FAILED and row.details.findings:
+        return "the plan failed its guardrails"
+    if row.status in FAILED:
+        return "; ".join(row.validation_errors) or f"the plan is {row.status.value}"
+    if row.status is PlanStatus.PENDING_APPROVAL:
+        return f"{endpoint} requires approval before it deploys to {row.env.value}"
+    return f"{endpoint} is {row.status.value} to {row.env.value}"
+
+
+def approval(row: ApprovalRow, intent: str) -> Approval:
+    request = row.request
     return Approval(
-        plan_id=row["plan_id"],
-        intent=row["intent"],
-        env=request["env"],
-        requested_by=row["requested_by"],
-        requested_at=row["requested_at"].isoformat(),
-        expires_at=row["expires_at"].isoformat(),
-        estimated_usd_per_hour=request["estimated_usd_per_hour"],
-        artifact=request["config"],
-        warnings=request["warnings"],
-        evidence=request["evidence"],
-        plan_hash=request.get("plan_hash", ""),
-        approvals_required=request.get("approvals_required", 1),
-        approvers=row.get("approvers", []),
-        operation=request.get("operation", "deploy"),
-        previous=request.get("previous"),
+        plan_id=row.plan_id,
+        intent=intent,
+        env=request.env,
+        requested_by=row.requested_by,
+        requested_at=row.requested_at.isoformat(),
+        expires_at=row.expires_at.isoformat(),
+        estimated_usd_per_hour=request.estimated_usd_per_hour,
+        artifact=request.config,
+        warnings=request.warnings,
+        evidence=request.evidence,
+        plan_hash=request.plan_hash,
+        approvals_required=request.approvals_required,
+        approvers=row.approvers,
+        operation=request.operation,
+        previous=request.previous,
     )
 
 
-def active(rows: list[dict[str, Any]]) -> ActiveDeployments:
+def active(rows: list[PlanRow]) -> ActiveDeployments:
     return ActiveDeployments(
         count=len(rows),
         deployments=[
             ActiveDeployment(
-                plan_id=r["plan_id"],
-                endpoint_name=(r["artifact"] or {}).get("endpoint_name"),
-                status=r["status"],
-                environment=r["env"],
-                instance_type=(r["artifact"] or {}).get("instance_type"),
+                plan_id=r.plan_id,
+                endpoint_name=r.artifact.endpoint_name if r.artifact else None,
+                status=r.status,
+                environment=r.env,
+                instance_type=r.artifact.instance_type if r.artifact else None,
             )
             for r in rows
         ],
     )
 
 
-def pending(rows: list[dict[str, Any]]) -> PendingApprovals:
+def pending(rows: list[tuple[ApprovalRow, str]]) -> PendingApprovals:
     items = [
-        PendingApproval(plan_id=a.plan_id, plan=a.model_dump(mode="json"), created_at=a.requested_at)
-        for a in map(approval, rows)
+        PendingApproval(plan_id=a.plan_id, plan=a, created_at=a.requested_at)
+        for a in (approval(row, intent) for row, intent in rows)
     ]
     return PendingApprovals(count=len(items), approvals=items)
 
 
-def replayed(command_id: str, plan_id: str, row: dict[str, Any] | None) -> CommandResponse:
+def replayed(command_id: str, plan_id: str, row: PlanRow | None) -> CommandResponse:
     """The answer to a retried command (same Idempotency-Key): the first plan as it stands now."""
     current = plan(row) if row else None
-    status = current.status.value if current else "planning"
-    artifact = current.artifact.model_dump(mode="json") if current and current.artifact else None
-    errors = current.validation_errors if current else []
-    failed = status in ("validation_failed", "rejected")
+    status = row.status if row else PlanStatus.PLANNING
+    errors = row.validation_errors if row else []
+    failed = status in FAILED
     outcome: Literal["success", "validation_failed", "accepted"] = (
-        "accepted" if status == "planning" else "validation_failed" if failed else "success"
+        "accepted" if status is PlanStatus.PLANNING else "validation_failed" if failed else "success"
     )
     return CommandResponse(
         command_id=command_id,
@@ -189,14 +151,14 @@ def replayed(command_id: str, plan_id: str, row: dict[str, Any] | None) -> Comma
         result=CommandResult(
             plan_id=plan_id,
             status=status,
-            artifact=artifact,
-            requires_approval=status == "pending_approval",
+            artifact=row.artifact if row else None,
+            requires_approval=status is PlanStatus.PENDING_APPROVAL,
             errors=errors,
         ),
         error="; ".join(errors) if failed else None,
         plan_id=plan_id,
-        message=f"a retry of an earlier command: plan {plan_id} is {status}",
-        requires_approval=status == "pending_approval",
+        message=f"a retry of an earlier command: plan {plan_id} is {status.value}",
+        requires_approval=status is PlanStatus.PENDING_APPROVAL,
         plan=current,
         validation_errors=errors,
     )

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from services.guardian.guardrails import Spend, check, errors, hourly_cost
+from shared.approvals import Waiting, approvals_required, decide, plan_hash
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.events import (
     ApprovalDecided,
@@ -32,12 +33,6 @@ from shared.settings import Settings
 SERVICE = "guardian"
 # Expiry decisions have no causing event; their ids derive from the plan and its hash instead.
 EXPIRY_NAMESPACE = uuid.UUID("2f4b9f0e-8d4c-4a57-9a0e-6a3c1f5e7b21")
-
-
-def plan_hash(env: Env, model_id: str, config: SageMakerDeploymentConfig) -> str:
-    """What an approver approves: the env, the model and the whole config, nothing else."""
-    content = {"env": env.value, "model_id": model_id, "config": config.model_dump(mode="json")}
-    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
 class PendingChange(BaseModel):
@@ -86,12 +81,7 @@ class Policy:
         return check(config or plan.config, plan.env, plan.model_id, self.models, self.instances, self.settings, spend)
 
     def approvals_required(self, env: Env, usd_per_hour: float) -> int:
-        """0: none; 1: one approver (prod, or over the cost threshold); 2: over the second threshold."""
-        if usd_per_hour > self.settings.two_approvers_over_usd_per_hour:
-            return 2
-        if env is Env.PROD or usd_per_hour > self.settings.approval_cost_threshold_usd_per_hour:
-            return 1
-        return 0
+        return approvals_required(env, usd_per_hour, self.settings)
 
 
 Outcome = tuple[list[Event], GuardedPlan | None]
@@ -136,28 +126,23 @@ def on_plan(event: PlanProposed, policy: Policy, now: datetime, spend: Spend | N
 
 
 def on_decision(
-    event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy, now: datetime, spend: Spend | None = None
+    event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy, spend: Spend | None = None
 ) -> Outcome:
-    d = event.data
+    """A decision, judged by the shared rule (shared/approvals.py) at the time it was taken."""
     if plan is not None and plan.state == "approved" and plan.change is not None:
-        return _on_change_decision(event, plan, plan.change, policy, now, spend)
-    if plan is None or plan.state != "pending_approval":
+        return _on_change_decision(event, plan, plan.change, policy, spend)
+    if plan is None or plan.state != "pending_approval" or plan.expires_at is None:
         return [], None  # a repeat, or a decision on something that is not waiting
-    if d.decision == "expired":
-        return [], plan.model_copy(update={"state": "expired"})
-    if d.approver == plan.requested_by and d.decision == "approved":
-        return [], None  # the gateway refuses self-approval; never honour one that slipped through
-    if d.plan_hash is not None and d.plan_hash != plan.plan_hash:
-        return [], None  # given for another version of the plan: the current request still waits
-    if plan.expires_at is not None and now > plan.expires_at:
-        return [expire(plan, event)], plan.model_copy(update={"state": "expired"})
-    if d.decision == "rejected":
+    outcome, counted = decide(_waiting(plan, plan.expires_at), event.data, event.occurred_at)
+    if outcome == "ignored":
+        return [], None
+    if outcome == "expired":
+        said: list[Event] = [] if event.data.decision == "expired" else [expire(plan, event)]
+        return said, plan.model_copy(update={"state": "expired"})
+    if outcome == "rejected":
         return [], plan.model_copy(update={"state": "rejected"})
-    if d.approver in plan.approved_by:
-        return [], None  # the same person twice counts once
-    approved_by = (*plan.approved_by, d.approver)
-    if len(approved_by) < plan.approvals_required:
-        return [], plan.model_copy(update={"approved_by": approved_by})
+    if outcome == "counted":
+        return [], plan.model_copy(update={"approved_by": counted.approved_by})
     findings = policy.findings(plan, spend=spend)  # prices, limits and spend may have moved since the request
     if errors(findings):
         return [_rejected(event, findings, "approve")], plan.model_copy(update={"state": "rejected"})
@@ -169,35 +154,23 @@ def on_decision(
     deploy = deploy.model_copy(
         update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{plan.plan_hash}:approved")}
     )
-    return [deploy], plan.model_copy(update={"state": "approved", "approved_by": approved_by})
+    return [deploy], plan.model_copy(update={"state": "approved", "approved_by": counted.approved_by})
 
 
 def _on_change_decision(
-    event: ApprovalDecided,
-    plan: GuardedPlan,
-    change: PendingChange,
-    policy: Policy,
-    now: datetime,
-    spend: Spend | None,
+    event: ApprovalDecided, plan: GuardedPlan, change: PendingChange, policy: Policy, spend: Spend | None
 ) -> Outcome:
-    """The same rules as for a new plan, applied to the change's own request and hash."""
-    d = event.data
+    """The same rule as for a new plan, applied to the change's own request and hash."""
+    outcome, counted = decide(_waiting(change, change.expires_at), event.data, event.occurred_at)
     cleared = plan.model_copy(update={"change": None})
-    if d.plan_hash is not None and d.plan_hash != change.plan_hash:
-        return [], None  # given for another version: the current request still waits
-    if d.decision == "expired":
-        return [], cleared
-    if d.approver == change.requested_by and d.decision == "approved":
+    if outcome == "ignored":
         return [], None
-    if now > change.expires_at:
-        return [expire(plan, event)], cleared
-    if d.decision == "rejected":
+    if outcome == "expired":
+        return ([] if event.data.decision == "expired" else [expire(plan, event)]), cleared
+    if outcome == "rejected":
         return [], cleared
-    if d.approver in change.approved_by:
-        return [], None
-    approved_by = (*change.approved_by, d.approver)
-    if len(approved_by) < change.approvals_required:
-        return [], plan.model_copy(update={"change": change.model_copy(update={"approved_by": approved_by})})
+    if outcome == "counted":
+        return [], plan.model_copy(update={"change": change.model_copy(update={"approved_by": counted.approved_by})})
     findings = policy.findings(plan, change.config, spend)
     if errors(findings):  # the live plan stays as it is; only the change is refused
         return [_rejected(event, findings, change.operation)], cleared
@@ -208,6 +181,17 @@ def _on_change_decision(
         update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")}
     )
     return [deploy], updated
+
+
+def _waiting(request: GuardedPlan | PendingChange, expires_at: datetime) -> Waiting:
+    """The request as the shared approval rule sees it."""
+    return Waiting(
+        requested_by=request.requested_by,
+        approvals_required=request.approvals_required,
+        plan_hash=request.plan_hash,
+        expires_at=expires_at,
+        approved_by=request.approved_by,
+    )
 
 
 def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:
@@ -240,13 +224,6 @@ def due_for_expiry(plan: GuardedPlan, now: datetime) -> bool:
     if plan.change is not None:
         return now > plan.change.expires_at
     return plan.state == "pending_approval" and plan.expires_at is not None and now > plan.expires_at
-
-
-def after_expiry(plan: GuardedPlan) -> GuardedPlan:
-    """The record once its waiting request expired: a change is dropped, a new plan is expired."""
-    if plan.change is not None:
-        return plan.model_copy(update={"change": None})
-    return plan.model_copy(update={"state": "expired"})
 
 
 def on_action(

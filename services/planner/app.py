@@ -7,9 +7,10 @@ from faststream import FastStream
 from services.planner.llm import build_llm_planner
 from services.planner.planning import SERVICE, plan_command
 from services.planner.retrieval import Retriever, build_retriever
+from services.planner.service import Planner
 from shared import catalog
-from shared.broker import Publisher, build_broker, durable, load_identity, wait_for_stream, watch_consumers
-from shared.events import IntentReceived
+from shared.bus import Bus
+from shared.events import Event, IntentReceived
 from shared.models import Evidence
 from shared.settings import Settings
 
@@ -30,26 +31,19 @@ class CachedCitations:
         return found
 
 
-def create_app(settings: Settings) -> FastStream:
-    identity = load_identity(settings, SERVICE)
-    broker = build_broker(settings, identity)
-    publish = Publisher(broker, settings, ["plan.proposed", "plan.failed"], identity.signer)
+def create_app(settings: Settings, bus: Bus) -> FastStream:
+    assert bus.name == SERVICE
     models, instances = catalog.models(), catalog.instances()  # validated at start, not per message
     cite = CachedCitations(build_retriever(settings), settings.retrieval_top_k)
     llm = build_llm_planner(settings, models, instances, cite)
 
-    @durable(broker, settings, "intent.received", SERVICE, max_workers=4)
+    async def by_rules(event: IntentReceived) -> Event:
+        return await plan_command(event, models, instances, settings, cite)
+
+    planner = Planner(llm.plan if llm is not None else by_rules, bus.publisher(["plan.proposed", "plan.failed"]))
+
+    @bus.durable("intent.received", max_workers=4)
     async def on_intent(event: IntentReceived) -> None:
-        if llm is not None:
-            await publish(await llm.plan(event))
-        else:
-            await publish(await plan_command(event, models, instances, settings, cite))
+        await planner.on_intent(event)
 
-    app = FastStream(broker)
-    watch_consumers(app, broker, settings, SERVICE)
-
-    @app.on_startup
-    async def _stream() -> None:
-        await wait_for_stream(broker, settings)
-
-    return app
+    return bus.app()

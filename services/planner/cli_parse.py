@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from services.planner.intent import parse
 from shared.catalog import models
+from shared.intent import parse
 
 FIELDS = ("action", "model_id", "app", "env", "budget_usd_per_hour", "instance_count", "instance_type")
 

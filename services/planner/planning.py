@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from services.planner.intent import ParsedIntent, parse
 from shared.catalog import InstanceCatalog, InstanceSpec, ModelCatalog, ModelSpec, fits
 from shared.events import (
     IntentReceived,
@@ -17,6 +16,7 @@ from shared.events import (
     PlanProposed,
     PlanProposedData,
 )
+from shared.intent import ParsedIntent, parse
 from shared.models import Env, Evidence, SageMakerDeploymentConfig
 from shared.settings import Settings
 

@@ -31,16 +31,12 @@ def _document(keys: Path) -> str:
     PLACEHOLDER = Settings(
         nats_url="nats://nats:4222", database_url="postgresql://agentops@postgres/agentops", identity_dir=keys
     )
-    from services.auditor.app import create_app as auditor
-    from services.executor.app import create_app as executor
-    from services.gateway.app import create_app as gateway
-    from services.guardian.app import create_app as guardian
-    from services.notifier.app import create_app as notifier
-    from services.planner.app import create_app as planner
+    from services.runtime.bootstrap import build
 
-    brokers = [app.broker for app in (planner(PLACEHOLDER), guardian(PLACEHOLDER), executor(PLACEHOLDER))]
-    brokers += [auditor(PLACEHOLDER).spec_broker, notifier(PLACEHOLDER).broker]  # type: ignore[attr-defined]
-    brokers.append(gateway(PLACEHOLDER).state.gateway.broker)
+    apps = {name: build(name, PLACEHOLDER) for name in ("planner", "guardian", "executor", "notifier")}
+    brokers = [app.broker for app in apps.values()]
+    brokers.append(build("auditor", PLACEHOLDER).spec_broker)
+    brokers.append(build("gateway", PLACEHOLDER).state.gateway.broker)
     spec = AsyncAPI(
         *[b for b in brokers if b is not None],
         title="AgentOps events",

@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     asyncapi = docs.add_parser("asyncapi", help="the AsyncAPI document of every subject and payload")
     asyncapi.add_argument("--output", "-o", default="-")
     asyncapi.set_defaults(func=_asyncapi)
+    api_types = docs.add_parser("api-types", help="the dashboard's TypeScript types, from the gateway's OpenAPI")
+    api_types.add_argument("--check", action="store_true", help="exit 1 if the file in the repo is stale")
+    api_types.set_defaults(func=_api_types)
 
     keys = sub.add_parser("keys", help="API keys (stored hashed in API_KEYS_FILE)").add_subparsers(
         required=True, metavar="ACTION"
@@ -373,6 +376,18 @@ def _tail(args: argparse.Namespace) -> int:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+    return 0
+
+
+def _api_types(args: argparse.Namespace) -> int:
+    from services.runtime.apitypes import TARGET, generate, write
+
+    if args.check:
+        if TARGET.exists() and TARGET.read_text() == generate():
+            return 0
+        print(f"{TARGET} is stale: run `agentops docs api-types` and commit it", file=sys.stderr)
+        return 1
+    print(f"wrote {write()}")
     return 0
 
 

@@ -7,38 +7,12 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+__all__ = ["SERVICES", "run", "serve"]
+
+from services.runtime.bootstrap import SERVICES, build
+from services.runtime.supervisor import exit_for_restart
 from shared.errors import StartupError
 from shared.settings import Settings
-
-SERVICES = ("auditor", "planner", "guardian", "executor", "notifier", "gateway")
-
-
-def build(service: str, settings: Settings) -> Any:
-    if service == "gateway":
-        from services.gateway.app import create_app as gateway
-
-        return gateway(settings)
-    if service == "planner":
-        from services.planner.app import create_app as planner
-
-        return planner(settings)
-    if service == "guardian":
-        from services.guardian.app import create_app as guardian
-
-        return guardian(settings)
-    if service == "executor":
-        from services.executor.app import create_app as executor
-
-        return executor(settings)
-    if service == "auditor":
-        from services.auditor.app import create_app as auditor
-
-        return auditor(settings)
-    if service == "notifier":
-        from services.notifier.app import create_app as notifier
-
-        return notifier(settings)
-    raise SystemExit(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
 
 
 def serve(service: str, settings: Settings) -> None:
@@ -51,7 +25,7 @@ def serve(service: str, settings: Settings) -> None:
 def _serve(service: str, settings: Settings) -> None:
     settings.require_infrastructure(service)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
-    app = build(service, settings)
+    app = build(service, settings, on_silent=exit_for_restart)
     if service == "gateway":
         import uvicorn
 

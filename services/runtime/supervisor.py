@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -13,8 +14,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from services.runtime.bootstrap import SERVICES
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
-from services.runtime.serve import SERVICES
 from shared.settings import Settings
 
 RESTART_BACKOFF_MAX = 10.0
@@ -189,3 +190,16 @@ class Supervisor:
 def runtime_urls(home: Path) -> dict[str, Any] | None:
     path = home.resolve() / "runtime.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def exit_for_restart(service: str, consumer: str, pending: int) -> None:
+    """A service process whose consumer went silent ends, to be started again: `agentops up`
+    restarts a service that exits, as compose's restart policy does (see ConsumerWatchdog)."""
+    logging.getLogger("agentops.supervisor").error(
+        "%s: consumer %s has %s events waiting and nobody pulling them; exiting to be restarted",
+        service,
+        consumer,
+        pending,
+    )
+    logging.shutdown()
+    os._exit(70)

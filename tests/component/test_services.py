@@ -7,12 +7,9 @@ from typing import Any
 
 from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
 
-from services.executor.app import create_app as executor
 from services.executor.lifecycle import Deployed
-from services.guardian.app import create_app as guardian
 from services.guardian.approvals import GuardedPlan
 from services.guardian.guardrails import Spend
-from services.planner.app import create_app as planner
 from shared.broker import stream_for
 from shared.events import (
     ApprovalDecided,
@@ -28,7 +25,7 @@ from shared.events import (
 from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
-from tests.infra import signed
+from tests.infra import service_app, signed
 
 
 async def nothing_spent() -> Spend:
@@ -50,7 +47,7 @@ def spy(broker: NatsBroker, event_type: str) -> list[Any]:
 
 
 async def test_planner_turns_a_command_into_a_sized_plan() -> None:
-    app = planner(SETTINGS)
+    app = service_app("planner", SETTINGS)
     seen = spy(app.broker, "plan.proposed")
 
     async with TestNatsBroker(app.broker) as br:
@@ -68,7 +65,7 @@ async def test_planner_turns_a_command_into_a_sized_plan() -> None:
 
 
 async def test_planner_records_garbage_as_rejected_instead_of_crashing() -> None:
-    app = planner(SETTINGS)
+    app = service_app("planner", SETTINGS)
     rejected = spy(app.broker, "message.rejected")
 
     async with TestNatsBroker(app.broker) as br:
@@ -78,7 +75,7 @@ async def test_planner_records_garbage_as_rejected_instead_of_crashing() -> None
 
 async def test_prod_plan_is_held_for_approval_and_a_second_person_releases_it() -> None:
     store: MemoryStore[GuardedPlan] = MemoryStore()
-    app = guardian(SETTINGS, store=store, spend=nothing_spent)
+    app = service_app("guardian", SETTINGS, store=store, spend=nothing_spent)
     out = {kind: spy(app.broker, kind) for kind in ("approval.requested", "deployment.requested")}
 
     config = SageMakerDeploymentConfig(
@@ -115,7 +112,7 @@ async def test_prod_plan_is_held_for_approval_and_a_second_person_releases_it() 
 
 async def test_executor_dry_run_reports_the_calls_and_remembers_what_it_made() -> None:
     store: MemoryStore[Deployed] = MemoryStore()
-    app = executor(SETTINGS, store=store)
+    app = service_app("executor", SETTINGS, store=store)
     statuses = spy(app.broker, "deployment.status")
 
     config = SageMakerDeploymentConfig(

@@ -45,6 +45,7 @@ def chromium_path() -> str:
 class Running:
     base: str
     admin_key: str
+    home: Path
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if not (DEFAULT_DIR / "index.html").is_file():
         _missing("the dashboard is not built: cd frontend && npm ci && npm run build (make test does it)")
     port = free_port()
+    home = tmp_path_factory.mktemp("agentops-home")
     proc = start(
-        tmp_path_factory.mktemp("agentops-home"),
+        home,
         port,
         API_KEYS=api_keys_env(),
         COMMAND_RATE_PER_MINUTE="6000",
@@ -64,7 +66,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         key = dashboard_key(wait_for_line(proc, "Dashboard"), base)
         # keep reading what the services print, or a full pipe would block them mid-test
         threading.Thread(target=lambda: proc.stdout and proc.stdout.read(), daemon=True).start()
-        yield Running(base, key)
+        yield Running(base, key, home)
     finally:
         stop(proc)
 

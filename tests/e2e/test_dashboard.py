@@ -12,13 +12,22 @@ Plus: rejection with a reason, dark mode across reloads without a flash, sign-in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import threading
 import urllib.request
 import uuid
+from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from services.runtime.supervisor import runtime_urls
+from shared.broker import connect
+from shared.events import DeploymentStatus, DeploymentStatusData
+from shared.identity import Signer
+from shared.settings import Settings
 from tests.e2e.conftest import Browsing
 from tests.keys import secret
 
@@ -314,3 +323,55 @@ def test_the_actions_menu_works_from_the_keyboard_and_is_not_clipped(ui: Browsin
     page.keyboard.press("Escape")
     expect(menu).to_have_count(0)
     expect(button).to_be_focused()
+
+
+def fail_as_the_executor(home: Path, plan_id: str, endpoint: str, reason: str) -> None:
+    """What the executor says when SageMaker fails an endpoint (dry-run never does): a signed
+    `deployment.status` from the executor's own identity, on the system's own bus."""
+    runtime = runtime_urls(home)
+    assert runtime is not None
+    settings = Settings(identity_dir=home / "identity")
+    data = DeploymentStatusData(status="failed", endpoint_name=endpoint, mode="dry-run", reason=reason)
+    event = DeploymentStatus(plan_id=plan_id, actor="executor", data=data)
+
+    async def publish() -> None:
+        nc = await connect(settings, "executor", runtime["nats_url"])
+        try:
+            body = event.canonical_json().encode()
+            headers = {
+                "Nats-Msg-Id": str(event.id),
+                **Signer.from_file("executor", settings.seed_path("executor")).sign(body),
+            }
+            await nc.jetstream().publish(event.subject, body, headers=headers)
+        finally:
+            await nc.close()
+
+    # Playwright's sync API holds this thread's event loop: publish from another thread.
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _run(publish, errors))
+    thread.start()
+    thread.join(30)
+    assert not errors, errors
+
+
+def _run(main: Any, errors: list[BaseException]) -> None:
+    try:
+        asyncio.run(main())
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def test_a_failed_deployment_shows_its_reason_in_the_table_and_the_details(ui: Browsing) -> None:
+    page = ui.open("alice")
+    app = unique("fail")
+    answer = api(
+        ui, "POST", "/api/agent/command", "alice", {"command": f"deploy llama-3.1 8B for {app}", "env": "staging"}
+    )
+    endpoint = f"{app}-staging"
+    expect(row(page, endpoint).locator("[data-status]")).to_have_attribute("data-status", "deployed")
+    reason = "ResourceLimitExceeded: the account-level service limit for ml.g5.xlarge is 0 instances"
+    fail_as_the_executor(ui.running.home, answer["plan_id"], endpoint, reason)
+    expect(row(page, endpoint).locator("[data-status]")).to_have_attribute("data-status", "failed")
+    expect(row(page, endpoint).get_by_test_id("row-reason")).to_have_text(reason)
+    action(page, endpoint, "View details")
+    expect(page.get_by_test_id("failure-reason")).to_contain_text(reason)

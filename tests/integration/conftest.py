@@ -11,13 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.auditor.app import create_app as auditor
-from services.executor.app import create_app as executor
-from services.gateway.app import create_app as gateway
-from services.guardian.app import create_app as guardian
-from services.planner.app import create_app as planner
 from shared.settings import Settings
-from tests.infra import for_service
+from tests.infra import for_service, service_app
 from tests.keys import api_keys_env, headers
 
 
@@ -76,9 +71,9 @@ class running:
         self.stack = AsyncExitStack()
 
     async def __aenter__(self) -> httpx.AsyncClient:
-        for name, build in (("auditor", auditor), ("planner", planner), ("guardian", guardian), ("executor", executor)):
-            await self.stack.enter_async_context(build(for_service(self.settings, name)))
-        app = self.app = gateway(for_service(self.settings, "gateway"))
+        for name in ("auditor", "planner", "guardian", "executor"):
+            await self.stack.enter_async_context(service_app(name, for_service(self.settings, name)))
+        app = self.app = service_app("gateway", for_service(self.settings, "gateway"))
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         return await self.stack.enter_async_context(
             httpx.AsyncClient(

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.broker import Publisher, build_broker, load_identity
+from services.runtime.bootstrap import messaging
 from shared.events import ApprovalDecided, ApprovalDecidedData, PlanProposed, parse_event
 from tests.integration.conftest import System, running, system_settings
 
@@ -98,9 +98,8 @@ async def test_the_same_approver_twice_on_the_bus_counts_once(strict: System, da
     plan_id = await pending_prod(strict)
     plan_hash = (await strict.client.get("/approvals")).json()[0]["plan_hash"]
     # as the gateway itself would publish them (its identity, its signature)
-    identity = load_identity(strict.settings, "gateway")
-    broker = build_broker(strict.settings, identity)
-    publish = Publisher(broker, strict.settings, ["approval.decided"], identity.signer)
+    bus = messaging(strict.settings, "gateway")
+    publish, broker = bus.publisher(["approval.decided"]), bus.broker
     async with broker:
         await broker.start()
         for _ in range(2):  # two distinct events from bob, as a client bypassing the gateway might send
@@ -135,11 +134,10 @@ async def test_an_approval_for_an_older_version_of_the_plan_deploys_nothing(syst
     assert isinstance(old, PlanProposed)
     bigger = old.data.config.model_copy(update={"instance_count": 3})
     changed = PlanProposed(plan_id=plan_id, actor="planner", data=old.data.model_copy(update={"config": bigger}))
-    identity = load_identity(system.settings, "planner")
-    broker = build_broker(system.settings, identity)
-    async with broker:
-        await broker.start()
-        await Publisher(broker, system.settings, ["plan.proposed"], identity.signer)(changed)
+    bus = messaging(system.settings, "planner")
+    async with bus.broker:
+        await bus.broker.start()
+        await bus.publisher(["plan.proposed"])(changed)
     for _ in range(50):
         listed = (await system.client.get("/approvals")).json()
         if listed and listed[0]["plan_hash"] != seen_hash:

@@ -9,13 +9,12 @@ import uuid
 import psycopg
 import pytest
 
-from services.auditor.app import create_app as auditor
 from services.auditor.store import Signed, append
 from services.auditor.verify import verify
 from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData
 from shared.settings import Settings
-from tests.infra import SIGNERS, connect, for_service, login, signed
+from tests.infra import SIGNERS, connect, for_service, login, service_app, signed
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +83,7 @@ async def test_a_deleted_middle_row_fails_verify_at_the_next_row(database_url: s
 async def test_duplicate_delivery_records_one_row_and_one_state_change(nats_url: str, database_url: str) -> None:
     settings = Settings(nats_url=nats_url, database_url=database_url)
     event = intent()
-    async with auditor(for_service(settings, "auditor")):
+    async with service_app("auditor", for_service(settings, "auditor")):
         nc = await connect(nats_url, "gateway")
         js = nc.jetstream()
         sent = signed(event, "gateway")
@@ -124,7 +123,7 @@ async def js_consumer_pending(nats_url: str) -> int:
 
 async def test_undecodable_message_is_recorded_as_rejected_and_not_retried(nats_url: str, database_url: str) -> None:
     settings = Settings(nats_url=nats_url, database_url=database_url)
-    async with auditor(for_service(settings, "auditor")):
+    async with service_app("auditor", for_service(settings, "auditor")):
         nc = await connect(nats_url, "gateway")
         await nc.jetstream().publish("agentops.intent.received", b"{not json", headers={"Nats-Msg-Id": "garbage-1"})
         await nc.close()

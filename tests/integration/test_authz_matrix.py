@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from services.gateway.app import create_app
 from services.gateway.auth import Role, RoleCheck
 from services.gateway.dashboard import is_dashboard_route
+from tests.infra import service_app
 from tests.integration.conftest import System
 from tests.keys import USERS, headers
 
@@ -36,7 +36,7 @@ def declared_role(route: APIRoute) -> Role | None:
 
 
 def routes(system: System) -> list[tuple[str, str, Role | None]]:
-    app = create_app(system.settings)  # the same routes the running gateway serves
+    app = service_app("gateway", system.settings)  # the same routes the running gateway serves
     found = []
     for route in flatten(app.routes):
         if not isinstance(route, APIRoute) or is_dashboard_route(route.name):

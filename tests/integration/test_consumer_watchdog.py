@@ -1,7 +1,8 @@
 """The watchdog restarts a service whose durable consumer went silent, and only then.
 
 Silent: events waiting, no pull request outstanding, no progress, and no handler running in this
-process. A real nats-server holds the consumer; "exiting" is observed instead of performed.
+process. A real nats-server holds the consumer; the runtime's `on_silent` (which `agentops serve`
+makes an exit) is observed instead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import contextlib
 import pytest
 from nats.js.api import ConsumerConfig
 
-import shared.broker as broker_module
-from shared.broker import ConsumerWatchdog, build_broker, ensure_stream, load_identity
+from services.runtime.messaging import ConsumerWatchdog, Messaging
+from shared.broker import ensure_stream, load_identity
 from shared.settings import Settings
 from tests.infra import connect
 
@@ -24,7 +25,7 @@ class Exited(Exception):
     pass
 
 
-async def setup(nats_url: str, name: str) -> tuple[Settings, object]:
+async def setup(nats_url: str, name: str) -> tuple[Settings, Messaging, object]:
     settings = Settings(nats_url=nats_url)
     await ensure_stream(nats_url, settings)
     nc = await connect(nats_url)
@@ -32,18 +33,19 @@ async def setup(nats_url: str, name: str) -> tuple[Settings, object]:
     await js.add_consumer(settings.stream_name, ConsumerConfig(durable_name=name, filter_subject="agentops.test.>"))
     for i in range(3):
         await js.publish("agentops.test.x", b"{}", headers={"Nats-Msg-Id": f"{name}-{i}"})
-    broker = build_broker(settings, load_identity(settings, "admin"))  # any identity that may read the consumer
-    await broker.start()
-    broker_module._WATCHED[id(broker)] = [name]
-    return settings, (nc, broker)
+
+    def exit_(service: str, consumer: str, pending: int) -> None:
+        raise Exited(consumer)
+
+    # any identity that may read the consumer
+    runtime = Messaging(settings, load_identity(settings, "admin"), on_silent=exit_)
+    await runtime.broker.start()
+    runtime.watched.append(name)
+    return settings, runtime, nc
 
 
-async def watch(settings: Settings, broker: object, monkeypatch: pytest.MonkeyPatch, seconds: float) -> bool:
-    def exit_(code: int) -> None:
-        raise Exited(code)
-
-    monkeypatch.setattr(broker_module.os, "_exit", exit_)
-    dog = ConsumerWatchdog(broker, settings, "watchdog-test", interval=0.1, strikes=3)  # type: ignore[arg-type]
+async def watch(runtime: Messaging, seconds: float) -> bool:
+    dog = ConsumerWatchdog(runtime, interval=0.1, strikes=3)
     try:
         await asyncio.wait_for(dog.run(), seconds)
     except Exited:
@@ -53,25 +55,21 @@ async def watch(settings: Settings, broker: object, monkeypatch: pytest.MonkeyPa
     return False
 
 
-async def test_a_consumer_with_work_and_nobody_pulling_ends_the_process(
-    nats_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings, (nc, broker) = await setup(nats_url, "silent")
+async def test_a_consumer_with_work_and_nobody_pulling_ends_the_process(nats_url: str) -> None:
+    _, runtime, nc = await setup(nats_url, "silent")
     try:
-        assert await watch(settings, broker, monkeypatch, 3.0)
+        assert await watch(runtime, 3.0)
     finally:
-        await broker.stop()  # type: ignore[attr-defined]
+        await runtime.broker.stop()
         await nc.close()
 
 
-async def test_a_consumer_being_pulled_or_a_handler_running_is_left_alone(
-    nats_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings, (nc, broker) = await setup(nats_url, "busy")
+async def test_a_consumer_being_pulled_or_a_handler_running_is_left_alone(nats_url: str) -> None:
+    settings, runtime, nc = await setup(nats_url, "busy")
     try:
-        monkeypatch.setattr(broker_module, "_IN_FLIGHT", 1)  # a handler waiting on SageMaker
-        assert not await watch(settings, broker, monkeypatch, 1.0)
-        monkeypatch.setattr(broker_module, "_IN_FLIGHT", 0)
+        runtime.in_flight = 1  # a handler waiting on SageMaker
+        assert not await watch(runtime, 1.0)
+        runtime.in_flight = 0
         sub = await nc.jetstream().pull_subscribe("agentops.test.>", durable="busy", stream=settings.stream_name)
 
         async def pulling() -> None:  # a live consumer: a pull request always outstanding
@@ -80,9 +78,12 @@ async def test_a_consumer_being_pulled_or_a_handler_running_is_left_alone(
                     await sub.fetch(1, timeout=5)
 
         task = asyncio.create_task(pulling())
-        await asyncio.sleep(0.2)
-        assert not await watch(settings, broker, monkeypatch, 1.0)
+        for _ in range(100):  # until the pull request is outstanding
+            if (await sub.consumer_info()).num_waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert not await watch(runtime, 1.0)
         task.cancel()
     finally:
-        await broker.stop()  # type: ignore[attr-defined]
+        await runtime.broker.stop()
         await nc.close()

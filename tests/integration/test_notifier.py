@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from services.notifier.app import create_app as notifier
 from services.notifier.webhooks import Target, verify_signature
 from tests.fakes import FakeHttp, serve
+from tests.infra import service_app
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ async def notified(nats_url: str, database_url: str) -> AsyncIterator[tuple[Syst
             Target(name="flaky", url=f"{fake.url}/hooks/flaky", secret=SECRET, events=["approval.requested"]),
             Target(name="down", url=f"{fake.url}/hooks/down", secret=SECRET, events=["deployment.status:deployed"]),
         ]
-        async with running(settings) as client, notifier(settings, targets=targets):
+        async with running(settings) as client, service_app("notifier", settings, targets=targets):
             yield System(client, settings), fake
 
 

@@ -8,9 +8,7 @@ from collections import Counter
 import psycopg
 import pytest
 
-from services.executor.app import create_app as executor
-from services.guardian.app import create_app as guardian
-from services.planner.app import create_app as planner
+from tests.infra import service_app
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -19,7 +17,8 @@ pytestmark = pytest.mark.integration
 async def test_two_of_each_side_by_side_repeat_no_effect(nats_url: str, database_url: str) -> None:
     settings = system_settings(nats_url, database_url)
     async with running(settings) as client:
-        extra = [build(settings) for build in (planner, guardian, executor)]  # the second replica of each
+        # the second replica of each
+        extra = [service_app(name, settings) for name in ("planner", "guardian", "executor")]
         for app in extra:
             await app.__aenter__()
         try:

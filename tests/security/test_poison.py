@@ -5,6 +5,7 @@ with `audit verify` still passing."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -201,14 +202,14 @@ async def test_an_event_the_projection_cannot_fold_is_rejected_and_the_log_goes_
 ) -> None:
     import services.auditor.store as store
 
-    real = store.apply_deployment
+    real = store.PLANS.fold
 
     def fragile(row: Any, event: Any, seq: int) -> Any:
         if event.plan_id.startswith("boom"):
             raise KeyError("a fold that cannot take this event")
         return real(row, event, seq)
 
-    monkeypatch.setattr(store, "apply_deployment", fragile)
+    monkeypatch.setattr(store, "PLANS", dataclasses.replace(store.PLANS, fold=fragile))
     event = IntentReceived(
         plan_id="boom-1", actor="alice", data=IntentReceivedData(command="deploy x", user_id="alice")
     )

@@ -8,9 +8,7 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 
-from services.auditor.app import create_app as auditor
-from services.gateway.app import create_app as gateway
-from tests.infra import for_service
+from tests.infra import for_service, service_app
 from tests.integration.conftest import System, system_settings
 from tests.keys import headers
 
@@ -31,7 +29,7 @@ async def test_a_stopped_auditor_makes_the_system_degraded_and_it_says_why(nats_
         update={"command_wait_seconds": 0.1}  # nobody plans here: answer 202 at once
     )
     async with AsyncExitStack() as stack:
-        app = gateway(for_service(settings, "gateway"))  # the gateway alone: nobody audits what it sends
+        app = service_app("gateway", for_service(settings, "gateway"))  # the gateway alone: nobody audits what it sends
         await stack.enter_async_context(app.router.lifespan_context(app))
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g", headers=headers("alice"))
@@ -45,7 +43,7 @@ async def test_a_stopped_auditor_makes_the_system_degraded_and_it_says_why(nats_
         assert body["audit"]["behind"] >= 5 and any("audit log is" in r for r in body["reasons"])
 
         # the auditor comes back and catches up: ready again
-        await stack.enter_async_context(auditor(for_service(settings, "auditor")))
+        await stack.enter_async_context(service_app("auditor", for_service(settings, "auditor")))
         for _ in range(200):
             ready = await client.get("/readyz")
             if ready.status_code == 200:

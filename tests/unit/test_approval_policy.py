@@ -85,7 +85,7 @@ def test_approval_revalidates_against_the_current_policy() -> None:
         data=ApprovalDecidedData(decision="approved", approver="bob", plan_hash=pending.plan_hash),
     )
     tighter = policy(env_hourly_caps={"prod": 2.0})  # the cap fell while the request waited
-    events, record = on_decision(decision, pending, tighter, NOW + timedelta(minutes=5))
+    events, record = on_decision(at(decision, NOW + timedelta(minutes=5)), pending, tighter)
     assert [e.type for e in events] == ["plan.rejected"]
     assert events[0].data.errors[0].code == "OVER_ENV_CAP"  # type: ignore[attr-defined]
     assert record is not None and record.state == "rejected"
@@ -115,10 +115,12 @@ def test_two_approvals_of_one_request_deploy_once() -> None:
     assert pending is not None
     firsts = [
         on_decision(
-            ApprovalDecided(plan_id="p1", actor=who, data=ApprovalDecidedData(decision="approved", approver=who)),
+            at(
+                ApprovalDecided(plan_id="p1", actor=who, data=ApprovalDecidedData(decision="approved", approver=who)),
+                NOW + timedelta(minutes=1),
+            ),
             pending,
             policy(),
-            NOW + timedelta(minutes=1),
         )[0]
         for who in ("bob", "carol")
     ]
@@ -134,8 +136,13 @@ def scale_to(count: int, who: str = "erin") -> DeploymentAction:
 
 
 def decide(who: str, plan_hash: str, decision: str = "approved") -> ApprovalDecided:
+    """A decision taken at NOW (a decision is judged at the time it was taken)."""
     data = ApprovalDecidedData(decision=decision, approver=who, plan_hash=plan_hash)  # type: ignore[arg-type]
-    return ApprovalDecided(plan_id="p1", actor=who, data=data)
+    return ApprovalDecided(plan_id="p1", actor=who, data=data, occurred_at=NOW)
+
+
+def at(event: ApprovalDecided, when: datetime) -> ApprovalDecided:
+    return event.model_copy(update={"occurred_at": when})
 
 
 def test_a_scale_up_in_prod_waits_for_an_approver_other_than_its_requester() -> None:
@@ -147,8 +154,8 @@ def test_a_scale_up_in_prod_waits_for_an_approver_other_than_its_requester() -> 
     request = events[0].data  # type: ignore[attr-defined]
     assert request.operation == "scale" and request.previous.instance_count == 1 and request.config.instance_count == 2
     assert held.config.instance_count == 1  # nothing changes until someone approves
-    assert on_decision(decide("erin", held.change.plan_hash), held, policy(), NOW) == ([], None)
-    events, done = on_decision(decide("bob", held.change.plan_hash), held, policy(), NOW)
+    assert on_decision(decide("erin", held.change.plan_hash), held, policy()) == ([], None)
+    events, done = on_decision(decide("bob", held.change.plan_hash), held, policy())
     assert [e.type for e in events] == ["deployment.requested"] and done is not None
     assert done.change is None and done.config.instance_count == 2
 
@@ -159,10 +166,10 @@ def test_a_change_approval_is_bound_to_its_own_request() -> None:
     live = plan.model_copy(update={"state": "approved"})
     _, held = on_action(scale_to(2), live, policy(), now=NOW)
     assert held is not None and held.change is not None
-    assert on_decision(decide("bob", plan.plan_hash), held, policy(), NOW) == ([], None)  # the old plan's hash
-    _, cleared = on_decision(decide("bob", held.change.plan_hash, "rejected"), held, policy(), NOW)
+    assert on_decision(decide("bob", plan.plan_hash), held, policy()) == ([], None)  # the old plan's hash
+    _, cleared = on_decision(decide("bob", held.change.plan_hash, "rejected"), held, policy())
     assert cleared is not None and cleared.change is None and cleared.config.instance_count == 1
-    late, _ = on_decision(decide("bob", held.change.plan_hash), held, policy(), NOW + timedelta(days=2))
+    late, _ = on_decision(at(decide("bob", held.change.plan_hash), NOW + timedelta(days=2)), held, policy())
     assert [e.data.decision for e in late] == ["expired"]  # type: ignore[attr-defined]
 
 

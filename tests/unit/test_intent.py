@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.planner.intent import parse
 from shared.catalog import models
+from shared.intent import parse
 
 EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "intents.jsonl"
 FIELDS = ("action", "model_id", "app", "env", "budget_usd_per_hour", "instance_count", "instance_type")

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from faststream.exceptions import NackMessage
 
-from shared.broker import _rejecting_middleware, load_identity
+from services.runtime.messaging import Messaging
+from shared.broker import load_identity
 from shared.events import IntentReceived, IntentReceivedData
 from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER
 from shared.settings import Settings
@@ -30,8 +31,9 @@ class Broker:
 
 
 def middleware(broker: Broker) -> Any:
-    cls = _rejecting_middleware(load_identity(Settings(), "guardian"), "AGENTOPS")
-    return cls(None, context=SimpleNamespace(get=lambda name: broker))
+    runtime = Messaging(Settings(), load_identity(Settings(), "guardian"))
+    runtime.broker = broker  # type: ignore[assignment]  # where rejections are published
+    return runtime._middleware()(None, context=SimpleNamespace())
 
 
 def message(body: bytes, subject: str, signer: str | None = "gateway") -> Any:

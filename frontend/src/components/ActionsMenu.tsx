@@ -6,13 +6,13 @@ import type { Plan } from '../lib/api'
 
 export type RowAction = 'details' | 'pause' | 'restart' | 'delete'
 
-/** Which actions apply to a plan in this status (the gateway enforces the same). */
+/** Which actions apply to a plan now: the gateway says so in `allowed_actions` (its own rule). */
 export function actionsFor(plan: Plan, canDeploy: boolean): RowAction[] {
   const actions: RowAction[] = ['details']
   if (!canDeploy) return actions
-  if (plan.status === 'deployed' || plan.status === 'deploying') actions.push('pause')
-  if (plan.status === 'paused' || plan.status === 'failed' || plan.status === 'deployed') actions.push('restart')
-  if (plan.status !== 'deleted') actions.push('delete')
+  for (const action of ['pause', 'restart', 'delete'] as const) {
+    if (plan.allowed_actions.includes(action)) actions.push(action)
+  }
   return actions
 }
 

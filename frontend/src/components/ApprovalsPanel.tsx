@@ -1,17 +1,18 @@
 import { useState } from 'react'
-import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Check, ChevronDown, Loader2, ShieldCheck, X } from 'lucide-react'
 import type { Approval } from '../lib/api'
 import { can, useSession } from '../lib/context'
 import { usd, when } from '../lib/format'
 import { useToast } from './Toasts'
+import { keys } from '../lib/keys'
 
 /** Pending production approvals with what an approver needs to decide: the plan, its cost, the
  * guardrail findings and the policy evidence. Decisions carry the plan hash that was reviewed,
  * so a plan that changed meanwhile is refused rather than approved unseen. */
 export function ApprovalsPanel({ live }: { live: boolean }) {
   const { api } = useSession()
-  const query = useQuery({ queryKey: ['approvals'], queryFn: api.approvals, refetchInterval: live ? 60_000 : 10_000 })
+  const query = useQuery({ queryKey: keys.approvals, queryFn: api.approvals, refetchInterval: live ? 60_000 : 10_000 })
   const approvals = query.data ?? []
   return (
     <section aria-labelledby="approvals-title" className="rounded-xl border border-gray-200 bg-white shadow-sm dark:border-gray-800 dark:bg-gray-900">
@@ -37,30 +38,32 @@ function ApprovalItem({ approval: a }: { approval: Approval }) {
   const toast = useToast()
   const client = useQueryClient()
   const [reason, setReason] = useState('')
-  const [busy, setBusy] = useState<'approve' | 'reject' | null>(null)
   const [error, setError] = useState<string | null>(null)
   const approver = can(me, 'approver')
   const own = a.requested_by === me.user_id
   const already = a.approvers.includes(me.user_id)
-  const decide = async (decision: 'approve' | 'reject') => {
-    if (decision === 'reject' && !reason.trim()) {
+  const decision = useMutation({
+    mutationFn: (choice: 'approve' | 'reject') => api.decide(a.plan_id, choice, reason.trim(), a.plan_hash),
+    onMutate: () => setError(null),
+    onSuccess: (_answer, choice) =>
+      toast(`${a.artifact.endpoint_name} ${choice === 'approve' ? 'approved' : 'rejected'}`, { variant: 'success' }),
+    onError: (e, choice) => {
+      setError((e as Error).message)
+      toast((e as Error).message, { variant: 'error', title: `Could not ${choice}` })
+    },
+    onSettled: () => {
+      void client.invalidateQueries({ queryKey: keys.approvals })
+      void client.invalidateQueries({ queryKey: keys.deployments })
+      void client.invalidateQueries({ queryKey: keys.metrics })
+    },
+  })
+  const busy = decision.isPending ? decision.variables : null
+  const decide = (choice: 'approve' | 'reject') => {
+    if (choice === 'reject' && !reason.trim()) {
       setError('Give a reason for the rejection: the requester will see it in the audit log.')
       return
     }
-    setBusy(decision)
-    setError(null)
-    try {
-      await api.decide(a.plan_id, decision, reason.trim(), a.plan_hash)
-      toast(`${a.artifact.endpoint_name} ${decision === 'approve' ? 'approved' : 'rejected'}`, { variant: 'success' })
-      void client.invalidateQueries({ queryKey: ['approvals'] })
-      void client.invalidateQueries({ queryKey: ['deployments'] })
-      void client.invalidateQueries({ queryKey: ['metrics'] })
-    } catch (e) {
-      setError((e as Error).message)
-      toast((e as Error).message, { variant: 'error', title: `Could not ${decision}` })
-    } finally {
-      setBusy(null)
-    }
+    decision.mutate(choice)
   }
   const reasonId = `reason-${a.plan_id}`
   return (

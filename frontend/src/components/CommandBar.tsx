@@ -5,6 +5,7 @@ import clsx from 'clsx'
 import { ApiError, type CommandResponse } from '../lib/api'
 import { loadRecent, moveHighlight, rememberCommand, visibleItems } from '../lib/suggestions'
 import { useToast } from './Toasts'
+import { keys } from '../lib/keys'
 
 type Outcome = { kind: 'response'; response: CommandResponse } | { kind: 'error'; error: ApiError }
 
@@ -44,9 +45,9 @@ export function CommandBar({ send }: { send: (command: string, env: string) => P
       setOutcome({ kind: 'response', response })
       setCommand('')
       if (response.status === 'success') toast(response.message, { variant: 'success', title: 'Command accepted' })
-      void client.invalidateQueries({ queryKey: ['deployments'] })
-      void client.invalidateQueries({ queryKey: ['metrics'] })
-      void client.invalidateQueries({ queryKey: ['approvals'] })
+      void client.invalidateQueries({ queryKey: keys.deployments })
+      void client.invalidateQueries({ queryKey: keys.metrics })
+      void client.invalidateQueries({ queryKey: keys.approvals })
     } catch (err) {
       const error = err instanceof ApiError ? err : new ApiError(String((err as Error).message), 0)
       setOutcome({ kind: 'error', error })

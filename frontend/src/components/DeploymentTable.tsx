@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Loader2 } from 'lucide-react'
 import type { Plan } from '../lib/api'
 import { can, useSession } from '../lib/context'
@@ -9,6 +9,7 @@ import { ConfirmDialog } from './ConfirmDialog'
 import { DetailsModal } from './DetailsModal'
 import { StatusBadge } from './StatusBadge'
 import { useToast } from './Toasts'
+import { keys } from '../lib/keys'
 
 /** Polling when the live stream is down: every 5 s while anything is in progress, else 60 s. */
 export function pollInterval(plans: Plan[] | undefined, live: boolean): number | false {
@@ -23,7 +24,7 @@ export function DeploymentTable({ live }: { live: boolean }) {
   const [details, setDetails] = useState<string | null>(null)
   const [deleting, setDeleting] = useState<Plan | null>(null)
   const query = useQuery({
-    queryKey: ['deployments'],
+    queryKey: keys.deployments,
     queryFn: api.deployments,
     refetchInterval: (q) => pollInterval(q.state.data?.deployments, live),
   })
@@ -31,20 +32,27 @@ export function DeploymentTable({ live }: { live: boolean }) {
   const canDeploy = can(me, 'deployer')
 
   const refresh = () => {
-    void client.invalidateQueries({ queryKey: ['deployments'] })
-    void client.invalidateQueries({ queryKey: ['metrics'] })
+    void client.invalidateQueries({ queryKey: keys.deployments })
+    void client.invalidateQueries({ queryKey: keys.metrics })
   }
-  const act = async (plan: Plan, action: RowAction) => {
-    const name = plan.artifact?.endpoint_name ?? plan.plan_id
+  const lifecycle = useMutation({
+    mutationFn: ({ plan, action }: { plan: Plan; action: 'pause' | 'restart' }) =>
+      action === 'pause' ? api.pause(plan.plan_id) : api.restart(plan.plan_id),
+    onSuccess: (_answer, { plan, action }) => {
+      const name = plan.artifact?.endpoint_name ?? plan.plan_id
+      toast(`${action === 'pause' ? 'Pause' : 'Restart'} requested for ${name}`, { variant: 'success' })
+    },
+    onError: (e, { plan, action }) => {
+      const name = plan.artifact?.endpoint_name ?? plan.plan_id
+      toast((e as Error).message, { variant: 'error', title: `Could not ${action} ${name}` })
+    },
+    onSettled: refresh,
+  })
+  const removal = useMutation({ mutationFn: (plan: Plan) => api.remove(plan.plan_id), onSettled: refresh })
+  const act = (plan: Plan, action: RowAction) => {
     if (action === 'details') return setDetails(plan.plan_id)
     if (action === 'delete') return setDeleting(plan)
-    try {
-      await (action === 'pause' ? api.pause(plan.plan_id) : api.restart(plan.plan_id))
-      toast(`${action === 'pause' ? 'Pause' : 'Restart'} requested for ${name}`, { variant: 'success' })
-      refresh()
-    } catch (e) {
-      toast((e as Error).message, { variant: 'error', title: `Could not ${action} ${name}` })
-    }
+    lifecycle.mutate({ plan, action })
   }
 
   return (
@@ -84,10 +92,17 @@ export function DeploymentTable({ live }: { live: boolean }) {
                   </span>
                 </td>
                 <td className="px-3 py-3 text-xs">{plan.artifact ? `${plan.artifact.instance_type} × ${plan.artifact.instance_count}` : '—'}</td>
-                <td className="px-3 py-3"><StatusBadge status={plan.status} /></td>
+                <td className="px-3 py-3">
+                  <StatusBadge status={plan.status} />
+                  {plan.reason && (
+                    <p data-testid="row-reason" className="mt-1 max-w-xs truncate text-xs text-red-600 dark:text-red-400" title={plan.reason}>
+                      {plan.reason}
+                    </p>
+                  )}
+                </td>
                 <td className="whitespace-nowrap px-3 py-3 text-xs text-gray-500 dark:text-gray-400">{when(plan.created_at)}</td>
                 <td className="px-3 py-3 text-right">
-                  <ActionsMenu plan={plan} actions={actionsFor(plan, canDeploy)} onAction={(a) => void act(plan, a)} />
+                  <ActionsMenu plan={plan} actions={actionsFor(plan, canDeploy)} onAction={(a) => act(plan, a)} />
                 </td>
               </tr>
             ))}
@@ -118,9 +133,8 @@ export function DeploymentTable({ live }: { live: boolean }) {
             </>
           }
           onConfirm={async () => {
-            await api.remove(deleting.plan_id)
+            await removal.mutateAsync(deleting) // a refusal is shown by the dialog
             toast(`Delete requested for ${deleting.artifact?.endpoint_name ?? deleting.plan_id}`, { variant: 'success' })
-            refresh()
           }}
           onClose={() => setDeleting(null)}
         />

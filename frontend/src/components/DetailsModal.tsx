@@ -6,6 +6,7 @@ import { useSession } from '../lib/context'
 import { usd, when } from '../lib/format'
 import { Modal } from './Modal'
 import { StatusBadge } from './StatusBadge'
+import { keys } from '../lib/keys'
 
 function Section({ title, children, testid }: { title: string; children: ReactNode; testid?: string }) {
   return (
@@ -41,7 +42,7 @@ export function describe(event: HistoryEvent): string {
     case 'deployment.action':
       return `${String(d.action).charAt(0).toUpperCase()}${String(d.action).slice(1)} requested by ${d.requested_by}`
     case 'deployment.status':
-      return `Status ${d.status}${d.message ? `: ${d.message}` : ''}`
+      return `Status ${d.status}${d.reason ? `: ${d.reason}` : ''}`
     default:
       return event.type
   }
@@ -49,9 +50,9 @@ export function describe(event: HistoryEvent): string {
 
 export function DetailsModal({ planId, onClose }: { planId: string; onClose: () => void }) {
   const { api } = useSession()
-  const detail = useQuery({ queryKey: ['plan', planId], queryFn: () => api.deployment(planId) })
-  const history = useQuery({ queryKey: ['plan', planId, 'history'], queryFn: () => api.history(planId) })
-  const cost = useQuery({ queryKey: ['plan', planId, 'cost'], queryFn: () => api.cost(planId), refetchInterval: 60_000 })
+  const detail = useQuery({ queryKey: keys.plan(planId), queryFn: () => api.deployment(planId) })
+  const history = useQuery({ queryKey: keys.planHistory(planId), queryFn: () => api.history(planId) })
+  const cost = useQuery({ queryKey: keys.planCost(planId), queryFn: () => api.cost(planId), refetchInterval: 60_000 })
   const plan = detail.data?.plan
   const title = plan?.artifact?.endpoint_name ?? plan?.intent ?? 'Deployment'
   return (
@@ -117,7 +118,11 @@ function Body({ detail }: { detail: PlanDetail }) {
           <Row label="Created">{when(plan.created_at)}</Row>
           <Row label="Updated">{when(plan.updated_at)}</Row>
         </dl>
-        {typeof d.error === 'string' && <p className="mt-2 text-sm text-red-600">{d.error}</p>}
+        {plan.status === 'failed' && d.reason && (
+          <p role="status" data-testid="failure-reason" className="mt-2 text-sm text-red-600">
+            Failed: {d.reason}
+          </p>
+        )}
       </Section>
       <Section title="Configuration" testid="details-config">
         {plan.artifact ? <Json value={plan.artifact} /> : <p className="text-sm text-gray-500">No configuration: the command did not produce a plan.</p>}

@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query'
 import { Bot, LogOut, Moon, Sun } from 'lucide-react'
 import clsx from 'clsx'
 import { useSession } from '../lib/context'
+import { keys } from '../lib/keys'
 
 function useTheme(): [boolean, () => void] {
   const [dark, setDark] = useState(() => document.documentElement.classList.contains('dark'))
@@ -20,7 +21,7 @@ function useTheme(): [boolean, () => void] {
 export function Header({ live }: { live: boolean }) {
   const { api, me, signOut } = useSession()
   const [dark, toggleTheme] = useTheme()
-  const ready = useQuery({ queryKey: ['ready'], queryFn: () => api.ready(), refetchInterval: 15_000, retry: false })
+  const ready = useQuery({ queryKey: keys.ready, queryFn: () => api.ready(), refetchInterval: 15_000, retry: false })
 
   let tone = 'bg-gray-100 text-gray-700 dark:bg-gray-800 dark:text-gray-300'
   let label = 'Checking systems…'

@@ -3,6 +3,7 @@ import { Activity, Clock, DollarSign, Minus, TrendingDown, TrendingUp } from 'lu
 import type { ReactNode } from 'react'
 import { useSession } from '../lib/context'
 import { usd } from '../lib/format'
+import { keys } from '../lib/keys'
 
 function Card({ label, value, icon, foot, testid }: { label: string; value: ReactNode; icon: ReactNode; foot?: ReactNode; testid: string }) {
   return (
@@ -22,9 +23,9 @@ function Card({ label, value, icon, foot, testid }: { label: string; value: Reac
 export function KPICards() {
   const { api } = useSession()
   // The seed's cadence: counts every 60 s, costs every 5 min; live events refresh them sooner.
-  const active = useQuery({ queryKey: ['metrics', 'active'], queryFn: api.active, refetchInterval: 60_000 })
-  const pending = useQuery({ queryKey: ['metrics', 'pending'], queryFn: api.pending, refetchInterval: 60_000 })
-  const cost = useQuery({ queryKey: ['metrics', 'cost'], queryFn: api.monthly, refetchInterval: 300_000 })
+  const active = useQuery({ queryKey: keys.metric('active'), queryFn: api.active, refetchInterval: 60_000 })
+  const pending = useQuery({ queryKey: keys.metric('pending'), queryFn: api.pending, refetchInterval: 60_000 })
+  const cost = useQuery({ queryKey: keys.metric('cost'), queryFn: api.monthly, refetchInterval: 300_000 })
   const Trend = !cost.data || cost.data.percent_change === 0 ? Minus : cost.data.trend === 'up' ? TrendingUp : cost.data?.trend === 'down' ? TrendingDown : Minus
   return (
     <div className="grid grid-cols-1 gap-4 md:grid-cols-3">

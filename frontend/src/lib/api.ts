@@ -1,151 +1,31 @@
 // A small typed client for the gateway. Every call carries the API key; errors carry the
 // gateway's own message (it always says what to fix) and the HTTP status.
 
-export type PlanStatus =
-  | 'planning'
-  | 'validation_failed'
-  | 'pending_approval'
-  | 'rejected'
-  | 'deploying'
-  | 'deployed'
-  | 'failed'
-  | 'paused'
-  | 'deleted'
+import type * as T from './api-types'
 
-export interface Artifact {
-  model_name: string
-  endpoint_name: string
-  instance_type: string
-  instance_count: number
-  budget_usd_per_hour: number
-  rollback_alarms?: string[]
-}
-
-export interface Evidence {
-  title: string
-  snippet: string
-  url?: string | null
-  score?: number | null
-}
-
-export interface Plan {
-  plan_id: string
-  status: PlanStatus
-  user_id: string
-  intent: string
-  env: string
-  artifact: Artifact | null
-  evidence: Evidence[]
-  created_at: string
-  updated_at: string
-  validation_errors: string[]
-  cost_usd?: number | null
-}
-
-export interface Finding {
-  code: string
-  message: string
-  severity?: string
-  field?: string
-}
-
-export interface SageMakerCall {
-  service?: string
-  operation: string
-  params?: Record<string, unknown>
-}
-
-export interface PlanDetails {
-  mode?: string
-  planner?: string
-  model_id?: string
-  assumptions?: string[]
-  findings?: Finding[]
-  sagemaker_calls?: SageMakerCall[]
-  estimated_usd_per_hour?: number
-  error?: string
-  [key: string]: unknown
-}
-
-export interface PlanDetail {
-  plan: Plan & { details: PlanDetails }
-  approval: Record<string, unknown> | null
-}
-
-export interface CommandResponse {
-  command_id: string
-  status: 'success' | 'validation_failed' | 'accepted'
-  result: {
-    plan_id: string
-    status: string
-    artifact: Artifact | null
-    requires_approval: boolean
-    errors: string[]
-  } | null
-  error: string | null
-  plan_id: string
-  message: string
-  requires_approval: boolean
-  action: string | null
-  validation_errors: string[]
-}
-
-export interface Approval {
-  plan_id: string
-  intent: string
-  env: string
-  requested_by: string
-  requested_at: string
-  expires_at: string
-  estimated_usd_per_hour: number
-  artifact: Artifact
-  warnings: Finding[]
-  evidence: Evidence[]
-  plan_hash: string
-  approvals_required: number
-  approvers: string[]
-}
-
-export interface HistoryEvent {
-  seq: number
-  event_id: string
-  type: string
-  plan_id: string | null
-  actor: string
-  occurred_at: string
-  hash: string
-  data: Record<string, unknown>
-}
-
-export interface Me {
-  user_id: string
-  roles: string[]
-  key_id: string
-}
+// The API's shapes come from the gateway's OpenAPI document (api-types.ts, generated).
+export type PlanStatus = T.PlanStatus
+export type Artifact = T.SageMakerDeploymentConfig
+export type Evidence = T.Evidence
+export type Finding = T.Finding
+export type SageMakerCall = T.SageMakerCall
+export type Plan = T.DeploymentPlan
+export type PlanDetails = T.PlanDetails
+export type PlanDetail = T.DeploymentDetail
+export type CommandResponse = T.CommandResponse
+export type Approval = T.Approval
+export type HistoryEvent = T.HistoryEvent
+export type Me = T.Me
+export type MonthlyCost = T.MonthlyCost
+export type PlanCost = T.PlanCost
+export type DeploymentList = T.DeploymentList
+export type Action = T.Action
 
 export interface Ready {
   status: 'ready' | 'not_ready'
   broker: string
   database: string
   executor_mode: string
-}
-
-export interface MonthlyCost {
-  amount: number
-  currency: string
-  trend: 'up' | 'down' | 'stable'
-  percent_change: number
-  estimated: boolean
-  basis: string
-}
-
-export interface PlanCost {
-  usd: number
-  month_to_date_usd: number
-  usd_per_hour: number
-  running: boolean
-  estimated: boolean
-  basis: string
 }
 
 export class ApiError extends Error {
@@ -221,19 +101,19 @@ export class Api {
       throw new ApiError('cannot reach the AgentOps gateway', 0)
     }
   }
-  deployments = () => this.request<{ deployments: Plan[]; count: number }>('GET', '/api/deployments?limit=200')
+  deployments = () => this.request<DeploymentList>('GET', '/api/deployments?limit=200')
   deployment = (id: string) => this.request<PlanDetail>('GET', `/api/deployments/${encodeURIComponent(id)}`)
   history = (id: string) => this.request<HistoryEvent[]>('GET', `/api/deployments/${encodeURIComponent(id)}/history`)
   cost = (id: string) => this.request<PlanCost>('GET', `/api/deployments/${encodeURIComponent(id)}/cost`)
-  active = () => this.request<{ count: number }>('GET', '/api/metrics/deployments/active')
-  pending = () => this.request<{ count: number }>('GET', '/api/metrics/approvals/pending')
+  active = () => this.request<T.ActiveDeployments>('GET', '/api/metrics/deployments/active')
+  pending = () => this.request<T.PendingApprovals>('GET', '/api/metrics/approvals/pending')
   monthly = () => this.request<MonthlyCost>('GET', '/api/metrics/costs/monthly')
   approvals = () => this.request<Approval[]>('GET', '/approvals')
   command = (command: string, env: string) =>
     this.request<CommandResponse>('POST', '/api/agent/command', { command, env })
-  pause = (id: string) => this.request('POST', `/api/deployments/${encodeURIComponent(id)}/pause`)
-  restart = (id: string) => this.request('POST', `/api/deployments/${encodeURIComponent(id)}/restart`)
-  remove = (id: string) => this.request('DELETE', `/api/deployments/${encodeURIComponent(id)}`)
+  pause = (id: string) => this.request<T.ActionResponse>('POST', `/api/deployments/${encodeURIComponent(id)}/pause`)
+  restart = (id: string) => this.request<T.ActionResponse>('POST', `/api/deployments/${encodeURIComponent(id)}/restart`)
+  remove = (id: string) => this.request<T.ActionResponse>('DELETE', `/api/deployments/${encodeURIComponent(id)}`)
   decide = (id: string, decision: 'approve' | 'reject', reason: string, planHash: string) =>
-    this.request('POST', `/approvals/${encodeURIComponent(id)}/${decision}`, { reason, plan_hash: planHash })
+    this.request<T.ApproveResponse>('POST', `/approvals/${encodeURIComponent(id)}/${decision}`, { reason, plan_hash: planHash })
 }

@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import { useQueryClient } from '@tanstack/react-query'
+import { HistoryEventTypeValues } from './api-types'
+import { keys } from './keys'
 
 /** Subscribes to the gateway's Server-Sent Events (/api/events) and refreshes what an event
  * changes. Returns whether the stream is connected; callers poll when it is not. The browser
@@ -17,10 +19,10 @@ export function useLiveEvents(apiKey: string): boolean {
       timer.current = null
       const plans = [...pending.current]
       pending.current.clear()
-      void client.invalidateQueries({ queryKey: ['deployments'] })
-      void client.invalidateQueries({ queryKey: ['metrics'] })
-      void client.invalidateQueries({ queryKey: ['approvals'] })
-      for (const id of plans) void client.invalidateQueries({ queryKey: ['plan', id] })
+      void client.invalidateQueries({ queryKey: keys.deployments })
+      void client.invalidateQueries({ queryKey: keys.metrics })
+      void client.invalidateQueries({ queryKey: keys.approvals })
+      for (const id of plans) void client.invalidateQueries({ queryKey: keys.plan(id) })
     }
     const onEvent = (message: MessageEvent<string>) => {
       try {
@@ -32,18 +34,8 @@ export function useLiveEvents(apiKey: string): boolean {
       // Coalesce bursts (one command makes several events) into one refresh.
       if (timer.current === null) timer.current = window.setTimeout(flush, 250)
     }
-    const types = [
-      'intent.received',
-      'plan.proposed',
-      'plan.failed',
-      'plan.rejected',
-      'approval.requested',
-      'approval.decided',
-      'deployment.requested',
-      'deployment.action',
-      'deployment.status',
-    ]
-    for (const type of types) source.addEventListener(type, onEvent as EventListener)
+    // every event type the API can send, from the generated API types
+    for (const type of HistoryEventTypeValues) source.addEventListener(type, onEvent as EventListener)
     source.onmessage = onEvent
     source.onopen = () => setConnected(true)
     source.onerror = () => setConnected(source.readyState === EventSource.OPEN)

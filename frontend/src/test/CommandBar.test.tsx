@@ -15,13 +15,14 @@ function success(endpoint: string, requiresApproval = false): CommandResponse {
     requires_approval: requiresApproval,
     action: null,
     error: null,
+    plan: null,
     validation_errors: [],
     result: {
       plan_id: 'p1',
       status: requiresApproval ? 'pending_approval' : 'deploying',
       requires_approval: requiresApproval,
       errors: [],
-      artifact: { model_name: 'm', endpoint_name: endpoint, instance_type: 'ml.g6.xlarge', instance_count: 1, budget_usd_per_hour: 15 },
+      artifact: { model_name: 'm', endpoint_name: endpoint, instance_type: 'ml.g6.xlarge', instance_count: 1, budget_usd_per_hour: 15, rollback_alarms: [] },
     },
   }
 }

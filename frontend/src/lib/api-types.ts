@@ -1,0 +1,394 @@
+// Generated from the gateway's /openapi.json by `agentops api-types`: do not edit.
+// A test fails when this file is stale (tests/unit/test_api_types.py).
+
+export type Action = "pause" | "restart" | "scale" | "delete"
+
+export const ActionValues = ["pause", "restart", "scale", "delete"] as const
+
+export type ActionResponse = {
+  success: boolean
+  status: "accepted"
+  command_id: string
+  plan_id: string
+  action: string
+  message: string
+}
+
+export type ActiveDeployment = {
+  plan_id: string
+  endpoint_name: string | null
+  status: PlanStatus
+  environment: Env | null
+  instance_type: string | null
+}
+
+export type ActiveDeployments = {
+  count: number
+  deployments: ActiveDeployment[]
+}
+
+/** A request waiting for approvers (GET /approvals). */
+export type Approval = {
+  plan_id: string
+  intent: string
+  env: Env
+  requested_by: string
+  requested_at: string
+  expires_at: string
+  estimated_usd_per_hour: number
+  artifact: SageMakerDeploymentConfig
+  warnings: Finding[]
+  evidence: Evidence[]
+  plan_hash: string
+  approvals_required: number
+  approvers: string[]
+  /** deploy: a new plan; restart or scale: a change of a live one */
+  operation: "deploy" | "restart" | "scale"
+  /** for a change: the configuration running now */
+  previous: SageMakerDeploymentConfig | null
+}
+
+export const ApprovalOperationValues = ["deploy", "restart", "scale"] as const
+
+export type ApprovalDecidedData = {
+  decision: "approved" | "rejected" | "expired"
+  approver: string
+  reason: string
+  plan_hash: string | null
+}
+
+export const ApprovalDecidedDataDecisionValues = ["approved", "rejected", "expired"] as const
+
+export type ApproveRequest = {
+  plan_id: string
+  decision: "approved" | "rejected"
+  /** optional; must match the API key's user when given */
+  approver?: string | null
+  reason?: string
+  plan_hash?: string | null
+}
+
+export const ApproveRequestDecisionValues = ["approved", "rejected"] as const
+
+export type ApproveResponse = {
+  status: "approved" | "rejected"
+  plan_id: string
+  approver: string
+  message: string
+}
+
+export const ApproveResponseStatusValues = ["approved", "rejected"] as const
+
+/** One recorded event with its place in the chain. */
+export type AuditEvent = {
+  seq: number
+  event_id: string
+  /** the event type */
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "notification.failed" | "message.rejected"
+  plan_id: string | null
+  actor: string
+  occurred_at: string
+  hash: string
+  /** the event's payload as signed; its schema per type is in /asyncapi */
+  data: Record<string, unknown>
+  recorded_at: string
+  prev_hash: string
+}
+
+export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "notification.failed", "message.rejected"] as const
+
+export type AuditPage = {
+  events: AuditEvent[]
+  /** pass it back as `cursor` for the next page; null at the end */
+  next_cursor: number | null
+}
+
+export type CommandRequest = {
+  command: string
+  /** staging, prod or dev; the stricter of this and the command's own wins */
+  env?: Env | null
+  /** accepted for the seed's clients and ignored: the user is the API key's */
+  user_id?: string | null
+  /** the seed's constraints (budget_usd_per_hour, instance_count, instance_type); what the command itself says wins */
+  constraints?: Constraints
+}
+
+/** The seed's shape (command_id, status, result, error) plus flat fields for simple clients. */
+export type CommandResponse = {
+  command_id: string
+  status: "success" | "validation_failed" | "accepted"
+  result: CommandResult | null
+  error: string | null
+  plan_id: string
+  message: string
+  requires_approval: boolean
+  action: string | null
+  plan: DeploymentPlan | null
+  validation_errors: string[]
+}
+
+export const CommandResponseStatusValues = ["success", "validation_failed", "accepted"] as const
+
+/** The seed's `result` object. */
+export type CommandResult = {
+  plan_id: string
+  status: PlanStatus
+  artifact: SageMakerDeploymentConfig | null
+  requires_approval: boolean
+  errors: string[]
+}
+
+export type Constraints = {
+  budget_usd_per_hour?: number | null
+  instance_count?: number | null
+  instance_type?: string | null
+}
+
+export type DecisionRequest = {
+  reason?: string
+  /** the plan_hash you reviewed (from GET /approvals); a changed plan is refused */
+  plan_hash?: string | null
+}
+
+export type DeploymentActionData = {
+  action: Action
+  requested_by: string
+  instance_count: number | null
+}
+
+export type DeploymentDetail = {
+  plan: PlanWithDetails
+  /** the decision that settled its request */
+  approval: ApprovalDecidedData | null
+}
+
+export type DeploymentList = {
+  deployments: DeploymentPlan[]
+  /** all plans matching, not only this page */
+  count: number
+  limit: number
+  offset: number
+}
+
+/** The read model of one plan, as the API returns it (seed shape plus a few read-only extras). */
+export type DeploymentPlan = {
+  plan_id: string
+  status: PlanStatus
+  user_id: string
+  intent: string
+  env: Env
+  artifact: SageMakerDeploymentConfig | null
+  evidence: Evidence[]
+  created_at: string
+  updated_at: string
+  validation_errors: string[]
+  /** estimated spend so far (audit-log meter) */
+  cost_usd: number | null
+  /** why the deployment failed, when it did */
+  reason: string | null
+  /** the lifecycle actions this plan's status allows now */
+  allowed_actions: Action[]
+}
+
+export type Env = "staging" | "prod" | "dev"
+
+export const EnvValues = ["staging", "prod", "dev"] as const
+
+export type Error = {
+  /** what was wrong and what to do */
+  detail: string
+  /** each invalid field (422) */
+  errors?: Record<string, unknown>[]
+}
+
+export type Evidence = {
+  title: string
+  snippet: string
+  url: string
+  score: number
+}
+
+export type Finding = {
+  code: string
+  message: string
+  severity: "error" | "warning"
+}
+
+export const FindingSeverityValues = ["error", "warning"] as const
+
+export type HTTPValidationError = {
+  detail?: ValidationError[]
+}
+
+/** One event of a plan's timeline. */
+export type HistoryEvent = {
+  seq: number
+  event_id: string
+  /** the event type */
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "notification.failed" | "message.rejected"
+  plan_id: string | null
+  actor: string
+  occurred_at: string
+  hash: string
+  /** the event's payload as signed; its schema per type is in /asyncapi */
+  data: Record<string, unknown>
+}
+
+export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "notification.failed", "message.rejected"] as const
+
+export type Me = {
+  user_id: string
+  roles: string[]
+  key_id: string
+}
+
+export type MonthlyCost = {
+  amount: number
+  currency: string
+  trend: "up" | "down" | "stable"
+  percent_change: number
+  period: Period
+  estimated: boolean
+  basis: string
+}
+
+export const MonthlyCostTrendValues = ["up", "down", "stable"] as const
+
+export type PendingApproval = {
+  plan_id: string
+  plan: Approval
+  created_at: string
+}
+
+export type PendingApprovals = {
+  count: number
+  approvals: PendingApproval[]
+}
+
+/** A restart or scale of a live plan waiting for approvers; the plan keeps running as it is. */
+export type PendingChange = {
+  operation: "restart" | "scale"
+  config: SageMakerDeploymentConfig
+  previous: SageMakerDeploymentConfig | null
+  estimated_usd_per_hour: number
+  requested_by: string
+  approvals_required: number
+  plan_hash: string
+  expires_at: string
+}
+
+export const PendingChangeOperationValues = ["restart", "scale"] as const
+
+export type Period = {
+  start: string
+  end: string
+}
+
+export type PlanCost = {
+  plan_id: string
+  usd: number
+  month_to_date_usd: number
+  usd_per_hour: number
+  running: boolean
+  estimated: boolean
+  basis: string
+}
+
+/** Everything about a plan besides the seed's fields, each set by the event named. */
+export type PlanDetails = {
+  /** plan.proposed: the catalog model */
+  model_id: string | null
+  /** plan.proposed: rules, or the LLM backend */
+  planner: string | null
+  /** plan.proposed: what the planner assumed */
+  assumptions: string[]
+  /** the SageMaker endpoint the plan owns */
+  endpoint_name: string | null
+  /** plan.failed: commands that would work */
+  suggestions: string[]
+  /** the guardrails' errors and warnings */
+  findings: Finding[]
+  /** why the last restart or scale of the live plan was refused */
+  last_rejection: string[]
+  estimated_usd_per_hour: number | null
+  /** the approval request open now, if any */
+  waiting: Waiting | null
+  pending_change: PendingChange | null
+  /** the decision that settled the request */
+  approval: ApprovalDecidedData | null
+  /** every decision that counted */
+  decisions: ApprovalDecidedData[]
+  last_action: DeploymentActionData | null
+  /** how the executor ran it */
+  mode: "dry-run" | "sandbox" | "aws" | null
+  /** made, or in dry-run described */
+  sagemaker_calls: SageMakerCall[]
+  /** why the deployment failed (or the last status said so) */
+  reason: string | null
+}
+
+export type PlanStatus = "planning" | "validation_failed" | "pending_approval" | "rejected" | "deploying" | "deployed" | "failed" | "paused" | "deleted"
+
+export const PlanStatusValues = ["planning", "validation_failed", "pending_approval", "rejected", "deploying", "deployed", "failed", "paused", "deleted"] as const
+
+export type PlanWithDetails = {
+  plan_id: string
+  status: PlanStatus
+  user_id: string
+  intent: string
+  env: Env
+  artifact: SageMakerDeploymentConfig | null
+  evidence: Evidence[]
+  created_at: string
+  updated_at: string
+  validation_errors: string[]
+  /** estimated spend so far (audit-log meter) */
+  cost_usd: number | null
+  /** why the deployment failed, when it did */
+  reason: string | null
+  /** the lifecycle actions this plan's status allows now */
+  allowed_actions: Action[]
+  /** assumptions, findings, SageMaker calls, the failure's reason */
+  details: PlanDetails
+}
+
+/** One SageMaker API call, made or (in dry-run) that would have been made. */
+export type SageMakerCall = {
+  operation: string
+  params: Record<string, unknown>
+  service: "sagemaker" | "cloudwatch"
+}
+
+export const SageMakerCallServiceValues = ["sagemaker", "cloudwatch"] as const
+
+/** What the executor deploys: one SageMaker real-time endpoint. */
+export type SageMakerDeploymentConfig = {
+  model_name: string
+  endpoint_name: string
+  instance_type: string
+  instance_count: number
+  rollback_alarms: string[]
+  budget_usd_per_hour: number
+}
+
+export type ScaleRequest = {
+  /** 1 to 4; to stop paying for an endpoint, pause it (there is no scale to 0) */
+  instance_count: number
+}
+
+export type ValidationError = {
+  loc: (string | number)[]
+  msg: string
+  type: string
+  input?: unknown
+  ctx?: Record<string, unknown>
+}
+
+/** A request waiting for approvers: a new plan, or a change (restart, scale) of a live one. */
+export type Waiting = {
+  requested_by: string
+  approvals_required: number
+  plan_hash: string
+  expires_at: string
+  approved_by?: string[]
+}

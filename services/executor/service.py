@@ -1,0 +1,117 @@
+"""The executor as a class with ports: its records, a publisher, the SageMaker backend (None in
+dry-run) and a sleep. One method per event it consumes, and `check_drift` for the reconciler.
+What it asks SageMaker for is decided by the pure functions of services/executor/lifecycle.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+from services.executor.aws import DeployFailed, Outcome
+from services.executor.lifecycle import SERVICE, Context, Deployed, finish, start, status, wind_down
+from shared.bus import Publish
+from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
+from shared.kv import Store
+from shared.models import SageMakerCall
+
+Progress = Callable[[], Coroutine[Any, Any, Any]]
+
+
+class Backend(Protocol):
+    """What the executor needs of SageMaker (services/executor/aws.py; blocking calls)."""
+
+    def run(self, calls: list[SageMakerCall]) -> None: ...
+    def wait_in_service(self, endpoint: str, heartbeat: Callable[[], None]) -> Outcome: ...
+    def endpoint(self, name: str) -> Outcome: ...
+
+
+async def _no_progress() -> None:
+    return None
+
+
+class Executor:
+    def __init__(
+        self,
+        records: Store[Deployed],
+        publish: Publish,
+        ctx: Context,
+        aws: Backend | None,
+        dry_run_seconds: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.records, self.publish, self.ctx, self.aws = records, publish, ctx, aws
+        self.dry_run_seconds, self.sleep = dry_run_seconds, sleep
+
+    async def on_requested(self, event: DeploymentRequested, progress: Progress = _no_progress) -> None:
+        """Bring the endpoint up (or resize it). `progress` tells the broker we are still at it,
+        so it does not redeliver while SageMaker works."""
+        deploying, record = start(event, self.ctx)
+        await self.publish(deploying)
+        await self.records.put(event.plan_id, record)
+        if self.aws is None:
+            await self.sleep(self.dry_run_seconds)
+            await self._deployed(event, record)
+            return
+        endpoint = event.data.config.endpoint_name
+        loop = asyncio.get_running_loop()
+
+        def heartbeat() -> None:  # called from the worker thread that waits on SageMaker
+            asyncio.run_coroutine_threadsafe(progress(), loop)
+
+        try:
+            await asyncio.to_thread(self.aws.run, deploying.data.calls)
+            outcome = await asyncio.to_thread(self.aws.wait_in_service, endpoint, heartbeat)
+        except DeployFailed as exc:
+            await self.publish(status(event, self.ctx, "failed", endpoint, [], str(exc)))
+            return
+        if outcome.status == "InService":
+            await self._deployed(event, record)
+        else:
+            reason = outcome.reason or f"the endpoint is {outcome.status}"
+            await self.publish(status(event, self.ctx, "failed", endpoint, [], reason))
+
+    async def on_action(self, event: DeploymentAction) -> None:
+        """Pause and delete (restart and scale come through the guardian as requests)."""
+        outcome, record = wind_down(event, await self.records.get(event.plan_id), self.ctx)
+        if outcome is not None and self.aws is not None:
+            try:
+                await asyncio.to_thread(self.aws.run, outcome.data.calls)
+            except DeployFailed as exc:
+                endpoint = outcome.data.endpoint_name
+                await self.publish(status(event, self.ctx, "failed", endpoint, [], f"{event.data.action.value}: {exc}"))
+                return
+        if outcome is not None:
+            await self.publish(outcome)
+        if record is not None:
+            await self.records.put(event.plan_id, record)
+
+    async def check_drift(self) -> int:
+        """Deployed endpoints that vanished or failed outside AgentOps become status events.
+        Returns how many were found."""
+        if self.aws is None:
+            return 0
+        found = 0
+        for key in await self.records.keys():
+            record = await self.records.get(key)
+            if record is None or not record.endpoint_live or not record.settled:
+                continue  # nothing there, or SageMaker is still creating it
+            state = await asyncio.to_thread(self.aws.endpoint, record.config.endpoint_name)
+            if state.status not in ("missing", "Failed"):
+                continue
+            why = "deleted outside AgentOps" if state.status == "missing" else state.reason or "Failed"
+            data = DeploymentStatusData(
+                status="failed",
+                endpoint_name=record.config.endpoint_name,
+                mode=self.ctx.mode,  # type: ignore[arg-type]
+                reason=f"drift: the endpoint was {why}",
+            )
+            await self.publish(DeploymentStatus(id=uuid.uuid4(), plan_id=key, actor=SERVICE, data=data))
+            await self.records.put(key, record.model_copy(update={"endpoint_live": False}))
+            found += 1
+        return found
+
+    async def _deployed(self, event: DeploymentRequested, record: Deployed) -> None:
+        await self.publish(finish(event, self.ctx))
+        await self.records.put(event.plan_id, record.model_copy(update={"settled": True}))

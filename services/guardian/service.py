@@ -1,0 +1,103 @@
+"""The guardian as a class with ports: its records (two stores), a publisher, the policy, the
+month's spend and a clock. One method per event it consumes, and `sweep_once` for expiries.
+The decisions themselves are the pure functions of services/guardian/approvals.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from services.guardian.approvals import (
+    GuardedPlan,
+    Outcome,
+    Policy,
+    due_for_expiry,
+    expire,
+    on_action,
+    on_decision,
+    on_plan,
+)
+from services.guardian.guardrails import Spend
+from shared.bus import Publish
+from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
+from shared.kv import Store
+from shared.models import utcnow
+
+log = logging.getLogger(__name__)
+SpendFn = Callable[[], Awaitable[Spend]]
+Clock = Callable[[], datetime]
+DECISION_WAIT_DELIVERIES = 30  # about half a minute of redeliveries before a decision is dropped
+
+
+class WaitingForRecord(RuntimeError):
+    """A decision arrived before the record of the request it decides: retry it later."""
+
+
+class Guardian:
+    def __init__(
+        self,
+        plans: Store[GuardedPlan],
+        pending: Store[GuardedPlan],
+        publish: Publish,
+        policy: Policy,
+        spend: SpendFn | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        # `pending` holds only the plans waiting for a decision, so the expiry sweep reads those
+        # and not every plan ever validated.
+        self.plans, self.pending, self.publish, self.policy = plans, pending, publish, policy
+        self.spend, self.clock = spend, clock
+
+    async def on_proposed(self, event: PlanProposed) -> None:
+        await self._settle(event.plan_id, on_plan(event, self.policy, self.clock(), await self._month()))
+
+    async def on_decided(self, event: ApprovalDecided, deliveries: int = 1) -> None:
+        plan = await self.plans.get(event.plan_id)
+        if plan is None and deliveries < DECISION_WAIT_DELIVERIES:
+            # The request this decides was published, so its record is coming: the handler that
+            # published it failed before storing it and is being retried. Dropping the decision
+            # here lost approvals under outages; wait for the record instead (redelivered).
+            raise WaitingForRecord(f"no record of plan {event.plan_id} yet; retrying the decision")
+        await self._settle(event.plan_id, on_decision(event, plan, self.policy, await self._month()))
+
+    async def on_action(self, event: DeploymentAction) -> None:
+        plan = await self.plans.get(event.plan_id)
+        await self._settle(event.plan_id, on_action(event, plan, self.policy, await self._month(), self.clock()))
+
+    async def index_pending(self) -> None:
+        """Index what an older version left waiting without the index (once per start)."""
+        for key in await self.plans.keys():
+            plan = await self.plans.get(key)
+            if plan is not None and plan.waiting:
+                await self.pending.put(key, plan)
+
+    async def sweep_once(self) -> int:
+        """Requests nobody decided in time are given an `expired` decision, even if no late
+        approval ever arrives. Returns how many. The record changes when that decision comes back
+        in stream order, like anyone's: the log's fold and this record then agree on which came
+        first, an approval taken in time or the expiry. (The id derives from the request, so a
+        request seen again next round is the same event, dropped as a duplicate.)"""
+        now, expired = self.clock(), 0
+        for key in await self.pending.keys():
+            plan = await self.plans.get(key)
+            if plan is None or not plan.waiting:
+                await self.pending.delete(key)
+            elif due_for_expiry(plan, now):
+                await self._settle(key, ([expire(plan)], None))
+                expired += 1
+        return expired
+
+    async def _month(self) -> Spend | None:
+        return await self.spend() if self.spend else None
+
+    async def _settle(self, plan_id: str, outcome: Outcome) -> None:
+        events, record = outcome
+        for event in events:  # publish first: a crash before the put is redelivered and deduplicated
+            await self.publish(event)
+        if record is not None:
+            await self.plans.put(plan_id, record)
+            if record.waiting:
+                await self.pending.put(plan_id, record)
+            elif record.expires_at is not None:  # it went through approval: no longer waiting
+                await self.pending.delete(plan_id)

@@ -1,0 +1,20 @@
+"""The planner as a class with ports: how a command becomes a plan (the rules, or an LLM) and a
+publisher. One method for the one event it consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from shared.bus import Publish
+from shared.events import Event, IntentReceived
+
+PlanFn = Callable[[IntentReceived], Awaitable[Event]]
+
+
+class Planner:
+    def __init__(self, plan: PlanFn, publish: Publish) -> None:
+        self.plan, self.publish = plan, publish
+
+    async def on_intent(self, event: IntentReceived) -> None:
+        """`plan.proposed`, or `plan.failed` with what to change in the command."""
+        await self.publish(await self.plan(event))

@@ -1,0 +1,361 @@
+"""The messaging runtime of one service process: its broker, the middleware that refuses (and
+records) what may not be acted on, durable consumers, signed publishing, and the watchdog.
+
+One `Messaging` object per service, built by `services/runtime/bootstrap.py` and handed to the
+service's `create_app`, which sees it only through the `shared.bus.Bus` contract. Everything it
+tracks (the running handler's message, how many handlers run, which consumers to watch) is state
+of this object, never of the module: two services in one process (tests) do not share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from typing import Any
+
+import nats
+from faststream import BaseMiddleware, FastStream
+from faststream.exceptions import NackMessage
+from faststream.nats import NatsBroker, PullSub
+from faststream.nats.publisher.usecase import LogicPublisher
+from nats.js.api import ConsumerConfig
+from pydantic import ValidationError
+
+from services.runtime.ordered import OrderedConsumer
+from shared.broker import ALL_EVENTS, Identity, authenticity, connect_options, decode, servers, stream_for
+from shared.errors import StartupError
+from shared.events import CATALOG, Event, MessageRejected, MessageRejectedData, subject_for
+from shared.identity import SIGNER_HEADER, durable_name, header, inbox_prefix
+from shared.settings import Settings
+from shared.text import safe_text
+
+log = logging.getLogger("agentops.messaging")
+
+# Redelivery delay for a message whose handler failed in a way that may pass (a database restart).
+RETRY_DELAY_SECONDS = 1.0
+# A rejection is worth waiting for: under a burst of poison every consumer publishes at once.
+REJECTION_PUBLISH_SECONDS = 5.0
+# What a rejection keeps of the refused message's bytes (the stream holds the original too).
+MAX_KEPT_BYTES = 16 * 1024
+PLAN_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+Silent = Callable[[str, str, int], None]
+
+
+def report_silent(service: str, consumer: str, pending: int) -> None:
+    """The default for a consumer gone silent inside a process we do not own (tests, embedding):
+    say so. `agentops serve` passes `services.runtime.supervisor.exit_for_restart` instead."""
+    log.error("%s: consumer %s has %s events waiting and nobody pulling them", service, consumer, pending)
+
+
+class Messaging:
+    """Implements `shared.bus.Bus` for one service identity."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        identity: Identity,
+        *,
+        record_rejections: bool = True,
+        on_silent: Silent = report_silent,
+    ) -> None:
+        self.settings, self.identity, self.on_silent = settings, identity, on_silent
+        self.record_rejections = record_rejections
+        self.in_flight = 0  # handlers running now (the watchdog's proof of life)
+        self.watched: list[str] = []  # durable consumers the watchdog looks after
+        # The message a handler is running for, and its decoded event: set by the middleware,
+        # which has both. (A `msg: NatsMessage` handler parameter is resolved by FastStream 0.7 in
+        # a worker thread, a thread hop per message; reading this is free.)
+        self._delivery: ContextVar[tuple[Any, Event] | None] = ContextVar(f"delivery:{identity.name}", default=None)
+        self.broker = NatsBroker(
+            servers(settings.nats_url or "nats://127.0.0.1:4222"),
+            name=f"agentops-{identity.name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            **connect_options(settings, identity.name),
+            middlewares=(self._middleware(),),
+            graceful_timeout=10.0,
+            # Per-message access logs at DEBUG: at hundreds of events a second they drown real problems.
+            log_level=logging.DEBUG,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    # -- consuming -------------------------------------------------------------------------------
+
+    def durable(self, event_type: str, *, max_workers: int = 1) -> Any:
+        """A durable pull consumer named for the service; replicas of the service share it."""
+        subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
+        consumer = durable_name(self.name, event_type)
+        self.watched.append(consumer)
+        return self.broker.subscriber(
+            subject,
+            stream=stream_for(self.settings),
+            durable=consumer,
+            config=ConsumerConfig(ack_wait=self.settings.ack_wait_seconds),
+            pull_sub=PullSub(batch_size=1, timeout=5.0),
+            max_workers=max_workers,
+            # pulled messages come to this service's own inboxes, the only ones it may subscribe to
+            inbox_prefix=f"{inbox_prefix(self.name)}.".encode(),
+            title=f"{self.name}:{event_type}",
+        )
+
+    def listen(self, event_type: str) -> Any:
+        """A core subscription: every replica hears every event of the type (the gateway's outcomes).
+
+        `no_reply`: these subjects are published to JetStream as requests, and a core subscriber
+        that answered the request's inbox (FastStream's default) raced the stream's PubAck with an
+        empty body, so the publisher sometimes read "" as its ack and retried a stored event."""
+        return self.broker.subscriber(subject_for(event_type), title=f"{self.name}:{event_type}", no_reply=True)
+
+    def ordered(
+        self, durable: str, handle: Callable[[list[Any]], Awaitable[None]], *, batch: int, linger_ms: float
+    ) -> OrderedConsumer:
+        """A consumer of every event in stream order, a batch at a time (the auditor's)."""
+        return OrderedConsumer(self.broker, self.settings, durable, handle, batch=batch, linger_ms=linger_ms)
+
+    def current_message(self) -> Any:
+        """The broker message (FastStream's NatsMessage) the running handler was called for."""
+        return self._current()[0]
+
+    def current_event(self) -> Event:
+        """The catalog event the running handler was called for, decoded once by the middleware."""
+        return self._current()[1]
+
+    def deliveries(self) -> int:
+        """How many times JetStream has delivered the running handler's message (1 when unknown)."""
+        try:
+            return int(self.current_message().raw_message.metadata.num_delivered)
+        except Exception:
+            return 1
+
+    def _current(self) -> tuple[Any, Event]:
+        delivery = self._delivery.get()
+        if delivery is None:
+            raise RuntimeError("the current message is only known inside a message handler")
+        return delivery
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    def publisher(self, types: Iterable[str], timeout: float = 5.0) -> Publisher:
+        return Publisher(self.broker, self.settings, types, self.identity, timeout)
+
+    async def reject(self, body: bytes, subject: str, raw: Any, reason: str, headers: Any = None) -> None:
+        """Publish `message.rejected` for a message nobody may act on. Its id derives from the
+        message's place in the stream, so a redelivered batch does not record the same rejection
+        twice. Whatever the message holds, the record can be stored: text is cleaned, the bytes
+        kept as base64."""
+        log.error("%s: rejected a message on %s: %s", self.name, safe_text(subject, 200), safe_text(reason, 300))
+        event = rejection(self.name, self.settings.stream_name, body, subject, raw, reason, headers)
+        data = event.canonical_json().encode()
+        headers_out = {"Nats-Msg-Id": str(event.id), **self.identity.signer.sign(data)}
+        await self.broker.publish(
+            data,
+            event.subject,
+            headers=headers_out,
+            stream=self.settings.stream_name,
+            timeout=REJECTION_PUBLISH_SECONDS,
+        )
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def is_connected(self) -> bool:
+        try:
+            return bool(self.broker.connection.is_connected)
+        except Exception:  # not started yet
+            return False
+
+    async def wait_for_stream(self, timeout: float = 60.0) -> None:
+        """A service starts once the stream exists (it may not create it)."""
+        await self.broker.connect()
+        js = self.broker.connection.jetstream()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await js.stream_info(self.settings.stream_name)
+                return
+            except nats.js.errors.NotFoundError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise StartupError(
+                        f"the {self.settings.stream_name} stream does not exist: "
+                        "`agentops up` or `agentops migrate` creates it"
+                    ) from None
+                log.warning("waiting for the %s stream to be created", self.settings.stream_name)
+                await asyncio.sleep(1.0)
+
+    def app(self) -> FastStream:
+        """A FastStream app over this broker that waits for the stream and watches its consumers."""
+        app = FastStream(self.broker)
+        tasks: list[asyncio.Task[None]] = []
+
+        @app.on_startup
+        async def _stream() -> None:
+            await self.wait_for_stream()
+
+        @app.after_startup
+        async def _watch() -> None:
+            tasks.append(asyncio.create_task(ConsumerWatchdog(self).run()))
+
+        @app.on_shutdown
+        async def _unwatch() -> None:
+            for task in tasks:
+                task.cancel()
+
+        return app
+
+    def _middleware(self) -> type[BaseMiddleware]:
+        messaging = self
+
+        class RejectUntrusted(BaseMiddleware):
+            """A message that is not an authentic catalog event (undecodable, unsigned, signed by a
+            key nobody trusts or by a service that does not own its type, altered after signing)
+            is recorded as `message.rejected` and acked, never acted on or retried; any other
+            failure is nacked with a delay so the broker redelivers it."""
+
+            async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+                messaging.in_flight += 1
+                try:
+                    return await messaging._consume(call_next, msg)
+                finally:
+                    messaging.in_flight -= 1
+
+        return RejectUntrusted
+
+    async def _consume(self, call_next: Any, msg: Any) -> Any:
+        # Decode first, apart from the handler: only the message itself can be "undecodable".
+        # A JSON or validation error raised inside a handler (a broker reply, a stored record)
+        # is a failure like any other and is retried, never mistaken for a bad message.
+        try:
+            event = decode(msg.body, getattr(getattr(msg, "raw_message", None), "subject", None))
+            problem = authenticity(self.identity.trusted, msg.body, getattr(msg, "headers", None), event)
+        except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+            event, problem = None, str(exc)
+        if problem is not None:
+            if self.record_rejections:
+                raw = getattr(msg, "raw_message", None)
+                body: bytes = getattr(msg, "body", b"") or b""
+                await self.reject(body, getattr(raw, "subject", "?"), raw, problem, getattr(msg, "headers", None))
+            else:
+                log.error("%s: ignored a message: %s", self.name, safe_text(problem, 300))
+            return None
+        assert event is not None
+        token = self._delivery.set((msg, event))
+        try:
+            return await call_next(msg)
+        except NackMessage:
+            raise
+        except Exception as exc:
+            log.warning(
+                "%s: handler failed, redelivering in %ss: %r", self.name, RETRY_DELAY_SECONDS, exc, exc_info=True
+            )
+            raise NackMessage(delay=RETRY_DELAY_SECONDS) from exc
+        finally:
+            self._delivery.reset(token)
+
+
+class Publisher:
+    """Publishes catalog events through documented publishers, signed, with Nats-Msg-Id for dedup.
+
+    The body is the event's canonical JSON, the bytes the signature covers and the audit hash
+    is computed over."""
+
+    def __init__(
+        self, broker: NatsBroker, settings: Settings, types: Iterable[str], identity: Identity, timeout: float = 5.0
+    ) -> None:
+        self._signer, self._timeout, self._stream, self._broker = identity.signer, timeout, settings.stream_name, broker
+        self._publishers: dict[str, LogicPublisher] = {
+            t: broker.publisher(
+                subject_for(t), stream=stream_for(settings), schema=CATALOG[t], title=f"{subject_for(t)}:publish"
+            )
+            for t in types
+        }
+
+    async def __call__(self, event: Event) -> None:
+        publisher = self._publishers.get(event.type)
+        body = event.canonical_json().encode()
+        headers = {"Nats-Msg-Id": str(event.id), **self._signer.sign(body)}
+        if publisher is None:  # message.rejected and other undeclared types
+            await self._broker.publish(body, event.subject, headers=headers, stream=self._stream, timeout=self._timeout)
+            return
+        await publisher.publish(body, headers=headers, timeout=self._timeout)
+
+
+class ConsumerWatchdog:
+    """Calls `on_silent` when one of a service's durable consumers has work waiting and nobody
+    pulls it.
+
+    Under kill -9 of nats-server, a FastStream pull loop could go silent after the reconnect (no
+    pull request outstanding, events piling up, nothing logged): an accepted approval then waited
+    forever. Restarting is the one remedy that always works, and every way of running AgentOps
+    restarts a service that exits (`agentops up`, compose's restart policy), so `agentops serve`
+    exits there. Judged on the broker's numbers (events pending, no pull request waiting, no
+    delivery or ack progress) and on no handler running (a handler waiting on SageMaker or an LLM
+    is busy, not silent), for `strikes` checks in a row.
+    """
+
+    def __init__(self, messaging: Messaging, interval: float = 5.0, strikes: int = 3) -> None:
+        self.messaging, self.interval, self.strikes = messaging, interval, strikes
+
+    async def run(self) -> None:
+        m = self.messaging
+        last: dict[str, tuple[int, int]] = {}
+        strikes = dict.fromkeys(m.watched, 0)
+        while m.watched:
+            await asyncio.sleep(self.interval)
+            for name in m.watched:
+                try:
+                    info = await m.broker.connection.jetstream().consumer_info(m.settings.stream_name, name)
+                except Exception:  # the broker away: nothing to judge
+                    strikes[name] = 0
+                    continue
+                progress = (info.delivered.consumer_seq or 0, info.ack_floor.consumer_seq or 0)
+                silent = bool(info.num_pending or info.num_ack_pending) and not info.num_waiting and not m.in_flight
+                strikes[name] = strikes.get(name, 0) + 1 if silent and progress == last.get(name) else 0
+                last[name] = progress
+                if strikes[name] >= self.strikes:
+                    m.on_silent(m.name, name, int(info.num_pending or 0))
+                    strikes[name] = 0
+
+
+def rejection(
+    service: str, stream: str, body: bytes, subject: str, raw: Any, reason: str, headers: Any = None
+) -> MessageRejected:
+    """The `message.rejected` record of a refused message (a pure function of what arrived)."""
+    try:
+        position = f"{service}:{stream}:{raw.metadata.sequence.stream}"
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"agentops:rejected:{position}")
+    except Exception:  # a core message has no stream position
+        event_id = uuid.uuid4()
+    claimed = _field_of(body, "actor")
+    plan_id = _field_of(body, "plan_id")
+    return MessageRejected(
+        id=event_id,
+        plan_id=plan_id if isinstance(plan_id, str) and PLAN_ID.fullmatch(plan_id) else "unknown",
+        actor=service,
+        data=MessageRejectedData(
+            service=service,
+            subject=safe_text(subject, 200),
+            error=safe_text(reason),
+            body_excerpt=safe_text(body[:500]),
+            claimed_actor=safe_text(claimed, 200) if claimed is not None else "",
+            signer_key=safe_text(header(headers, SIGNER_HEADER) or "", 64),
+            body_base64=base64.b64encode(body[:MAX_KEPT_BYTES]).decode(),
+            body_bytes=len(body),
+        ),
+    )
+
+
+def _field_of(body: bytes, name: str) -> str | None:
+    try:
+        value = json.loads(body).get(name)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,104 @@
+"""A consumer of every event in stream order, a batch at a time (the auditor's loop).
+
+A plain nats-py pull loop rather than a FastStream subscriber, because the log must follow the
+stream's order exactly and FastStream's batch loop does not hold it: it drops a fetched batch
+when nats-py raises asyncio.TimeoutError (it catches only nats' own TimeoutError) and, with a
+short wait, leaves pull requests behind that capture later messages until they are redelivered.
+
+The rules: at most one batch is in flight (max_ack_pending = batch size); the handler returns
+only once the batch is dealt with (it retries in place, with in-progress heartbeats, while its
+store is away), and nothing after it is fetched meanwhile; the batch is acknowledged after the
+handler returns. A crash leaves the batch unacknowledged: the next consumer to start waits out
+ack_wait so that batch is redelivered before anything newer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+from faststream.nats import NatsBroker
+from nats.js.api import ConsumerConfig
+from nats.js.client import JetStreamContext
+
+from shared.broker import ALL_EVENTS
+from shared.settings import Settings
+
+log = logging.getLogger("agentops.ordered")
+RETRY_SECONDS = 1.0
+
+
+class OrderedConsumer:
+    def __init__(
+        self,
+        broker: NatsBroker,
+        settings: Settings,
+        durable: str,
+        handle: Callable[[list[Any]], Awaitable[None]],
+        *,
+        batch: int,
+        linger_ms: float,
+    ) -> None:
+        self.broker, self.settings, self.durable, self.handle = broker, settings, durable, handle
+        self.batch, self.linger = batch, linger_ms / 1000
+        self.sub: JetStreamContext.PullSubscription | None = None
+        self.stopping = False
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self._loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the broker away, a consumer being recreated: start over shortly
+                log.exception("%s: consuming failed; retrying in %ss", self.durable, RETRY_SECONDS)
+                self.sub = None
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def close(self) -> None:
+        """Unsubscribe before the connection closes (else its drain waits out its timeout)."""
+        self.stopping = True
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+            self.sub = None
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        js = self.broker.connection.jetstream()
+        config = ConsumerConfig(ack_wait=self.settings.ack_wait_seconds, max_ack_pending=self.batch)
+        sub = await js.pull_subscribe(ALL_EVENTS, durable=self.durable, stream=self.settings.stream_name, config=config)
+        info = await sub.consumer_info()
+        if info.num_ack_pending:
+            # A batch a consumer was handling when it died is still out. JetStream hands it out again
+            # before anything newer once ack_wait has passed; fetching sooner would take newer
+            # events first and handle them out of order.
+            log.warning(
+                "%s: %d events still out from before; waiting %ss",
+                self.durable,
+                info.num_ack_pending,
+                self.settings.ack_wait_seconds,
+            )
+            await asyncio.sleep(self.settings.ack_wait_seconds + 0.5)
+        return sub
+
+    async def _loop(self) -> None:
+        while not self.stopping:
+            if self.sub is None:
+                self.sub = await self._subscribe()
+            try:
+                msgs = await self.sub.fetch(self.batch, timeout=2.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            if self.linger and len(msgs) < self.batch:
+                # A moment for the rest of a burst (one command makes several events): fewer,
+                # larger batches cost far less than one per event.
+                await asyncio.sleep(self.linger)
+                with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+                    msgs += await self.sub.fetch(self.batch - len(msgs), timeout=0.2)
+            await self.handle(msgs)
+            for msg in msgs:
+                await msg.ack()

@@ -1,0 +1,61 @@
+"""What a service's wiring (`create_app`) may ask of the messaging runtime.
+
+The runtime itself (services/runtime/messaging.py) is built by services/runtime/bootstrap.py and
+passed in; services see only this contract, so they never import the runtime or each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from faststream import FastStream
+from faststream.nats import NatsBroker
+
+from shared.broker import Identity
+from shared.events import Event
+
+Publish = Callable[[Event], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    """A long-running consumer loop (the auditor's ordered one); `stopping` ends it."""
+
+    stopping: bool
+
+    async def run(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    identity: Identity
+    broker: NatsBroker
+
+    @property
+    def name(self) -> str: ...
+
+    def durable(self, event_type: str, *, max_workers: int = 1) -> Any:
+        """Decorates a handler of `event_type` (">" for every type) on this service's durable consumer."""
+
+    def listen(self, event_type: str) -> Any:
+        """Decorates a handler that hears every `event_type` event on a core subscription."""
+
+    def ordered(
+        self, durable: str, handle: Callable[[list[Any]], Awaitable[None]], *, batch: int, linger_ms: float
+    ) -> Consumer:
+        """Every event in stream order, `handle`d a batch at a time and acknowledged after it."""
+
+    def publisher(self, types: Iterable[str], timeout: float = 5.0) -> Publish:
+        """A signed publisher for these event types."""
+
+    def current_message(self) -> Any: ...
+    def current_event(self) -> Event: ...
+    def deliveries(self) -> int: ...
+    def is_connected(self) -> bool: ...
+    async def wait_for_stream(self, timeout: float = 60.0) -> None: ...
+
+    async def reject(self, body: bytes, subject: str, raw: Any, reason: str, headers: Any = None) -> None:
+        """Record `message.rejected` for a message nobody may act on."""
+
+    def app(self) -> FastStream:
+        """A FastStream app over the broker that waits for the stream and watches its consumers."""

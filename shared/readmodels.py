@@ -1,0 +1,110 @@
+"""The read models: what the auditor's fold (shared/fold.py) keeps in Postgres and the gateway
+serves. Typed end to end: these are the rows the fold produces, the API's response models, and
+(through /openapi.json) the dashboard's TypeScript types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.approvals import Waiting
+from shared.events import ApprovalDecidedData, ApprovalRequestedData, DeploymentActionData
+from shared.models import Env, Evidence, Finding, PlanStatus, SageMakerCall, SageMakerDeploymentConfig
+
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn"]
+
+
+class Model(BaseModel):
+    # Rows written by older versions may hold keys this version no longer keeps: read past them.
+    model_config = ConfigDict(extra="ignore", json_schema_serialization_defaults_required=True)
+
+
+class PendingChange(Model):
+    """A restart or scale of a live plan waiting for approvers; the plan keeps running as it is."""
+
+    operation: Literal["restart", "scale"]
+    config: SageMakerDeploymentConfig
+    previous: SageMakerDeploymentConfig | None = None
+    estimated_usd_per_hour: float
+    requested_by: str
+    approvals_required: int
+    plan_hash: str
+    expires_at: datetime
+
+
+class PlanDetails(Model):
+    """Everything about a plan besides the seed's fields, each set by the event named."""
+
+    model_id: str | None = Field(default=None, description="plan.proposed: the catalog model")
+    planner: str | None = Field(default=None, description="plan.proposed: rules, or the LLM backend")
+    assumptions: list[str] = Field(default_factory=list, description="plan.proposed: what the planner assumed")
+    endpoint_name: str | None = Field(default=None, description="the SageMaker endpoint the plan owns")
+    suggestions: list[str] = Field(default_factory=list, description="plan.failed: commands that would work")
+    findings: list[Finding] = Field(default_factory=list, description="the guardrails' errors and warnings")
+    last_rejection: list[str] = Field(
+        default_factory=list, description="why the last restart or scale of the live plan was refused"
+    )
+    estimated_usd_per_hour: float | None = None
+    waiting: Waiting | None = Field(default=None, description="the approval request open now, if any")
+    pending_change: PendingChange | None = None
+    approval: ApprovalDecidedData | None = Field(default=None, description="the decision that settled the request")
+    decisions: list[ApprovalDecidedData] = Field(default_factory=list, description="every decision that counted")
+    last_action: DeploymentActionData | None = None
+    mode: Literal["dry-run", "sandbox", "aws"] | None = Field(default=None, description="how the executor ran it")
+    sagemaker_calls: list[SageMakerCall] = Field(default_factory=list, description="made, or in dry-run described")
+    reason: str | None = Field(default=None, description="why the deployment failed (or the last status said so)")
+
+
+class PlanRow(Model):
+    """One plan as the `deployments` table keeps it."""
+
+    plan_id: str
+    status: PlanStatus
+    user_id: str
+    intent: str
+    env: Env
+    artifact: SageMakerDeploymentConfig | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    validation_errors: list[str] = Field(default_factory=list)
+    details: PlanDetails = Field(default_factory=PlanDetails)
+    created_at: datetime
+    updated_at: datetime
+    last_seq: int = 0
+
+    def columns(self) -> dict[str, Any]:
+        """The row as the table's columns take it (JSON inside, datetimes as they are)."""
+        values = self.model_dump(mode="json")
+        values.update(created_at=self.created_at, updated_at=self.updated_at)
+        return values
+
+
+class ApprovalRow(Model):
+    """One approval request as the `approvals` table keeps it (the latest request of a plan)."""
+
+    plan_id: str
+    status: ApprovalStatus
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    request: ApprovalRequestedData
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    last_seq: int = 0
+
+    def waiting(self) -> Waiting:
+        return Waiting(
+            requested_by=self.requested_by,
+            approvals_required=self.request.approvals_required,
+            plan_hash=self.request.plan_hash,
+            expires_at=self.expires_at,
+            approved_by=tuple(self.approvers),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        values = self.model_dump(mode="json")
+        values.update(requested_at=self.requested_at, expires_at=self.expires_at, decided_at=self.decided_at)
+        return values
