@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import Field, StrictFloat, StrictInt, StringConstraints, TypeAdapter
 
 from shared.models import (
+    MAX_INSTANCES,
     Action,
     Env,
     Evidence,
@@ -50,7 +51,7 @@ def subject_for(event_type: str) -> str:
 class Constraints(Frozen):
     # strict: "2" or true is not a count, "20" not a budget; NaN and infinity are not numbers here
     budget_usd_per_hour: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=10_000, allow_inf_nan=False)
-    instance_count: StrictInt | None = Field(default=None, ge=1, le=4)
+    instance_count: StrictInt | None = Field(default=None, ge=1, le=MAX_INSTANCES)
     instance_type: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9.]{1,64}$")
 
 

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+# The most instances one endpoint may have, whatever a setting says (settings may lower it per env).
+MAX_INSTANCES = 4
 ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
@@ -62,7 +64,7 @@ class SageMakerDeploymentConfig(Frozen):
     model_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     endpoint_name: str
     instance_type: str
-    instance_count: int = Field(ge=1, le=4)
+    instance_count: int = Field(ge=1, le=MAX_INSTANCES)
     rollback_alarms: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(
         default_factory=list, max_length=10
     )

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.models import MAX_INSTANCES
+
 
 class ExecutorMode(StrEnum):
     DRY_RUN = "dry-run"
@@ -102,12 +104,12 @@ class Settings(BaseSettings):
     api_keys: str = ""
 
     # Guardian.
-    max_instance_count: int = Field(default=4, ge=1, le=4)
+    max_instance_count: int = Field(default=MAX_INSTANCES, ge=1, le=MAX_INSTANCES)
     env_hourly_caps: dict[str, float] = {"dev": 10.0, "staging": 15.0, "prod": 50.0}
     default_instance_count: dict[str, int] = {"dev": 1, "staging": 1, "prod": 2}
     approval_ttl_hours: float = Field(default=24.0, gt=0)
     # Per-env limits below the schema's 1-4 and instance families each env may use (fnmatch patterns).
-    env_max_instance_count: dict[str, int] = {"dev": 2, "staging": 4, "prod": 4}
+    env_max_instance_count: dict[str, int] = {"dev": 2, "staging": MAX_INSTANCES, "prod": MAX_INSTANCES}
     env_instance_allowlist: dict[str, list[str]] = {
         "dev": ["ml.m5.*", "ml.g4dn.*", "ml.g5.*", "ml.g6.*", "ml.g6e.*", "ml.inf2.*"],
         "staging": ["ml.m5.*", "ml.g4dn.*", "ml.g5.*", "ml.g6.*", "ml.g6e.*", "ml.p4d.*", "ml.inf2.*"],

@@ -17,6 +17,7 @@ import nats
 
 from services.runtime.dbroles import login_url, new_passwords
 from services.runtime.natsconf import ensure_identities
+from shared.broker import servers
 from shared.identity import inbox_prefix
 from shared.settings import Settings
 
@@ -34,7 +35,7 @@ def seed(identity: str) -> str:
 async def connect(url: str, identity: str = "admin", **kwargs: Any) -> nats.NATS:
     """A nats-py connection as one of the identities (admin may do anything)."""
     return await nats.connect(
-        url.split(","), nkeys_seed_str=seed(identity), inbox_prefix=inbox_prefix(identity), **kwargs
+        servers(url), nkeys_seed_str=seed(identity), inbox_prefix=inbox_prefix(identity), **kwargs
     )
 
 
@@ -108,3 +109,23 @@ def service_app(service: str, settings: Settings, **ports: Any) -> Any:
     from services.runtime.bootstrap import build
 
     return build(service, settings, **ports)
+
+
+async def settled(nats_url: str, timeout: float = 20.0, stream: str = "AGENTOPS") -> None:
+    """Wait until everything sent has been handled: every durable consumer of the stream (each
+    service's, the auditor's) has nothing pending and nothing unacknowledged, twice in a row.
+    Handlers publish what they cause before they acknowledge, so nothing is still on its way."""
+    nc = await connect(nats_url)
+    try:
+        js = nc.jetstream()
+        deadline = asyncio.get_running_loop().time() + timeout
+        quiet = 0
+        while quiet < 2:
+            consumers = await js.consumers_info(stream)
+            busy = [c.name for c in consumers if c.num_pending or c.num_ack_pending]
+            quiet = quiet + 1 if not busy else 0
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"still handling events after {timeout}s: {busy}")
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()

@@ -11,7 +11,7 @@ from faststream.nats import NatsBroker, PullSub
 from services.auditor.anchor import anchor_now
 from services.auditor.service import SERVICE, Auditor
 from services.auditor.store import PostgresLog
-from shared.broker import ALL_EVENTS, stream_for
+from shared.broker import ALL_EVENTS, servers, stream_for
 from shared.bus import Bus
 from shared.db import make_engine, refuse_superuser
 from shared.identity import durable_name
@@ -69,7 +69,7 @@ def create_app(settings: Settings, bus: Bus) -> FastStream:
 def spec_broker(settings: Settings) -> NatsBroker:
     """What the auditor consumes, declared for the AsyncAPI document only (never started): the
     consuming itself is the runtime's ordered consumer."""
-    spec = NatsBroker(settings.nats_url, connect_timeout=1)
+    spec = NatsBroker(servers(settings.nats_url or "nats://127.0.0.1:4222"), connect_timeout=1)
 
     @spec.subscriber(
         ALL_EVENTS, stream=stream_for(settings), durable=DURABLE, pull_sub=PullSub(batch_size=1), title=f"{SERVICE}:>"

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.gateway import approvals_api, audit_api, dashboard, openapi
-from services.gateway.api import Gateway, router
+from services.gateway.api import SERVICE, Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
 from services.gateway.limits import BodyLimit, PlainText
@@ -18,8 +18,6 @@ from services.gateway.waiter import DECISIVE, PlanWaiter
 from shared.bus import Bus
 from shared.db import make_engine, refuse_superuser
 from shared.settings import Settings
-
-SERVICE = "gateway"
 
 
 def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None = None) -> FastAPI:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from shared.events import CATALOG, ApprovalDecidedData, Constraints
-from shared.models import DeploymentPlan, Env, Evidence, Finding, PlanStatus, SageMakerDeploymentConfig
+from shared.models import MAX_INSTANCES, DeploymentPlan, Env, Evidence, Finding, PlanStatus, SageMakerDeploymentConfig
 from shared.readmodels import PlanDetails
 from shared.text import tree_problem
 
@@ -104,7 +104,9 @@ class ActionResponse(Response):
 
 class ScaleRequest(Strict):
     instance_count: StrictInt = Field(
-        ge=1, le=4, description="1 to 4; to stop paying for an endpoint, pause it (there is no scale to 0)"
+        ge=1,
+        le=MAX_INSTANCES,
+        description=f"1 to {MAX_INSTANCES}; to stop paying for an endpoint, pause it (there is no scale to 0)",
     )
 
     @field_validator("instance_count", mode="before")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.costs import HOURS_PER_MONTH
-from shared.models import Env, Finding, SageMakerDeploymentConfig
+from shared.models import MAX_INSTANCES, Env, Finding, SageMakerDeploymentConfig
 from shared.settings import Settings
 
 SCHEMA_CODES = {
@@ -97,7 +97,7 @@ def _say(err: object) -> str:
 
 def _limits(config: SageMakerDeploymentConfig, env: Env, settings: Settings) -> list[Finding]:
     findings = []
-    limit = min(settings.max_instance_count, settings.env_max_instance_count.get(env.value, 4))
+    limit = min(settings.max_instance_count, settings.env_max_instance_count.get(env.value, MAX_INSTANCES))
     if config.instance_count > limit:
         findings.append(
             Finding(

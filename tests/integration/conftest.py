@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.settings import Settings
-from tests.infra import for_service, service_app
+from tests.infra import for_service, service_app, settled
 from tests.keys import api_keys_env, headers
 
 
@@ -37,6 +37,10 @@ class System:
         response = await self.client.get(f"/api/deployments/{plan_id}")
         assert response.status_code == 200, response.text
         return response.json()["plan"]  # type: ignore[no-any-return]
+
+    async def settled(self) -> None:
+        """Every event sent so far handled by every service and recorded by the auditor."""
+        await settled(self.settings.nats_url)
 
     async def wait_status(self, plan_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout

@@ -7,7 +7,6 @@ nothing the command did not ask for (more instances, another env, a skipped chec
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import psycopg
@@ -74,7 +73,7 @@ async def test_no_command_gets_past_a_guardrail_or_an_approval(system: System, d
         if response.status_code in (200, 202):
             sent[response.json()["plan_id"]] = (text, wants_prod)
     assert len(sent) >= 25
-    await asyncio.sleep(1.0)  # let every plan settle and every event reach the log
+    await system.settled()  # every plan settled, every event in the log
 
     settings, models, instances = Settings(), catalog.models(), catalog.instances()
     deployed = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -20,10 +21,6 @@ def audit(database_url: str, plan_id: str) -> list[dict[str, Any]]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT payload FROM audit_events WHERE plan_id = %s ORDER BY seq", (plan_id,)).fetchall()
     return [r[0] for r in rows]
-
-
-async def settle() -> None:
-    await asyncio.sleep(0.4)  # let the guardian and auditor finish with what was just sent
 
 
 @pytest.fixture
@@ -82,7 +79,7 @@ async def test_two_distinct_approvers_above_the_threshold(strict: System, databa
 
     first = await strict.client.post(f"/approvals/{plan_id}/approve", headers=strict.auth("bob"))
     assert first.status_code == 200
-    await settle()
+    await strict.settled()
     assert (await strict.plan(plan_id))["status"] == "pending_approval"  # one is not enough
     again = await strict.client.post(f"/approvals/{plan_id}/approve", headers=strict.auth("bob"))
     assert again.status_code == 409 and "already approved" in again.json()["detail"]
@@ -105,14 +102,16 @@ async def test_the_same_approver_twice_on_the_bus_counts_once(strict: System, da
         for _ in range(2):  # two distinct events from bob, as a client bypassing the gateway might send
             data = ApprovalDecidedData(decision="approved", approver="bob", plan_hash=plan_hash)
             await publish(ApprovalDecided(plan_id=plan_id, actor="bob", data=data))
-    await settle()
+    await strict.settled()
     assert "deployment.requested" not in [e["type"] for e in audit(database_url, plan_id)]
     assert (await strict.plan(plan_id))["status"] == "pending_approval"
 
 
 async def test_an_expired_request_cannot_be_approved(strict: System, database_url: str) -> None:
     plan_id = await pending_prod(strict)
-    await asyncio.sleep(1.6)
+    expires = (await strict.client.get("/approvals")).json()[0]["expires_at"]
+    while datetime.now(UTC) <= datetime.fromisoformat(expires):  # until the request's own expiry
+        await asyncio.sleep(0.05)
     late = await strict.client.post(f"/approvals/{plan_id}/approve", headers=strict.auth("bob"))
     assert late.status_code == 409 and "expired" in late.json()["detail"]
     plan = await strict.wait_status(plan_id, "rejected", timeout=5)  # the sweep recorded the expiry
@@ -149,5 +148,5 @@ async def test_an_approval_for_an_older_version_of_the_plan_deploys_nothing(syst
         f"/approvals/{plan_id}/approve", json={"plan_hash": seen_hash}, headers=system.auth("bob")
     )
     assert stale.status_code == 409 and "changed since you reviewed it" in stale.json()["detail"]
-    await settle()
+    await system.settled()
     assert "deployment.requested" not in [e["type"] for e in audit(database_url, plan_id)]

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 async def test_audit_query_pages_and_filters(system: System) -> None:
     plan_id = (await system.command("deploy llama-3.1 8B for audit-bot", env="staging"))["plan_id"]
     await system.wait_status(plan_id, "deployed")
-    await asyncio.sleep(0.3)
+    await system.settled()
     seen, cursor = [], 0
     while True:
         page = (await system.client.get("/api/audit", params={"plan_id": plan_id, "limit": 2, "cursor": cursor})).json()

@@ -151,7 +151,7 @@ async def test_rebuilt_projections_equal_the_live_ones(system: System, database_
     await system.client.post(f"/api/deployments/{staged}/pause")
     await system.wait_status(staged, "paused")
     await system.wait_status(prod, "pending_approval")
-    await asyncio.sleep(0.3)
+    await system.settled()
     live = projection(database_url)
     engine = make_engine(database_url)
     try:
@@ -173,7 +173,7 @@ async def test_export_lets_an_outsider_verify_the_chain_in_a_few_lines(
 ) -> None:
     plan_id = (await system.command("deploy llama-3.1 8B for export-bot", env="staging"))["plan_id"]
     await system.wait_status(plan_id, "deployed")
-    await asyncio.sleep(0.3)
+    await system.settled()
     env = dict(os.environ, DATABASE_URL=database_url, AGENTOPS_HOME=str(tmp_path))
     jsonl = agentops(env, "audit", "export", "--format", "jsonl")
     assert jsonl.returncode == 0, jsonl.stderr
@@ -211,7 +211,7 @@ async def test_replay_republishes_without_triggering_anything(
 ) -> None:
     plan_id = (await system.command("deploy llama-3.1 8B for replay-bot", env="staging"))["plan_id"]
     await system.wait_status(plan_id, "deployed")
-    await asyncio.sleep(0.3)
+    await system.settled()
     with psycopg.connect(database_url) as conn:
         before = conn.execute("SELECT count(*) FROM audit_events").fetchone()
     nc = await connect(system.settings.nats_url, "cli")
@@ -237,7 +237,7 @@ async def test_replay_republishes_without_triggering_anything(
     await sub.unsubscribe()
     await nc.close()
     assert replayed[0] == "agentops.replay.intent.received" and len(replayed) == 5
-    await asyncio.sleep(0.5)  # had anything reacted, it would show by now
+    await system.settled()  # the auditor and notifier have seen the replays; nothing reacted
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == before
     assert (await system.plan(plan_id))["status"] == "deployed"
@@ -246,7 +246,7 @@ async def test_replay_republishes_without_triggering_anything(
 
 async def test_anchor_command_and_verify_with_anchors(system: System, database_url: str, tmp_path: Path) -> None:
     await system.command("deploy llama-3.1 8B for anchor-bot", env="staging")
-    await asyncio.sleep(0.5)
+    await system.settled()
     env = dict(os.environ, DATABASE_URL=database_url, NATS_URL=system.settings.nats_url, AGENTOPS_HOME=str(tmp_path))
     made = agentops(env, "audit", "anchor")
     assert made.returncode == 0, made.stderr
@@ -263,7 +263,7 @@ async def test_batched_appends_chain_and_project_like_single_ones(system: System
 
     plan_id = (await system.command("deploy llama-3.1 8B for batch-bot", env="staging"))["plan_id"]
     await system.wait_status(plan_id, "deployed")
-    await asyncio.sleep(0.3)
+    await system.settled()
     with psycopg.connect(database_url) as conn:
         payloads = [r[0] for r in conn.execute("SELECT payload FROM audit_events ORDER BY seq").fetchall()]
     # the same plan's events again under new ids, as one batch with a repeat inside it

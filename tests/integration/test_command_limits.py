@@ -45,7 +45,7 @@ async def test_a_retried_command_with_the_same_key_returns_the_first_plan(system
     assert second.json()["plan_id"] == first.json()["plan_id"]
     assert second.json()["command_id"] == first.json()["command_id"]
     assert second.headers["idempotent-replayed"] == "true"
-    await asyncio.sleep(0.3)
+    await system.settled()
     assert intents(database_url) == 1
 
     other_body = await system.client.post(
@@ -63,5 +63,5 @@ async def test_concurrent_retries_make_one_plan(system: System, database_url: st
         *(system.client.post("/api/agent/command", json=DEPLOY, headers=key) for _ in range(5))
     )
     assert len({a.json()["plan_id"] for a in answers}) == 1
-    await asyncio.sleep(0.3)
+    await system.settled()
     assert intents(database_url) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -13,17 +14,25 @@ from tests.integration.conftest import System
 pytestmark = pytest.mark.integration
 
 
+async def cost_once(system: System, plan_id: str, ready: Any, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        cost: dict[str, Any] = (await system.client.get(f"/api/deployments/{plan_id}/cost")).json()
+        if ready(cost) or asyncio.get_running_loop().time() > deadline:
+            return cost
+        await asyncio.sleep(0.05)
+
+
 async def test_a_running_deployment_accrues_cost_and_a_paused_one_stops(system: System) -> None:
     plan_id = (await system.command("deploy llama-3.1 8B for cost-bot", env="staging"))["plan_id"]
     await system.wait_status(plan_id, "deployed")
-    await asyncio.sleep(0.5)
-    first = (await system.client.get(f"/api/deployments/{plan_id}/cost")).json()
+    first = await cost_once(system, plan_id, lambda c: c["usd"] > 0)  # the meter runs
     assert first["running"] is True and first["usd"] > 0 and first["usd_per_hour"] > 0
     await system.client.post(f"/api/deployments/{plan_id}/pause")
     await system.wait_status(plan_id, "paused")
-    await asyncio.sleep(0.2)
+    await system.settled()
     paused = (await system.client.get(f"/api/deployments/{plan_id}/cost")).json()
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # time passes: a stopped meter must not move
     later = (await system.client.get(f"/api/deployments/{plan_id}/cost")).json()
     assert paused["running"] is False and later["usd"] == paused["usd"] >= first["usd"]
     listed = (await system.client.get("/api/deployments")).json()["deployments"]

@@ -19,7 +19,7 @@ from shared import catalog
 from shared.events import DeploymentRequested, DeploymentRequestedData
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
-from tests.infra import connect, signed
+from tests.infra import connect, settled, signed
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -130,7 +130,7 @@ async def test_a_request_delivered_three_times_creates_everything_once(sandbox: 
             event.subject, sent["message"], headers={**sent["headers"], "Nats-Msg-Id": f"r{i}"}
         )
     await nc.close()
-    await asyncio.sleep(1.5)
+    await settled(sandbox.settings.nats_url)  # the executor handled all three
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["triple-staging"]
     assert len(sm.list_models()["Models"]) == 1 and len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
 

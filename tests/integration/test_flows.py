@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import pytest
 
@@ -30,7 +28,7 @@ async def test_staging_command_deploys_and_every_step_is_audited_in_order(system
     assert plan["artifact"]["budget_usd_per_hour"] == 20.0
     calls = [c["operation"] for c in plan["details"]["sagemaker_calls"]]
     assert calls == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
-    await asyncio.sleep(0.3)  # let the auditor record the final status before reading the log
+    await system.settled()  # the final status recorded before the log is read
     assert await audit_types(database_url, answer["plan_id"]) == [
         "intent.received",
         "plan.proposed",
@@ -86,7 +84,7 @@ async def test_prod_plan_rejected_by_approver_never_deploys(system: System, data
     )
     assert decision.status_code == 200
     await system.wait_status(plan_id, "rejected")
-    await asyncio.sleep(0.3)
+    await system.settled()
     assert "deployment.requested" not in await audit_types(database_url, plan_id)
     again = await system.client.post(
         "/approve", json={"plan_id": plan_id, "decision": "approved", "approver": "carol"}, headers=system.auth("carol")
@@ -149,7 +147,7 @@ async def test_pause_restart_delete_follow_the_allowed_transitions(system: Syste
     assert plan_id not in [p["plan_id"] for p in listed["deployments"]]
     assert (await system.client.post(f"/api/deployments/{plan_id}/pause")).status_code == 409
     assert (await system.client.delete(f"/api/deployments/{plan_id}")).status_code == 409
-    await asyncio.sleep(0.3)
+    await system.settled()
     assert (await audit_types(database_url, plan_id)).count("deployment.action") == 4
 
 

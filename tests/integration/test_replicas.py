@@ -28,7 +28,7 @@ async def test_two_of_each_side_by_side_repeat_no_effect(nats_url: str, database
             )
             for answer in answers:
                 await system.wait_status(answer["plan_id"], "deployed")
-            await asyncio.sleep(0.5)
+            await system.settled()
         finally:
             for app in extra:
                 await app.__aexit__(None, None, None)
