@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+import pydantic_core
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -91,7 +93,19 @@ def async_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine that logs in as the URL's user: each service has its own login role, with only
     its own privileges (never a superuser's login narrowed by SET ROLE, which RESET ROLE undoes)."""
+    kwargs.setdefault("json_serializer", jsonb_text)
     return create_async_engine(async_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+
+
+def jsonb_text(value: Any) -> str:
+    """The text a jsonb value is sent as: JSON made in Rust (the log and its projections send
+    several jsonb values per event), NaN and infinity written as such so PostgreSQL refuses them
+    as json.dumps had them refused. What it cannot write (a lone surrogate) goes through
+    json.dumps, whose escape PostgreSQL refuses as data: the log records a refusal, never loops."""
+    try:
+        return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
+    except (pydantic_core.PydanticSerializationError, UnicodeError):
+        return json.dumps(value)
 
 
 def with_login(url: str, user: str | None = None, password: str | None = None) -> str:

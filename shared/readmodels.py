@@ -75,7 +75,9 @@ class PlanRow(Model):
 
     def columns(self) -> dict[str, Any]:
         """The row as the table's columns take it (JSON inside, datetimes as they are)."""
-        values = self.model_dump(mode="json")
+        values = self.model_dump(mode="json", exclude={"details", "created_at", "updated_at"})
+        # only what was set: a planning row's details stay as small as they are
+        values["details"] = self.details.model_dump(mode="json", exclude_defaults=True)
         values.update(created_at=self.created_at, updated_at=self.updated_at)
         return values
 
@@ -105,6 +107,6 @@ class ApprovalRow(Model):
         )
 
     def columns(self) -> dict[str, Any]:
-        values = self.model_dump(mode="json")
+        values = self.model_dump(mode="json", exclude={"requested_at", "expires_at", "decided_at"})
         values.update(requested_at=self.requested_at, expires_at=self.expires_at, decided_at=self.decided_at)
         return values

@@ -3,6 +3,8 @@ database that is away is waited for, never mistaken for bad data."""
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import pytest
 import sqlalchemy.exc
@@ -90,3 +92,12 @@ def test_unstorable_names_where() -> None:
         == "event.a[1].c holds a lone surrogate, which is not valid Unicode"
     )
     assert unstorable({"a": 1, "b": ["fine"]}) is None
+
+
+def test_jsonb_text_is_json_and_leaves_what_postgres_refuses_for_postgres_to_refuse() -> None:
+    from shared.db import jsonb_text
+
+    value = {"b": [1, 2.5, None, True], "a": "é\u2028", "n": 12345678901234567890}
+    assert json.loads(jsonb_text(value)) == value
+    assert jsonb_text({"x": float("inf")}) == '{"x":Infinity}'  # refused by jsonb, as before
+    assert jsonb_text({"s": "\ud800"}) == '{"s": "\\ud800"}'  # the escape jsonb refuses as data
