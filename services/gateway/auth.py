@@ -13,6 +13,7 @@ needs with ``Depends(require(Role.X))``; the user id of a request is the key's, 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -192,12 +193,10 @@ class RoleCheck:
         return principal
 
 
-_CHECKS: dict[tuple[Role, bool], RoleCheck] = {}
-
-
+@functools.cache
 def require(role: Role, allow_query_key: bool = False) -> RoleCheck:
     """The dependency for a route that needs ``role`` (one shared instance per role)."""
-    return _CHECKS.setdefault((role, allow_query_key), RoleCheck(role, allow_query_key))
+    return RoleCheck(role, allow_query_key)
 
 
 def ensure_local_admin(settings: Settings) -> str:
