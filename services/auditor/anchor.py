@@ -67,9 +67,17 @@ async def read_kv(settings: Settings, identity: str, nats_url: str | None = None
     nc = await connect(settings, identity, nats_url)
     try:
         kv = await _bucket(nc, 1)
-        with contextlib.suppress(Exception):  # no anchors yet
-            return [Anchor.model_validate_json(e.value) for e in await kv.history(KEY) if e.value]
-        return []
+        with contextlib.suppress(Exception):
+            found = [Anchor.model_validate_json(e.value) for e in await kv.history(KEY) if e.value]
+            if found:
+                return found
+        # nats-py's history (a watcher) can end before its first entry arrives on a busy server:
+        # the newest anchor is a direct read, which cannot miss it.
+        try:
+            entry = await kv.get(KEY)
+        except nats.js.errors.KeyNotFoundError:  # no anchors yet
+            return []
+        return [Anchor.model_validate_json(entry.value)] if entry.value else []
     finally:
         await nc.close()
 
