@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from services.gateway.api import GatewayDep, Viewer, existing
@@ -95,6 +95,27 @@ async def events(
             start = int(await conn.scalar(auditlog.head()) or 0)
     return StreamingResponse(
         _stream(request, gw, start, plan_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/api/events/{plan_id}", tags=["audit"])
+async def plan_events(
+    plan_id: Annotated[str, Path(max_length=100, description="a plan id")],
+    request: Request,
+    gw: GatewayDep,
+    _who: SseViewer,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> StreamingResponse:
+    """One plan's events as Server-Sent Events (the seed client's path): everything recorded for
+    it so far, then what happens next, so a client that connects after sending its command misses
+    nothing. Resume with `Last-Event-ID` as on /api/events."""
+    await existing(gw, plan_id)
+    start = after if after is not None else _seq(last_event_id)
+    return StreamingResponse(
+        _stream(request, gw, start or 0, plan_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
