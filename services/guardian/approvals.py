@@ -9,7 +9,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from services.guardian.guardrails import Spend, check, errors, hourly_cost
 from shared.approvals import Waiting, approvals_required, decide, plan_hash
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.events import (
@@ -27,6 +26,7 @@ from shared.events import (
     canonical_json,
     derive_event_id,
 )
+from shared.guardrails import Spend, check, errors, hourly_cost
 from shared.models import Action, Env, Finding, SageMakerDeploymentConfig
 from shared.settings import Settings
 

@@ -18,9 +18,9 @@ from services.guardian.approvals import (
     on_decision,
     on_plan,
 )
-from services.guardian.guardrails import Spend
 from shared.bus import Publish
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
+from shared.guardrails import Spend
 from shared.kv import Store
 from shared.models import utcnow
 

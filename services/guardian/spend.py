@@ -6,9 +6,9 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.guardian.guardrails import Spend
 from shared.costs import month_to_date_usd
 from shared.db import make_engine
+from shared.guardrails import Spend
 from shared.settings import Settings
 
 

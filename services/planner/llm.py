@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from services.planner.planning import SERVICE, Cite, Understood, propose, queries, understand
 from shared.catalog import InstanceCatalog, ModelCatalog, fits
 from shared.events import IntentReceived, PlanFailed, PlanProposed
+from shared.guardrails import check, errors
 from shared.models import Evidence, SageMakerDeploymentConfig
 from shared.settings import Settings
 
@@ -186,6 +187,11 @@ class LlmPlanner:
             raise ValueError(f"{config.instance_type} is not in the instance catalog")
         if not fits(u.model, instance):
             raise ValueError(f"{config.instance_type} cannot hold {u.model.memory_gib} GiB of model on its GPUs")
+        # What the guardian will check (budget, env caps, allow-lists, GPU fit): a plan it can be
+        # seen to refuse goes back to the model with the reasons, never on to the guardian.
+        refused = errors(check(config, u.env, rules.data.model_id, self.models, self.instances, self.settings))
+        if refused:
+            raise ValueError("the guardrails would refuse it: " + "; ".join(f.message for f in refused))
         return config, reasoning
 
 

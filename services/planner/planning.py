@@ -16,6 +16,7 @@ from shared.events import (
     PlanProposed,
     PlanProposedData,
 )
+from shared.guardrails import instance_allowed
 from shared.intent import ParsedIntent, parse
 from shared.models import Env, Evidence, SageMakerDeploymentConfig
 from shared.settings import Settings
@@ -154,7 +155,7 @@ def _propose(
         assumptions.append(f"instance_count {count}: the default for {env.value}" + _cited(evidence, "count"))
     instance_type = parsed.instance_type or event.data.constraints.instance_type
     if instance_type is None:
-        chosen = cheapest_fit(model, instances)
+        chosen = cheapest_fit(model, instances, lambda name: instance_allowed(name, env, settings))
         instance_type = chosen.name if chosen else "ml.p5.48xlarge"
         assumptions.append(
             f"instance_type {instance_type}: the cheapest whose GPU memory holds {model.memory_gib} GiB "
@@ -204,6 +205,9 @@ def _env(event: IntentReceived, parsed: ParsedIntent, assumptions: list[str]) ->
     return Env.STAGING
 
 
-def cheapest_fit(model: ModelSpec, instances: InstanceCatalog) -> InstanceSpec | None:
-    fitting = [i for i in instances.instances if fits(model, i)]
+def cheapest_fit(
+    model: ModelSpec, instances: InstanceCatalog, allowed: Callable[[str], bool] = lambda _: True
+) -> InstanceSpec | None:
+    """The cheapest instance whose GPUs hold the model, among those `allowed` (the env's list)."""
+    fitting = [i for i in instances.instances if fits(model, i) and allowed(i.name)]
     return min(fitting, key=lambda i: (i.usd_per_hour, i.gpu_memory_gib), default=None)

@@ -9,7 +9,6 @@ from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
 
 from services.executor.lifecycle import Deployed
 from services.guardian.approvals import GuardedPlan
-from services.guardian.guardrails import Spend
 from shared.broker import stream_for
 from shared.events import (
     ApprovalDecided,
@@ -22,6 +21,7 @@ from shared.events import (
     PlanProposedData,
     parse_event,
 )
+from shared.guardrails import Spend
 from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings

@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from services.guardian.guardrails import check, errors
 from shared import catalog
+from shared.guardrails import check, errors
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
 from tests.integration.conftest import System

@@ -171,3 +171,27 @@ async def test_the_running_planner_uses_the_configured_llm(nats_url: str, databa
             plan = await system.wait_status(answer["plan_id"], "deployed")
     assert plan["artifact"]["instance_type"] == "ml.g6e.xlarge"
     assert plan["details"]["planner"].startswith("llm:openai:")
+
+
+async def test_a_plan_the_guardrails_would_refuse_goes_back_to_the_model_with_the_reason() -> None:
+    # The budget is $15/h: four ml.g5.12xlarge cost more. The planner sees it before the guardian.
+    answers = iter([config(instance_type="ml.g5.12xlarge", instance_count=4), config()])
+    fake = FakeHttp({"POST /v1/chat/completions": lambda body: chat(next(answers))})
+    with serve(fake):
+        out = await planner(Settings(llm_api_base=fake.url)).plan(intent("deploy llama-3.1 8B for chatbot-x"))
+    assert isinstance(out, PlanProposed) and out.data.planner.startswith("llm:")
+    assert out.data.config.instance_type == "ml.g5.xlarge" and out.data.config.instance_count == 1
+    retry = fake.requests[1].body["messages"][-1]["content"]
+    assert "guardrails would refuse it" in retry and "budget" in retry.lower()
+
+
+async def test_a_model_that_keeps_proposing_a_refused_plan_is_replaced_by_the_rules_and_the_plan_says_so() -> None:
+    # staging is capped at 2 instances here; the model insists on 4
+    fake = FakeHttp({"POST /v1/chat/completions": lambda body: chat(config(instance_count=4))})
+    with serve(fake):
+        settings = Settings(llm_api_base=fake.url, llm_max_retries=1, env_max_instance_count={"staging": 2})
+        out = await planner(settings).plan(intent("deploy llama-3.1 8B for chatbot-x"))
+    assert isinstance(out, PlanProposed) and out.data.planner == "rules (llm fallback)"
+    assert len(fake.requests) == 2  # one try, one retry with the reason
+    assert out.data.config.instance_count <= 2
+    assert "guardrails would refuse it" in out.data.assumptions[0]

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from services.guardian.guardrails import Spend, check, errors
 from shared import catalog
+from shared.guardrails import Spend, check, errors
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
 

@@ -15,11 +15,11 @@ from shared.settings import Settings
 CITE = CachedCitations(Bm25Retriever(load_passages()), 3)
 
 
-async def plan(command: str, env: Env | None = None) -> PlanProposed | PlanFailed:
+async def plan(command: str, env: Env | None = None, settings: Settings | None = None) -> PlanProposed | PlanFailed:
     event = IntentReceived(
         plan_id="p", actor="alice", data=IntentReceivedData(command=command, user_id="alice", env=env)
     )
-    return await plan_command(event, catalog.models(), catalog.instances(), Settings(), CITE)
+    return await plan_command(event, catalog.models(), catalog.instances(), settings or Settings(), CITE)
 
 
 async def test_an_8b_model_gets_the_cheapest_gpu_that_holds_it_never_a_cpu() -> None:
@@ -77,3 +77,11 @@ async def test_unknown_models_come_with_the_closest_catalog_models() -> None:
     assert isinstance(out, PlanFailed) and out.data.suggestions
     assert all(catalog.models().get(s) for s in out.data.suggestions)
     assert out.data.understood["app"] == "chatbot-x"
+
+
+async def test_the_rules_choose_the_cheapest_instance_the_env_allows() -> None:
+    anywhere = await plan("deploy llama-3.1 8B for chatbot-x")
+    assert isinstance(anywhere, PlanProposed) and anywhere.data.config.instance_type == "ml.g6.xlarge"
+    only_g5 = Settings(env_instance_allowlist={"staging": ["ml.g5.*"]})
+    out = await plan("deploy llama-3.1 8B for chatbot-x", settings=only_g5)
+    assert isinstance(out, PlanProposed) and out.data.config.instance_type == "ml.g5.xlarge"

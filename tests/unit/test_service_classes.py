@@ -15,7 +15,6 @@ from services.executor.aws import DeployFailed, Outcome
 from services.executor.lifecycle import Context, Deployed
 from services.executor.service import Executor
 from services.guardian.approvals import GuardedPlan
-from services.guardian.guardrails import Spend
 from services.guardian.service import Guardian, WaitingForRecord
 from services.notifier.service import Notifier
 from services.notifier.webhooks import Target
@@ -34,6 +33,7 @@ from shared.events import (
     IntentReceived,
     IntentReceivedData,
 )
+from shared.guardrails import Spend
 from shared.kv import MemoryStore
 from shared.models import Action, Env, SageMakerDeploymentConfig
 from shared.settings import Settings

@@ -95,6 +95,12 @@ def _say(err: object) -> str:
     return f"{field}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}"
 
 
+def instance_allowed(instance_type: str, env: Env, settings: Settings) -> bool:
+    """Whether the env's allow-list (shell patterns like ml.g5.*; none: any) admits the type."""
+    allowed = settings.env_instance_allowlist.get(env.value)
+    return allowed is None or any(fnmatch.fnmatchcase(instance_type, p) for p in allowed)
+
+
 def _limits(config: SageMakerDeploymentConfig, env: Env, settings: Settings) -> list[Finding]:
     findings = []
     limit = min(settings.max_instance_count, settings.env_max_instance_count.get(env.value, MAX_INSTANCES))
@@ -106,8 +112,8 @@ def _limits(config: SageMakerDeploymentConfig, env: Env, settings: Settings) -> 
                 f"ask for {limit} or fewer",
             )
         )
-    allowed = settings.env_instance_allowlist.get(env.value)
-    if allowed is not None and not any(fnmatch.fnmatchcase(config.instance_type, p) for p in allowed):
+    if not instance_allowed(config.instance_type, env, settings):
+        allowed = settings.env_instance_allowlist.get(env.value, [])
         findings.append(
             Finding(
                 code="INSTANCE_TYPE_NOT_ALLOWED",
