@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint bench install clean dashboard frontend-test soak faults
 
 $(STAMP): pyproject.toml
+	@echo "==> installing AgentOps and its dependencies into $(VENV) (the first time takes a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@# not --quiet: each package pip collects and installs is a line, so a long first install shows it works
+	$(BIN)/pip install --progress-bar off -e '.[test]'
+	@echo "==> installed"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,6 +20,7 @@ install: $(STAMP)
 # The dashboard: built when Node.js is present; without it the API still runs and `make run` says so.
 NODE_STAMP := frontend/node_modules/.installed
 $(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	@echo "==> installing the dashboard's packages (npm ci)"
 	cd frontend && npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     # Gateway.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
+    # info: a service says what it starts, warns and fails; debug: every framework's chatter too
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     command_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     max_command_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

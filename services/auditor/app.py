@@ -27,7 +27,7 @@ def create_app(settings: Settings, bus: Bus) -> FastStream:
     auditor = Auditor(PostgresLog(engine), bus.reject, bus.identity.trusted)
     consumer = bus.ordered(DURABLE, auditor.record, batch=settings.audit_batch, linger_ms=settings.audit_linger_ms)
 
-    app = FastStream(bus.broker)
+    app = bus.app()
     app.spec_broker = spec_broker(settings)  # type: ignore[attr-defined]
     tasks: list[asyncio.Task[None]] = []
 
@@ -43,7 +43,6 @@ def create_app(settings: Settings, bus: Bus) -> FastStream:
     @app.on_startup
     async def _stream() -> None:
         await refuse_superuser(engine, SERVICE)
-        await bus.wait_for_stream()
 
     @app.after_startup
     async def _consume() -> None:

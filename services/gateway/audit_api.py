@@ -17,6 +17,14 @@ from shared import auditlog
 from shared.text import UtcTime
 
 router = APIRouter()
+
+
+class EventStream(StreamingResponse):
+    """Server-Sent Events (documented as text/event-stream, not JSON)."""
+
+    media_type = "text/event-stream"
+
+
 SSE_POLL_SECONDS = 0.25
 SSE_KEEPALIVE_SECONDS = 15.0
 SseViewer = Annotated[Principal, Depends(require(Role.VIEWER, allow_query_key=True))]
@@ -78,7 +86,7 @@ async def history(plan_id: str, gw: GatewayDep, _who: Viewer) -> list[HistoryEve
 KEY_RECHECK_SECONDS = 1.0
 
 
-@router.get("/api/events", tags=["audit"])
+@router.get("/api/events", tags=["audit"], response_class=EventStream)
 async def events(
     request: Request,
     gw: GatewayDep,
@@ -100,7 +108,7 @@ async def events(
     )
 
 
-@router.get("/api/events/{plan_id}", tags=["audit"])
+@router.get("/api/events/{plan_id}", tags=["audit"], response_class=EventStream)
 async def plan_events(
     plan_id: Annotated[str, Path(max_length=100, description="a plan id")],
     request: Request,
@@ -111,8 +119,13 @@ async def plan_events(
 ) -> StreamingResponse:
     """One plan's events as Server-Sent Events (the seed client's path): everything recorded for
     it so far, then what happens next, so a client that connects after sending its command misses
-    nothing. Resume with `Last-Event-ID` as on /api/events."""
-    await existing(gw, plan_id)
+    nothing. Resume with `Last-Event-ID` as on /api/events. A plan just accepted is waited for
+    (the log records it milliseconds after the answer); an unknown one is a 404."""
+    deadline = asyncio.get_running_loop().time() + min(gw.settings.command_wait_seconds, 10.0)
+    while await gw.read.deployment(plan_id) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            await existing(gw, plan_id)  # the 404, with its message
+        await asyncio.sleep(0.05)
     start = after if after is not None else _seq(last_event_id)
     return StreamingResponse(
         _stream(request, gw, start or 0, plan_id),

@@ -20,6 +20,8 @@ from shared.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     from shared.errors import StartupError
 
+    # platformdirs (through a dependency) warns on every start where XDG_RUNTIME_DIR is unset
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start a local moto server and drive it through the real boto3 SageMaker calls (EXECUTOR_MODE=sandbox)",
     )
+    up.add_argument("--verbose", action="store_true", help="every service's full log (LOG_LEVEL=debug)")
     up.set_defaults(func=_up)
 
     serve = sub.add_parser("serve", help="run one service in this process (needs NATS_URL and DATABASE_URL)")
@@ -150,6 +153,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     revoke.set_defaults(func=_keys_revoke)
 
+    from services.runtime import client
+
+    client.add_parsers(sub)
+
     parse = sub.add_parser("parse", help="print the structured intent of a command as JSON")
     parse.add_argument("command", nargs="*")
     parse.add_argument("--jsonl", action="store_true", help="read one command per line on stdin, write JSON lines")
@@ -160,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace) -> int:
     from services.runtime.supervisor import Supervisor
 
+    if args.verbose:
+        os.environ["LOG_LEVEL"] = "debug"
     return Supervisor(Settings(), port=args.port, sandbox=args.sandbox).run()
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import psycopg
 
+from services.runtime.processes import die_with_parent
 from services.runtime.secretfiles import write_private
+from shared.errors import StartupError
 
 
 def free_port() -> int:
@@ -47,11 +49,13 @@ def nats_server_binary() -> str:
 class EmbeddedNats:
     """nats-server with JetStream, its store under `home` so streams survive a restart."""
 
-    def __init__(self, home: Path, port: int | None = None, identities: Path | None = None) -> None:
+    def __init__(self, home: Path, port: int | None = None, identities: Path | None = None, tied: bool = False) -> None:
         """With `identities` (a folder of nkey seeds), the server admits only those identities,
-        each with its own permissions; the generated configuration is written under `home`."""
+        each with its own permissions; the generated configuration is written under `home`.
+        `tied`: the server dies with the thread that starts it (`agentops up`'s main thread)."""
         self.home, self.port, self.identities = home, port or free_port(), identities
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tied = tied
 
     @property
     def url(self) -> str:
@@ -82,6 +86,7 @@ class EmbeddedNats:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent if self.tied else None,
         )
         wait_for_port(self.port, timeout, self.proc, "nats-server")
         return self
@@ -99,8 +104,8 @@ class EmbeddedPostgres:
 
     DATABASE = "agentops"
 
-    def __init__(self, home: Path, port: int | None = None) -> None:
-        self.home, self.port = home, port or free_port()
+    def __init__(self, home: Path, port: int | None = None, tied: bool = False) -> None:
+        self.home, self.port, self.tied = home, port or free_port(), tied
         self.data = home / "data"
         self.password_file = home / "superuser.password"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -157,6 +162,7 @@ class EmbeddedPostgres:
             stderr=subprocess.STDOUT,
             user=self.user,
             start_new_session=True,
+            preexec_fn=die_with_parent if self.tied else None,
         )
         self._wait_ready(timeout, trust=legacy)
         if legacy:
@@ -207,8 +213,10 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"postgres exited with code {self.proc.returncode}; see {self.home / 'postgres.log'}"
+                raise StartupError(
+                    f"the embedded PostgreSQL stopped at start (code {self.proc.returncode}); its reason is at "
+                    f"the end of {self.home / 'postgres.log'} (a data folder from a newer PostgreSQL, or a full "
+                    "disk, are the usual ones)"
                 )
             try:
                 url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres" if trust else self.url("postgres")
@@ -216,8 +224,8 @@ class EmbeddedPostgres:
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"postgres not ready after {timeout}s; see {self.home / 'postgres.log'}"
+                    raise StartupError(
+                        f"the embedded PostgreSQL did not answer within {timeout:g}s; see {self.home / 'postgres.log'}"
                     ) from None
                 time.sleep(0.1)
 

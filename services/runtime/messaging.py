@@ -73,6 +73,9 @@ class Messaging:
         # which has both. (A `msg: NatsMessage` handler parameter is resolved by FastStream 0.7 in
         # a worker thread, a thread hop per message; reading this is free.)
         self._delivery: ContextVar[tuple[Any, Event] | None] = ContextVar(f"delivery:{identity.name}", default=None)
+        # FastStream logs through this logger (no handler of its own), so the service's logging
+        # settings decide what is shown (services/runtime/serve.py `configure_logging`).
+        self.logger = logging.getLogger(f"faststream.agentops.{identity.name}")
         self.broker = NatsBroker(
             servers(settings.nats_url or "nats://127.0.0.1:4222"),
             name=f"agentops-{identity.name}",
@@ -81,6 +84,7 @@ class Messaging:
             **connect_options(settings, identity.name),
             middlewares=(self._middleware(),),
             graceful_timeout=10.0,
+            logger=self.logger,
             # Per-message access logs at DEBUG: at hundreds of events a second they drown real problems.
             log_level=logging.DEBUG,
         )
@@ -193,7 +197,7 @@ class Messaging:
 
     def app(self) -> FastStream:
         """A FastStream app over this broker that waits for the stream and watches its consumers."""
-        app = FastStream(self.broker)
+        app = FastStream(self.broker, logger=self.logger)
         tasks: list[asyncio.Task[None]] = []
 
         @app.on_startup

@@ -24,7 +24,7 @@ def serve(service: str, settings: Settings) -> None:
 
 def _serve(service: str, settings: Settings) -> None:
     settings.require_infrastructure(service)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+    configure_logging(service, settings.log_level)
     app = build(service, settings, on_silent=exit_for_restart)
     if service == "gateway":
         import uvicorn
@@ -39,6 +39,29 @@ def _serve(service: str, settings: Settings) -> None:
         )
         return
     run(app.run())
+
+
+# Frameworks that talk at INFO about their own machinery (FastStream's banners and per-task
+# shutdown callbacks, nats-py, the BM25 index build): heard only at LOG_LEVEL=debug.
+CHATTY = ("faststream", "nats", "bm25s", "uvicorn", "httpx", "botocore", "aiobotocore")
+
+
+def configure_logging(service: str, level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s", force=True
+    )
+    if level != "debug":
+        for name in CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        for handler in logging.getLogger().handlers:  # some set their own loggers' levels back
+            handler.addFilter(quiet)
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def quiet(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or not record.name.startswith(CHATTY)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:

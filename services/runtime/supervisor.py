@@ -16,6 +16,7 @@ from typing import Any
 
 from services.runtime.bootstrap import SERVICES
 from services.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from services.runtime.processes import check_port, clean_leftovers, die_with_parent, hold_folder, record_pids
 from shared.settings import Settings
 
 RESTART_BACKOFF_MAX = 10.0
@@ -37,6 +38,10 @@ class Supervisor:
         self.stopping = False
 
     def run(self) -> int:
+        self.lock = hold_folder(self.home)  # one `up` per state folder, released however it ends
+        if stopped := clean_leftovers(self.home):
+            print(f"stopped {len(stopped)} processes an earlier run of {self.home} left behind", flush=True)
+        check_port(self.settings.gateway_host, self.port)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
@@ -46,6 +51,8 @@ class Supervisor:
             key = ensure_local_admin(self.settings)
             for service in SERVICES:
                 self.procs[service] = self._spawn(service, env)
+                print(f"started {service} (pid {self.procs[service].pid})", flush=True)
+            self._record_pids()
             url = f"http://{self.settings.gateway_host}:{self.port}"
             self._wait_ready(url)
             print(f"AgentOps is up: {url}  (API docs {url}/docs; Ctrl-C stops everything)", flush=True)
@@ -67,11 +74,11 @@ class Supervisor:
         ensure_identities(identities)  # first start: one key per service, 0600; later: reused
         nats_url, db_url = self.settings.nats_url, self.settings.database_url
         if not nats_url:
-            self.nats = EmbeddedNats(self.home / "nats", identities=identities).start()
+            self.nats = EmbeddedNats(self.home / "nats", identities=identities, tied=True).start()
             nats_url = self.nats.url
             print(f"embedded nats-server {nats_url} (store {self.home / 'nats'}; nkey users only)", flush=True)
         if not db_url:
-            self.pg = EmbeddedPostgres(self.home / "postgres").start()
+            self.pg = EmbeddedPostgres(self.home / "postgres", tied=True).start()
             db_url = self.pg.url()
             print(
                 f"embedded PostgreSQL 127.0.0.1:{self.pg.port} (data {self.home / 'postgres'}; scram-sha-256)",
@@ -135,7 +142,17 @@ class Supervisor:
         own = dict(env, IDENTITY_DIR=str(self._own_identity(service)))
         if service in self.logins:  # planner, executor and notifier never touch the database
             own["DATABASE_URL"] = self.logins[service]
-        return subprocess.Popen([sys.executable, "-m", "services.runtime.cli", "serve", service], env=own)
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.runtime.cli", "serve", service], env=own, preexec_fn=die_with_parent
+        )
+
+    def _record_pids(self) -> None:
+        """What this run started, so a later `up` can stop it if this one dies without cleaning up."""
+        pids = {name: proc.pid for name, proc in self.procs.items()}
+        for name, server in (("nats", self.nats), ("postgres", self.pg)):
+            if server is not None and server.proc is not None:
+                pids[name] = server.proc.pid
+        record_pids(self.home, pids)
 
     def _wait_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -160,6 +177,7 @@ class Supervisor:
                     print(f"{service} exited with code {proc.returncode}; restarting in {delay:.1f}s", flush=True)
                     time.sleep(delay)
                     self.procs[service] = self._spawn(service, env)
+                    self._record_pids()
             time.sleep(0.2)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

@@ -71,7 +71,9 @@ def test_no_generated_request_gets_a_server_error_or_an_undeclared_answer(tmp_pa
                 "--suppress-health-check",
                 "all",
                 "--exclude-path",
-                "/api/events",  # an endless event stream; tests/integration/test_audit_api.py covers it
+                "/api/events",  # endless event streams; tests/integration/test_audit_api.py and
+                "--exclude-path",  # test_seed_client.py cover them
+                "/api/events/{plan_id}",
             ],
             capture_output=True,
             text=True,
