@@ -28,6 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"agentops: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if getattr(args, "func", None) is not _up or getattr(args, "verbose", False):
+            raise
+        # `up` on a machine we do not know: say what failed and where to look, not a traceback
+        home = Settings().agentops_home.resolve()
+        print(
+            f"agentops up: {type(exc).__name__}: {exc}\n(the logs are in {home}; `agentops up --verbose` "
+            "shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

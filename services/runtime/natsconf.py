@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from services.runtime.secretfiles import write_private
+from shared.errors import StartupError
 from shared.identity import (
     BUCKETS,
     CONSUMES,
@@ -39,11 +40,21 @@ def ensure_identities(folder: Path) -> dict[str, Signer]:
         path = folder / f"{identity}.nk"
         if not path.exists():
             write_private(path, new_seed() + "\n")
-        signers[identity] = Signer(identity, path.read_text())
+        try:
+            signers[identity] = Signer(identity, path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StartupError(
+                f"{path} is damaged ({exc}): restore it from a backup, or delete it and a new key is made "
+                "(events the old key signed stay verifiable only if signers.json still lists it)"
+            ) from None
     trusted = {s: [signers[s].public_key] for s in SERVICES}
     existing = folder / "signers.json"
     if existing.exists():  # keep retired keys, so rows they signed still verify
-        for service, keys in json.loads(existing.read_text()).get("keys", {}).items():
+        try:
+            kept = json.loads(existing.read_text()).get("keys", {})
+        except (ValueError, AttributeError):
+            raise StartupError(f"{existing} is damaged: restore it from a backup (it lists the signing keys)") from None
+        for service, keys in kept.items():
             trusted.setdefault(service, [])
             trusted[service] += [k for k in keys if k not in trusted[service]]
     existing.write_text(json.dumps({"keys": trusted}, indent=2) + "\n")

@@ -102,3 +102,12 @@ def test_up_verbose_shows_the_frameworks_again(tmp_path: Path) -> None:
     lines = wait_for_line(proc, "Dashboard")
     out = stop(proc)
     assert " DEBUG " in "".join(lines) + out
+
+
+def test_a_damaged_state_folder_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "identity").mkdir(parents=True)
+    (home / "identity" / "gateway.nk").write_text("not a key\n")
+    proc = start(home, free_port())
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "gateway.nk is damaged" in out and "Traceback" not in out
