@@ -119,7 +119,8 @@ async def plan_events(
 ) -> StreamingResponse:
     """One plan's events as Server-Sent Events (the seed client's path): everything recorded for
     it so far, then what happens next, so a client that connects after sending its command misses
-    nothing. Resume with `Last-Event-ID` as on /api/events. A plan just accepted is waited for
+    nothing. Unnamed messages (`onmessage` gets them; `data.type` says which event), resumed with
+    `Last-Event-ID` as on /api/events. A plan just accepted is waited for
     (the log records it milliseconds after the answer); an unknown one is a 404."""
     deadline = asyncio.get_running_loop().time() + min(gw.settings.command_wait_seconds, 10.0)
     while await gw.read.deployment(plan_id) is None:
@@ -128,7 +129,7 @@ async def plan_events(
         await asyncio.sleep(0.05)
     start = after if after is not None else _seq(last_event_id)
     return StreamingResponse(
-        _stream(request, gw, start or 0, plan_id),
+        _stream(request, gw, start or 0, plan_id, named=False),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -142,7 +143,9 @@ def _seq(value: str | None) -> int | None:
     return int(value)
 
 
-async def _stream(request: Request, gw: Any, cursor: int, plan_id: str | None) -> AsyncIterator[str]:
+async def _stream(
+    request: Request, gw: Any, cursor: int, plan_id: str | None, named: bool = True
+) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     idle = 0.0
     secret = presented_key(request, allow_query=True) or ""
@@ -159,7 +162,8 @@ async def _stream(request: Request, gw: Any, cursor: int, plan_id: str | None) -
             rows = (await conn.execute(query)).all()
         for r in rows:
             cursor = r.seq
-            yield f"id: {r.seq}\nevent: {r.type}\ndata: {json.dumps({'seq': r.seq, **r.payload})}\n\n"
+            name = f"event: {r.type}\n" if named else ""
+            yield f"id: {r.seq}\n{name}data: {json.dumps({'seq': r.seq, **r.payload})}\n\n"
         if rows:
             idle = 0.0
             continue

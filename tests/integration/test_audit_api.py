@@ -75,7 +75,8 @@ async def read_events(response: httpx.Response, count: int, timeout: float = 10.
         async for line in response.aiter_lines():
             if line == "":
                 if "id" in block:
-                    found.append({"id": int(block["id"]), "event": block["event"], "data": json.loads(block["data"])})
+                    name = block.get("event", "message")  # an unnamed event is a "message"
+                    found.append({"id": int(block["id"]), "event": name, "data": json.loads(block["data"])})
                     if len(found) >= count:
                         return
                 block.clear()

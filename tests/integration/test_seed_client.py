@@ -1,6 +1,6 @@
-"""The seed's dashboard, unchanged, against this gateway: the requests it makes (paths, methods,
-bodies), recorded here from the seed's API reference and user flows (../shared/seed), and the
-fields of each answer it reads. Its live progress is `EventSource('/api/events/{plan_id}')`."""
+"""The seed's dashboard, unchanged, against this gateway: the requests its `frontend/src/lib/api.ts`
+and `hooks.ts` make (paths, methods, bodies, recorded here) and the fields of each answer it reads.
+Its live progress is `EventSource('/api/events/{plan_id}')`."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ async def test_the_seed_client_s_requests_get_the_answers_it_reads(nats_url: str
                 seen = await read_events(stream, 5)
             unknown = await http.get(f"/api/events/no-such-plan?api_key={secret('alice')}")
             assert unknown.status_code == 404
-        types = [e["event"] for e in seen]
+        assert {e["event"] for e in seen} == {"message"}  # unnamed: the seed's `onmessage` gets each one
+        types = [e["data"]["type"] for e in seen]
         assert types[0] == "intent.received" and types[-1] == "deployment.status"
         assert {e["data"]["plan_id"] for e in seen} == {plan_id}  # only this plan's events
         assert seen[-1]["data"]["data"]["status"] == "deployed"
@@ -84,5 +85,7 @@ async def test_the_seed_client_s_requests_get_the_answers_it_reads(nats_url: str
             assert response.status_code == 200 and response.json()["success"] is True, response.text
             reads(response.json(), "message")
             await system.wait_status(plan_id, "paused" if action == "pause" else "deployed")
-        gone = await client.delete(f"/api/deployments/{plan_id}")
+        details = (await client.get(f"/plan/{plan_id}")).json()  # getDeploymentDetails
+        reads(details["plan"], "plan_id", "status", "artifact", "created_at")
+        gone = await client.delete(f"/api/deployments/{plan_id}", params={"hard_delete": "false"})
         assert gone.status_code == 200 and gone.json()["success"] is True

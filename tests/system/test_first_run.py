@@ -65,6 +65,13 @@ def test_a_second_up_on_the_same_folder_says_where_the_first_runs_and_a_killed_u
         assert "Traceback" not in out
         pids = json.loads((home / "runtime.json").read_text())["pids"]
         assert set(pids) >= {"auditor", "gateway", "nats", "postgres"}
+        # the terminal client finds the local system and its admin key by itself
+        env = {k: v for k, v in os.environ.items() if k not in ("AGENTOPS_URL", "AGENTOPS_API_KEY")}
+        env.update(AGENTOPS_HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "config"))
+        listed = subprocess.run(
+            [sys.executable, "-m", "services.runtime.cli", "ls", "--json"], env=env, capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and json.loads(listed.stdout)["count"] == 0, listed.stderr
     finally:
         first.send_signal(signal.SIGKILL)  # a closed terminal, an OOM kill: no chance to clean up
         first.wait()
