@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 
 from services.gateway import costs, views
 from services.gateway.auth import Principal, Role, require
@@ -68,6 +69,10 @@ class Gateway:
 
     async def send(self, event: Event) -> None:
         """Publish, or tell the caller plainly that nothing was accepted."""
+        span = trace.get_current_span()  # the request's span, when tracing is on
+        if span.is_recording():
+            span.set_attribute("agentops.service", SERVICE)
+            span.set_attribute("agentops.plan_id", event.plan_id)
         if not self.bus.is_connected():
             raise HTTPException(503, "the event broker is unreachable; nothing was accepted: retry shortly")
         try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
+
+from services.runtime import telemetry
 from services.runtime.messaging import Messaging, Silent, report_silent
 from shared.broker import load_identity
 from shared.settings import Settings
@@ -13,22 +16,46 @@ from shared.settings import Settings
 SERVICES = ("auditor", "planner", "guardian", "executor", "notifier", "gateway")
 
 
-def messaging(settings: Settings, service: str, on_silent: Silent = report_silent) -> Messaging:
+def messaging(
+    settings: Settings,
+    service: str,
+    on_silent: Silent = report_silent,
+    tracer_provider: TracerProvider | None = None,
+) -> Messaging:
     # The gateway only listens on core subscriptions: what it refuses, the stream's durable
     # consumers refuse and record as well, so it does not record rejections itself.
     identity = load_identity(settings, service)
-    return Messaging(settings, identity, record_rejections=service != "gateway", on_silent=on_silent)
+    return Messaging(
+        settings,
+        identity,
+        record_rejections=service != "gateway",
+        on_silent=on_silent,
+        tracer_provider=tracer_provider,
+    )
 
 
-def build(service: str, settings: Settings, on_silent: Silent = report_silent, **ports: Any) -> Any:
+def build(
+    service: str,
+    settings: Settings,
+    on_silent: Silent = report_silent,
+    tracer_provider: TracerProvider | None = None,
+    **ports: Any,
+) -> Any:
     """The app of `service` (FastStream, or FastAPI for the gateway). `ports` replace the default
-    adapters its create_app accepts (stores, backends, targets), as tests do."""
-    bus = messaging(settings, service, on_silent)
+    adapters its create_app accepts (stores, backends, targets), as tests do. Traces follow the
+    OTEL_* variables unless a `tracer_provider` is given (tests: an in-memory one)."""
+    provider = tracer_provider or telemetry.from_environment(service)
+    bus = messaging(settings, service, on_silent, provider)
+    if provider is not None:
+        telemetry.instrument_clients(provider)
     if service == "gateway":
         from services.gateway.app import create_app as gateway
         from services.runtime.asyncapi import document
 
-        return gateway(settings, bus, asyncapi=document, **ports)
+        app = gateway(settings, bus, asyncapi=document, **ports)
+        if provider is not None:
+            telemetry.instrument_api(app, provider)
+        return app
     if service == "planner":
         from services.planner.app import create_app as planner
 

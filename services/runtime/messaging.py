@@ -25,6 +25,8 @@ from faststream.exceptions import NackMessage
 from faststream.nats import NatsBroker, PullSub
 from faststream.nats.publisher.usecase import LogicPublisher
 from nats.js.api import ConsumerConfig
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
 from services.runtime.ordered import OrderedConsumer
@@ -64,8 +66,10 @@ class Messaging:
         *,
         record_rejections: bool = True,
         on_silent: Silent = report_silent,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.settings, self.identity, self.on_silent = settings, identity, on_silent
+        self.tracer_provider = tracer_provider
         self.record_rejections = record_rejections
         self.in_flight = 0  # handlers running now (the watchdog's proof of life)
         self.watched: list[str] = []  # durable consumers the watchdog looks after
@@ -82,7 +86,7 @@ class Messaging:
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
             **connect_options(settings, identity.name),
-            middlewares=(self._middleware(),),
+            middlewares=self._middlewares(),
             graceful_timeout=10.0,
             logger=self.logger,
             # Per-message access logs at DEBUG: at hundreds of events a second they drown real problems.
@@ -124,7 +128,10 @@ class Messaging:
         self, durable: str, handle: Callable[[list[Any]], Awaitable[None]], *, batch: int, linger_ms: float
     ) -> OrderedConsumer:
         """A consumer of every event in stream order, a batch at a time (the auditor's)."""
-        return OrderedConsumer(self.broker, self.settings, durable, handle, batch=batch, linger_ms=linger_ms)
+        consumer = OrderedConsumer(self.broker, self.settings, durable, handle, batch=batch, linger_ms=linger_ms)
+        if self.tracer_provider is not None:
+            consumer.traced = (self.tracer_provider.get_tracer("agentops"), self.name)
+        return consumer
 
     def current_message(self) -> Any:
         """The broker message (FastStream's NatsMessage) the running handler was called for."""
@@ -215,6 +222,14 @@ class Messaging:
 
         return app
 
+    def _middlewares(self) -> tuple[Any, ...]:
+        if self.tracer_provider is None:  # tracing off: nothing in the way of a message
+            return (self._middleware(),)
+        from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+
+        # outermost: the consume span (its parent from the message's traceparent) holds the rest
+        return (NatsTelemetryMiddleware(tracer_provider=self.tracer_provider), self._middleware())
+
     def _middleware(self) -> type[BaseMiddleware]:
         messaging = self
 
@@ -251,6 +266,8 @@ class Messaging:
                 log.error("%s: ignored a message: %s", self.name, safe_text(problem, 300))
             return None
         assert event is not None
+        if self.tracer_provider is not None:
+            label(trace.get_current_span(), self.name, event)
         token = self._delivery.set((msg, event))
         try:
             return await call_next(msg)
@@ -327,6 +344,14 @@ class ConsumerWatchdog:
                 if strikes[name] >= self.strikes:
                     m.on_silent(m.name, name, int(info.num_pending or 0))
                     strikes[name] = 0
+
+
+def label(span: Any, service: str, event: Event) -> None:
+    """What joins a span to the plan it worked on (one command: one trace, one plan id)."""
+    span.set_attribute("agentops.service", service)
+    span.set_attribute("agentops.plan_id", event.plan_id)
+    span.set_attribute("agentops.event_id", str(event.id))
+    span.set_attribute("agentops.event_type", event.type)
 
 
 def rejection(

@@ -70,14 +70,15 @@ async def system(nats_url: str, database_url: str) -> AsyncIterator[System]:
 class running:
     """Start every service; the gateway is reached through its ASGI app."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, **wiring: Any) -> None:
+        """`wiring`: what every service is built with besides its settings (a tracer provider)."""
+        self.settings, self.wiring = settings, wiring
         self.stack = AsyncExitStack()
 
     async def __aenter__(self) -> httpx.AsyncClient:
         for name in ("auditor", "planner", "guardian", "executor"):
-            await self.stack.enter_async_context(service_app(name, for_service(self.settings, name)))
-        app = self.app = service_app("gateway", for_service(self.settings, "gateway"))
+            await self.stack.enter_async_context(service_app(name, for_service(self.settings, name), **self.wiring))
+        app = self.app = service_app("gateway", for_service(self.settings, "gateway"), **self.wiring)
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         return await self.stack.enter_async_context(
             httpx.AsyncClient(

@@ -1,0 +1,38 @@
+"""One command is one trace: the gateway's request, then each service's consume and publish spans
+(the context rides in the NATS headers), down to the auditor's write, all naming the plan."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from tests.integration.conftest import System, running, system_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_staging_command_is_one_trace_through_every_service(nats_url: str, database_url: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = system_settings(nats_url, database_url)
+    async with running(settings, tracer_provider=provider) as client:
+        system = System(client, settings)
+        plan_id = (await system.command("deploy llama-3.1 8B for traced-bot", env="staging"))["plan_id"]
+        await system.wait_status(plan_id, "deployed")
+        await system.settled()
+    spans = exporter.get_finished_spans()
+    (request,) = [s for s in spans if s.kind is SpanKind.SERVER and s.attributes and "agentops.plan_id" in s.attributes]
+    trace_id = request.context.trace_id
+    in_trace = [s for s in spans if s.context.trace_id == trace_id]
+    services = {s.attributes.get("agentops.service") for s in in_trace if s.attributes}
+    assert services >= {"gateway", "planner", "guardian", "executor", "auditor"}, services
+    labelled = [s for s in in_trace if s.attributes and "agentops.plan_id" in s.attributes]
+    assert {s.attributes["agentops.plan_id"] for s in labelled} == {plan_id}  # type: ignore[index]
+    # every consumer's span hangs under the one that published what it consumed: no orphans
+    ids = {s.context.span_id for s in in_trace}
+    assert all(s.parent is None or s.parent.span_id in ids for s in in_trace if s is not request)
+    assert request.parent is None or request.parent.span_id not in ids  # the request starts it
