@@ -88,8 +88,13 @@ class Settings(BaseSettings):
     # Gateway.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
+    # Prometheus text of a service other than the gateway (whose is at /metrics); 0: none
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     # info: a service says what it starts, warns and fails; debug: every framework's chatter too
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # text for a terminal; json: one object per line (service, level, message, plan_id, trace_id...)
+    log_format: Literal["text", "json"] = "text"
     command_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     max_command_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -17,8 +17,9 @@ from services.executor.sagemaker import AlarmPolicy
 from services.executor.service import Backend, Executor
 from shared import catalog
 from shared.bus import Bus
-from shared.events import DeploymentAction, DeploymentRequested
+from shared.events import DeploymentAction, DeploymentRequested, Event
 from shared.kv import KvStore, Store
+from shared.models import SageMakerCall
 from shared.settings import ExecutorMode, Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,21 @@ def create_app(
         AlarmPolicy(settings.alarm_5xx_threshold, settings.alarm_latency_ms),
     )
     aws = None if dry else (backend or SageMakerBackend(settings))
-    executor = Executor(records, bus.publisher(["deployment.status"]), ctx, aws, settings.dry_run_deploy_seconds)
+    what = "SageMaker and CloudWatch calls made (or, in dry-run, described)"
+    calls = bus.metrics.counter("sagemaker_calls", what, ("operation", "mode", "error"))
+
+    def count(made: list[SageMakerCall], error: str) -> None:
+        for call in made:
+            calls.labels(call.operation, ctx.mode, error).inc()
+
+    statuses = bus.metrics.counter("deployment_status", "deployment statuses reported, by status", ("status",))
+    send = bus.publisher(["deployment.status"])
+
+    async def publish(event: Event) -> None:
+        await send(event)
+        statuses.labels(getattr(event.data, "status", "?")).inc()
+
+    executor = Executor(records, publish, ctx, aws, settings.dry_run_deploy_seconds, count_calls=count)
 
     @bus.durable("deployment.requested", max_workers=8)
     async def on_requested(event: DeploymentRequested) -> None:

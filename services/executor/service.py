@@ -40,9 +40,11 @@ class Executor:
         aws: Backend | None,
         dry_run_seconds: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        count_calls: Callable[[list[SageMakerCall], str], None] = lambda calls, error: None,
     ) -> None:
         self.records, self.publish, self.ctx, self.aws = records, publish, ctx, aws
         self.dry_run_seconds, self.sleep = dry_run_seconds, sleep
+        self.count_calls = count_calls  # (calls made or described, "" or the error) -> metrics
 
     async def on_requested(self, event: DeploymentRequested, progress: Progress = _no_progress) -> None:
         """Bring the endpoint up (or resize it). `progress` tells the broker we are still at it,
@@ -51,6 +53,7 @@ class Executor:
         await self.publish(deploying)
         await self.records.put(event.plan_id, record)
         if self.aws is None:
+            self.count_calls(deploying.data.calls, "")
             await self.sleep(self.dry_run_seconds)
             await self._deployed(event, record)
             return
@@ -64,8 +67,10 @@ class Executor:
             await asyncio.to_thread(self.aws.run, deploying.data.calls)
             outcome = await asyncio.to_thread(self.aws.wait_in_service, endpoint, heartbeat)
         except DeployFailed as exc:
+            self.count_calls(deploying.data.calls, str(exc).split(":", 1)[0][:40])
             await self.publish(status(event, self.ctx, "failed", endpoint, [], str(exc)))
             return
+        self.count_calls(deploying.data.calls, "")
         if outcome.status == "InService":
             await self._deployed(event, record)
         else:
@@ -78,7 +83,9 @@ class Executor:
         if outcome is not None and self.aws is not None:
             try:
                 await asyncio.to_thread(self.aws.run, outcome.data.calls)
+                self.count_calls(outcome.data.calls, "")
             except DeployFailed as exc:
+                self.count_calls(outcome.data.calls, str(exc).split(":", 1)[0][:40])
                 endpoint = outcome.data.endpoint_name
                 await self.publish(status(event, self.ctx, "failed", endpoint, [], f"{event.data.action.value}: {exc}"))
                 return

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry import trace
 
 from services.gateway import costs, views
@@ -66,6 +67,11 @@ class Gateway:
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)
         self.cost_explorer = costs.CostExplorer(settings) if settings.executor_mode.value == "aws" else None
         self.idempotency = IdempotencyStore(bus.broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
+        self.commands = bus.metrics.counter("commands", "commands answered, by outcome", ("outcome",))
+        self.approvals_pending = bus.metrics.gauge("approvals_pending", "approval requests waiting now")
+        self.approval_oldest = bus.metrics.gauge(
+            "approval_oldest_seconds", "how long the oldest waiting approval request has waited"
+        )
 
     async def send(self, event: Event) -> None:
         """Publish, or tell the caller plainly that nothing was accepted."""
@@ -133,6 +139,18 @@ async def readyz(gw: GatewayDep) -> JSONResponse:
     status = "not_ready" if down else "degraded" if reasons else "ready"
     body = {"status": status, **checks, "reasons": reasons, "executor_mode": gw.settings.executor_mode.value}
     return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+@router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+async def metrics(gw: GatewayDep, _who: Viewer) -> PlainTextResponse:
+    """Prometheus text: the gateway's consumers and publishers, commands by outcome, approvals
+    waiting. (Each other service serves its own on METRICS_PORT; `agentops status` lists them.)"""
+    with contextlib.suppress(Exception):  # the read model away: the rest is still worth scraping
+        waiting = await gw.read.pending_approvals()
+        gw.approvals_pending.set(len(waiting))
+        oldest = min((row.requested_at for row, _ in waiting), default=None)
+        gw.approval_oldest.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+    return PlainTextResponse(gw.bus.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/api/me", tags=["ops"])
@@ -230,6 +248,7 @@ async def command(
     decided = await gw.waiter.wait(outcome, plan_id, gw.settings.command_wait_seconds)
     # No database round trip: the one fold makes the plan from the intent and the decisive event.
     response = views.command_response(str(event.id), event, decided)
+    gw.commands.labels(response.result.status.value if response.result else response.status).inc()
     return JSONResponse(response.model_dump(mode="json"), status_code=202 if response.status == "accepted" else 200)
 
 

@@ -40,7 +40,17 @@ def create_app(settings: Settings, bus: Bus) -> FastStream:
     async def by_rules(event: IntentReceived) -> Event:
         return await plan_command(event, models, instances, settings, cite)
 
-    planner = Planner(llm.plan if llm is not None else by_rules, bus.publisher(["plan.proposed", "plan.failed"]))
+    seconds = bus.metrics.histogram("planning_seconds", "time to plan a command (retrieval, LLM)", ("planner",))
+    fallbacks = bus.metrics.counter("llm_fallbacks", "plans the rules made because the LLM failed or erred")
+
+    def observe(out: Event, took: float) -> None:
+        planner_name = getattr(out.data, "planner", "failed")
+        seconds.labels(planner_name.split(":")[0].split(" ")[0]).observe(took)
+        if planner_name == "rules (llm fallback)":
+            fallbacks.inc()
+
+    publish = bus.publisher(["plan.proposed", "plan.failed"])
+    planner = Planner(llm.plan if llm is not None else by_rules, publish, observe)
 
     @bus.durable("intent.received", max_workers=4)
     async def on_intent(event: IntentReceived) -> None:

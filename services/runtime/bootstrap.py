@@ -3,6 +3,7 @@ service's `create_app` (which sees it as `shared.bus.Bus`) with the ports it may
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -39,6 +40,7 @@ def build(
     settings: Settings,
     on_silent: Silent = report_silent,
     tracer_provider: TracerProvider | None = None,
+    on_bus: Callable[[Messaging], None] | None = None,
     **ports: Any,
 ) -> Any:
     """The app of `service` (FastStream, or FastAPI for the gateway). `ports` replace the default
@@ -46,6 +48,10 @@ def build(
     OTEL_* variables unless a `tracer_provider` is given (tests: an in-memory one)."""
     provider = tracer_provider or telemetry.from_environment(service)
     bus = messaging(settings, service, on_silent, provider)
+    if on_bus is not None:
+        on_bus(bus)
+    if settings.metrics_port and service != "gateway":
+        bus.metrics.serve(settings.metrics_port, settings.metrics_host)
     if provider is not None:
         telemetry.instrument_clients(provider)
     if service == "gateway":

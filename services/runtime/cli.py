@@ -478,6 +478,8 @@ def _status(_args: argparse.Namespace) -> int:
         )
     for reason in body.get("reasons", []):
         print(f"  - {reason}")
+    for service, where in sorted((running or {}).get("metrics", {}).items()):
+        print(f"metrics: {service} {where}")
     return 0 if body.get("status") == "ready" else 1
 
 

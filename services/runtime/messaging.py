@@ -29,6 +29,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
+from services.runtime.metrics import Metrics
 from services.runtime.ordered import OrderedConsumer
 from shared.broker import ALL_EVENTS, Identity, authenticity, connect_options, decode, servers, stream_for
 from shared.errors import StartupError
@@ -70,6 +71,7 @@ class Messaging:
     ) -> None:
         self.settings, self.identity, self.on_silent = settings, identity, on_silent
         self.tracer_provider = tracer_provider
+        self.metrics = Metrics(identity.name)
         self.record_rejections = record_rejections
         self.in_flight = 0  # handlers running now (the watchdog's proof of life)
         self.watched: list[str] = []  # durable consumers the watchdog looks after
@@ -128,10 +130,20 @@ class Messaging:
         self, durable: str, handle: Callable[[list[Any]], Awaitable[None]], *, batch: int, linger_ms: float
     ) -> OrderedConsumer:
         """A consumer of every event in stream order, a batch at a time (the auditor's)."""
-        consumer = OrderedConsumer(self.broker, self.settings, durable, handle, batch=batch, linger_ms=linger_ms)
+        consumer = OrderedConsumer(
+            self.broker, self.settings, durable, handle, batch=batch, linger_ms=linger_ms, metrics=self.metrics
+        )
         if self.tracer_provider is not None:
             consumer.traced = (self.tracer_provider.get_tracer("agentops"), self.name)
         return consumer
+
+    def log_fields(self) -> dict[str, str]:
+        """What a log line written while handling a message says about it."""
+        delivery = self._delivery.get()
+        if delivery is None:
+            return {}
+        event = delivery[1]
+        return {"plan_id": event.plan_id, "event_id": str(event.id), "event_type": event.type}
 
     def current_message(self) -> Any:
         """The broker message (FastStream's NatsMessage) the running handler was called for."""
@@ -165,6 +177,7 @@ class Messaging:
         twice. Whatever the message holds, the record can be stored: text is cleaned, the bytes
         kept as base64."""
         log.error("%s: rejected a message on %s: %s", self.name, safe_text(subject, 200), safe_text(reason, 300))
+        self.metrics.rejected.labels(self.name, safe_text(subject, 100)).inc()
         event = rejection(self.name, self.settings.stream_name, body, subject, raw, reason, headers)
         data = event.canonical_json().encode()
         headers_out = {"Nats-Msg-Id": str(event.id), **self.identity.signer.sign(data)}
@@ -223,12 +236,13 @@ class Messaging:
         return app
 
     def _middlewares(self) -> tuple[Any, ...]:
-        if self.tracer_provider is None:  # tracing off: nothing in the way of a message
-            return (self._middleware(),)
+        counted = (self.metrics.middleware(), self._middleware())
+        if self.tracer_provider is None:  # tracing off: no span is made for any message
+            return counted
         from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 
         # outermost: the consume span (its parent from the message's traceparent) holds the rest
-        return (NatsTelemetryMiddleware(tracer_provider=self.tracer_provider), self._middleware())
+        return (NatsTelemetryMiddleware(tracer_provider=self.tracer_provider), *counted)
 
     def _middleware(self) -> type[BaseMiddleware]:
         messaging = self
@@ -266,9 +280,12 @@ class Messaging:
                 log.error("%s: ignored a message: %s", self.name, safe_text(problem, 300))
             return None
         assert event is not None
+        if _delivered(msg) > 1:
+            self.metrics.redelivered.labels(self.name, event.subject).inc()
         if self.tracer_provider is not None:
             label(trace.get_current_span(), self.name, event)
         token = self._delivery.set((msg, event))
+        log.debug("%s handles %s %s", self.name, event.type, event.id)  # (the lines join on plan_id)
         try:
             return await call_next(msg)
         except NackMessage:
@@ -337,6 +354,8 @@ class ConsumerWatchdog:
                 except Exception:  # the broker away: nothing to judge
                     strikes[name] = 0
                     continue
+                m.metrics.pending.labels(m.name, name).set(info.num_pending or 0)
+                m.metrics.ack_pending.labels(m.name, name).set(info.num_ack_pending or 0)
                 progress = (info.delivered.consumer_seq or 0, info.ack_floor.consumer_seq or 0)
                 silent = bool(info.num_pending or info.num_ack_pending) and not info.num_waiting and not m.in_flight
                 strikes[name] = strikes.get(name, 0) + 1 if silent and progress == last.get(name) else 0
@@ -344,6 +363,13 @@ class ConsumerWatchdog:
                 if strikes[name] >= self.strikes:
                     m.on_silent(m.name, name, int(info.num_pending or 0))
                     strikes[name] = 0
+
+
+def _delivered(msg: Any) -> int:
+    try:
+        return int(msg.raw_message.metadata.num_delivered)
+    except Exception:  # a core message: delivered once
+        return 1
 
 
 def label(span: Any, service: str, event: Event) -> None:

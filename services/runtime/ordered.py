@@ -46,7 +46,9 @@ class OrderedConsumer:
         *,
         batch: int,
         linger_ms: float,
+        metrics: Any = None,
     ) -> None:
+        self.metrics = metrics
         self.broker, self.settings, self.durable, self.handle = broker, settings, durable, handle
         self.batch, self.linger = batch, linger_ms / 1000
         self.sub: JetStreamContext.PullSubscription | None = None
@@ -97,6 +99,8 @@ class OrderedConsumer:
             try:
                 msgs = await self.sub.fetch(self.batch, timeout=2.0)
             except (TimeoutError, nats.errors.TimeoutError):
+                if self.metrics is not None:
+                    self.metrics.audit_lag.set(0)  # nothing came: nothing waits
                 continue
             if self.linger and len(msgs) < self.batch:
                 # A moment for the rest of a burst (one command makes several events): fewer,
@@ -106,6 +110,10 @@ class OrderedConsumer:
                     msgs += await self.sub.fetch(self.batch - len(msgs), timeout=0.2)
             started = time.time_ns()
             await self.handle(msgs)
+            if self.metrics is not None and msgs:
+                self.metrics.audit_batch.observe(len(msgs))
+                with contextlib.suppress(Exception):  # what the stream still holds after this batch
+                    self.metrics.audit_lag.set(msgs[-1].metadata.num_pending)
             if self.traced is not None:
                 self._spans(msgs, started)
             for msg in msgs:

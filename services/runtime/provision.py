@@ -62,7 +62,8 @@ def database_logins(url: str, home: Path, passwords_file: Path | None = None) ->
 def compose_secrets(folder: Path) -> list[Path]:
     """Everything docker-compose.yml mounts as secrets, made once (kept on later runs): one nkey
     seed per identity, the public signers.json, the nats-server authorization and cluster
-    includes, the PostgreSQL superuser's and each login's password."""
+    includes, the PostgreSQL superuser's and each login's password, the gateway's API keys file
+    with a viewer key for Prometheus (metrics.key)."""
     import secrets as random
 
     from services.runtime.natsconf import auth_include, cluster_include, ensure_identities
@@ -87,6 +88,15 @@ def compose_secrets(folder: Path) -> list[Path]:
         write_private(folder / f"{role}.password", password)
         made.append(folder / f"{role}.password")
     made += [folder / "nats-auth.conf", folder / "nats-cluster.conf", superuser, passwords_file]
+    # The gateway's API keys (hashes only; add more with API_KEYS_FILE=<this folder>/api-keys.json
+    # agentops keys add ...: the gateway re-reads the file), starting with Prometheus's viewer key.
+    keys, metrics_key = folder / "api-keys.json", folder / "metrics.key"
+    if not metrics_key.exists():
+        from services.gateway.auth import KeyFile, Role
+
+        secret, _ = KeyFile(keys).create("prometheus", [Role.VIEWER])
+        write_private(metrics_key, secret)
+    made += [keys, metrics_key]
     # Compose bind-mounts each secret file into the container that needs it, and the image runs
     # as an unprivileged user that must read it: the files are 0644, the folder 0700 (only its
     # owner on this host can reach them).

@@ -10,6 +10,7 @@ from typing import Any
 __all__ = ["SERVICES", "run", "serve"]
 
 from services.runtime.bootstrap import SERVICES, build
+from services.runtime.logs import JsonLines, use_fields
 from services.runtime.supervisor import exit_for_restart
 from shared.errors import StartupError
 from shared.settings import Settings
@@ -24,8 +25,8 @@ def serve(service: str, settings: Settings) -> None:
 
 def _serve(service: str, settings: Settings) -> None:
     settings.require_infrastructure(service)
-    configure_logging(service, settings.log_level)
-    app = build(service, settings, on_silent=exit_for_restart)
+    configure_logging(service, settings.log_level, settings.log_format)
+    app = build(service, settings, on_silent=exit_for_restart, on_bus=lambda bus: use_fields(service, bus.log_fields))
     if service == "gateway":
         import uvicorn
 
@@ -35,6 +36,7 @@ def _serve(service: str, settings: Settings) -> None:
             port=settings.gateway_port,
             log_level="warning",
             access_log=False,
+            log_config=None,  # uvicorn's own lines through the process's handlers (text or JSON)
             timeout_graceful_shutdown=5,
         )
         return
@@ -46,10 +48,17 @@ def _serve(service: str, settings: Settings) -> None:
 CHATTY = ("faststream", "nats", "bm25s", "uvicorn", "httpx", "botocore", "aiobotocore")
 
 
-def configure_logging(service: str, level: str) -> None:
+def configure_logging(service: str, level: str, fmt: str = "text") -> None:
     logging.basicConfig(
         level=level.upper(), format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s", force=True
     )
+    if fmt == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLines(service))
+    # FastStream's logger writes to stderr with a handler and format of its own: through ours instead
+    framework = logging.getLogger("faststream")
+    framework.handlers.clear()
+    framework.propagate = True
     if level != "debug":
         for name in CHATTY:
             logging.getLogger(name).setLevel(logging.WARNING)

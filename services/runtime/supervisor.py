@@ -35,12 +35,13 @@ class Supervisor:
         self.logins: dict[str, str] = {}
         self.identities = self.home / "identity"
         self.restarts: dict[str, int] = {}
+        self.metrics_ports: dict[str, int] = {}
         self.stopping = False
 
     def run(self) -> int:
         self.lock = hold_folder(self.home)  # one `up` per state folder, released however it ends
         if stopped := clean_leftovers(self.home):
-            print(f"stopped {len(stopped)} processes an earlier run of {self.home} left behind", flush=True)
+            say(f"stopped {len(stopped)} processes an earlier run of {self.home} left behind")
         check_port(self.settings.gateway_host, self.port)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -51,12 +52,16 @@ class Supervisor:
             key = ensure_local_admin(self.settings)
             for service in SERVICES:
                 self.procs[service] = self._spawn(service, env)
-                print(f"started {service} (pid {self.procs[service].pid})", flush=True)
+                say(f"started {service} (pid {self.procs[service].pid})")
             self._record_pids()
             url = f"http://{self.settings.gateway_host}:{self.port}"
             self._wait_ready(url)
-            print(f"AgentOps is up: {url}  (API docs {url}/docs; Ctrl-C stops everything)", flush=True)
-            print(f"Dashboard (signed in as the local admin): {url}/#key={key}", flush=True)
+            say(f"AgentOps is up: {url}  (API docs {url}/docs; Ctrl-C stops everything)")
+            say(f"Metrics: {url}/metrics; the other services' with `agentops status`")
+            if self.settings.log_format == "json":  # a log line never holds a key: say where it is
+                say(f"Dashboard: {url}/ (the local admin key is in {self.home / 'admin-key'})")
+            else:
+                say(f"Dashboard (signed in as the local admin): {url}/#key={key}")
             self._watch(env)
             return 0
         finally:
@@ -76,14 +81,11 @@ class Supervisor:
         if not nats_url:
             self.nats = EmbeddedNats(self.home / "nats", identities=identities, tied=True).start()
             nats_url = self.nats.url
-            print(f"embedded nats-server {nats_url} (store {self.home / 'nats'}; nkey users only)", flush=True)
+            say(f"embedded nats-server {nats_url} (store {self.home / 'nats'}; nkey users only)")
         if not db_url:
             self.pg = EmbeddedPostgres(self.home / "postgres", tied=True).start()
             db_url = self.pg.url()
-            print(
-                f"embedded PostgreSQL 127.0.0.1:{self.pg.port} (data {self.home / 'postgres'}; scram-sha-256)",
-                flush=True,
-            )
+            say(f"embedded PostgreSQL 127.0.0.1:{self.pg.port} (data {self.home / 'postgres'}; scram-sha-256)")
         self.logins = database_logins(db_url, self.home)
         admin_settings = self.settings.model_copy(update={"identity_dir": identities})
         asyncio.run(ensure_stream(nats_url, admin_settings))
@@ -109,7 +111,7 @@ class Supervisor:
         self.moto = server
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
-        print(f"sandbox: moto server {url} stands in for SageMaker and CloudWatch", flush=True)
+        say(f"sandbox: moto server {url} stands in for SageMaker and CloudWatch")
         fake = {k: "testing" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if k not in os.environ}
         return {"EXECUTOR_MODE": "sandbox", "SAGEMAKER_ENDPOINT_URL": url, **fake}
 
@@ -140,15 +142,27 @@ class Supervisor:
 
     def _spawn(self, service: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         own = dict(env, IDENTITY_DIR=str(self._own_identity(service)))
+        if service != "gateway":  # the gateway's are at /metrics
+            own["METRICS_PORT"] = str(self.metrics_ports.setdefault(service, free_port()))
         if service in self.logins:  # planner, executor and notifier never touch the database
             own["DATABASE_URL"] = self.logins[service]
         return subprocess.Popen(
             [sys.executable, "-m", "services.runtime.cli", "serve", service], env=own, preexec_fn=die_with_parent
         )
 
+    def _metrics_urls(self) -> None:
+        from services.runtime.secretfiles import write_private
+
+        path = self.home / "runtime.json"
+        runtime = json.loads(path.read_text()) if path.exists() else {}
+        runtime["metrics"] = {s: f"http://127.0.0.1:{p}/metrics" for s, p in self.metrics_ports.items()}
+        runtime["metrics"]["gateway"] = f"http://{self.settings.gateway_host}:{self.port}/metrics"
+        write_private(path, json.dumps(runtime, indent=2))
+
     def _record_pids(self) -> None:
         """What this run started, so a later `up` can stop it if this one dies without cleaning up."""
         pids = {name: proc.pid for name, proc in self.procs.items()}
+        self._metrics_urls()
         for name, server in (("nats", self.nats), ("postgres", self.pg)):
             if server is not None and server.proc is not None:
                 pids[name] = server.proc.pid
@@ -174,7 +188,7 @@ class Supervisor:
                     count = self.restarts.get(service, 0) + 1
                     self.restarts[service] = count
                     delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** min(count, 5))
-                    print(f"{service} exited with code {proc.returncode}; restarting in {delay:.1f}s", flush=True)
+                    say(f"{service} exited with code {proc.returncode}; restarting in {delay:.1f}s")
                     time.sleep(delay)
                     self.procs[service] = self._spawn(service, env)
                     self._record_pids()
@@ -202,12 +216,22 @@ class Supervisor:
         if self.pg:
             self.pg.stop()
         (self.home / "runtime.json").unlink(missing_ok=True)
-        print("AgentOps stopped.", flush=True)
+        say("AgentOps stopped.")
 
 
 def runtime_urls(home: Path) -> dict[str, Any] | None:
     path = home.resolve() / "runtime.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def say(message: str) -> None:
+    """A line for the operator: plain, or with LOG_FORMAT=json one JSON object like every service's."""
+    if os.environ.get("LOG_FORMAT", "").lower() == "json":
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        message = json.dumps({"time": stamp, "service": "supervisor", "level": "info", "message": message})
+    print(message, flush=True)
 
 
 def exit_for_restart(service: str, consumer: str, pending: int) -> None:

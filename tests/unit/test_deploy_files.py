@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def test_compose_environment_names_only_settings_that_exist() -> None:
     known = {name.upper() for name in Settings.model_fields}
     for name, spec in compose()["services"].items():
         for key in spec.get("environment") or {}:
-            if name.startswith(("nats", "postgres")):
+            if name.startswith(("nats", "postgres", "prometheus", "grafana")):
                 continue
             assert key in known, f"{name}: {key} is not a setting AgentOps reads"
 
@@ -119,7 +120,7 @@ def test_compose_secrets_are_made_by_the_command_and_each_service_gets_only_its_
         else:
             assert "DATABASE_URL" not in env, f"{name} never touches the database"
     published = {n for n, s in spec["services"].items() if s.get("ports")}
-    assert published == {"gateway"}
+    assert published == {"gateway", "prometheus", "grafana"}  # the last two: 127.0.0.1 only
 
 
 def test_each_nats_node_configuration_is_valid_with_the_generated_includes(tmp_path: Path) -> None:
@@ -164,3 +165,46 @@ def test_nats_config_for_an_external_server_is_valid_and_admits_only_the_identit
     assert (out.stat().st_mode & 0o777) == 0o600
     checked = subprocess.run([nats_server_binary(), "-t", "-c", str(out)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr + checked.stdout
+
+
+OBSERVABILITY = ROOT / "deploy" / "observability"
+
+
+def metric_names(text: str) -> set[str]:
+    """The AgentOps metric families an expression names (suffixes of counters and histograms off)."""
+    names = set(re.findall(r"agentops_[a-z_]+", text))
+    return {re.sub(r"_(total|bucket|count|sum)$", "", n) for n in names}
+
+
+def dashboard_and_rule_metrics() -> set[str]:
+    rules = yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())
+    exprs = [r["expr"] for group in rules["groups"] for r in group["rules"]]
+    dashboard = json.loads((OBSERVABILITY / "grafana" / "dashboards" / "agentops.json").read_text())
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    return set().union(*(metric_names(str(e)) for e in exprs))
+
+
+def test_prometheus_scrapes_every_service_where_compose_serves_its_metrics() -> None:
+    services = compose()["services"]
+    port = services["planner"]["environment"]["METRICS_PORT"]
+    prometheus = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())
+    targets = {t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    gateway = services["gateway"]["environment"]["GATEWAY_PORT"]
+    assert targets == {f"{s}:{port}" for s in SERVICES if s != "gateway"} | {f"gateway:{gateway}"}
+    mounts = services["prometheus"]["volumes"]
+    assert "./deploy/observability/alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
+    assert prometheus["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["observability"]
+    for name in ("prometheus", "grafana"):  # reachable from this machine only
+        assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"])
+
+
+def test_every_alert_says_what_and_how_bad_and_every_panel_has_a_query() -> None:
+    rules = yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())
+    for rule in (r for group in rules["groups"] for r in group["rules"]):
+        assert rule["expr"] and rule["labels"]["severity"] in ("warning", "critical")
+        assert rule["annotations"]["summary"]
+    assert {"AuditLogStuck", "ConsumerFallingBehind", "DeploymentsFailing", "ApprovalsOverdue"} <= {
+        r["alert"] for g in rules["groups"] for r in g["rules"]
+    }
+    assert len(dashboard_and_rule_metrics()) >= 12
