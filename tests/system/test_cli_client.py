@@ -85,6 +85,17 @@ async def test_a_prod_deploy_waits_and_the_requester_s_own_approval_is_refused_i
     await cli.system.wait_status(waiting["plan_id"], "deployed")
 
 
+async def test_reject_needs_a_reason_and_records_who_rejected(cli: Cli) -> None:
+    done = await cli("do", "deploy llama-3.1 8B for cli-nope", "--env", "prod", "--wait", user="dave")
+    assert done.returncode == 0 and "pending_approval" in done.stdout, done.stderr
+    silent = await cli("reject", "cli-nope-prod", user="bob")
+    assert silent.returncode == 2 and "give a reason" in silent.stderr
+    rejected = await cli("reject", "cli-nope-prod", "--reason", "not this quarter", user="bob")
+    assert rejected.returncode == 0 and "rejected by bob" in rejected.stdout, rejected.stderr
+    (plan,) = [p for p in (await cli.json("ls"))["deployments"] if p["artifact"]["endpoint_name"] == "cli-nope-prod"]
+    await cli.system.wait_status(plan["plan_id"], "rejected")
+
+
 async def test_lifecycle_verbs_and_a_refused_command(cli: Cli) -> None:
     first = await cli.json("do", "deploy llama-3.1 8B for cli-life", "--env", "staging")
     assert set(first) >= {"command_id", "status", "plan_id", "result"} and first["status"] == "success"
