@@ -9,8 +9,9 @@ folding the log again gives the same answer the guardian gave.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +31,18 @@ class Waiting(BaseModel):
     plan_hash: str
     expires_at: datetime
     approved_by: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, request: Any, expires_at: datetime, approved_by: Iterable[str] = ()) -> Waiting:
+        """From whatever records a request (the event that asked, the guardian's record, the
+        approvals row): who asked, how many must approve, and for which plan hash."""
+        return cls(
+            requested_by=request.requested_by,
+            approvals_required=request.approvals_required,
+            plan_hash=request.plan_hash,
+            expires_at=expires_at,
+            approved_by=tuple(approved_by),
+        )
 
 
 def approvals_required(env: Env, usd_per_hour: float, settings: Settings) -> int:

@@ -92,12 +92,7 @@ def _rejected(row: PlanRow, event: PlanRejected) -> dict[str, Any]:
 
 def _requested(row: PlanRow, event: ApprovalRequested) -> dict[str, Any]:
     d = event.data
-    waiting = Waiting(
-        requested_by=d.requested_by,
-        approvals_required=d.approvals_required,
-        plan_hash=d.plan_hash,
-        expires_at=d.expires_at,
-    )
+    waiting = Waiting.of(d, d.expires_at)
     if d.operation != "deploy":  # a change of a live plan: it keeps running as it is
         change = PendingChange(
             operation=d.operation,

@@ -98,13 +98,7 @@ class ApprovalRow(Model):
     last_seq: int = 0
 
     def waiting(self) -> Waiting:
-        return Waiting(
-            requested_by=self.requested_by,
-            approvals_required=self.request.approvals_required,
-            plan_hash=self.request.plan_hash,
-            expires_at=self.expires_at,
-            approved_by=tuple(self.approvers),
-        )
+        return Waiting.of(self.request, self.expires_at, self.approvers)
 
     def columns(self) -> dict[str, Any]:
         values = self.model_dump(mode="json", exclude={"requested_at", "expires_at", "decided_at"})

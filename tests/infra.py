@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,15 @@ async def settled(nats_url: str, timeout: float = 20.0, stream: str = "AGENTOPS"
             await asyncio.sleep(0.05)
     finally:
         await nc.close()
+
+
+def until(condition: Callable[[], object], timeout: float = 30.0) -> bool:
+    """Poll a condition (a blocking test: a subprocess, a URL) until it holds or time runs out."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

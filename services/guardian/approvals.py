@@ -133,7 +133,7 @@ def on_decision(
         return _on_change_decision(event, plan, plan.change, policy, spend)
     if plan is None or plan.state != "pending_approval" or plan.expires_at is None:
         return [], None  # a repeat, or a decision on something that is not waiting
-    outcome, counted = decide(_waiting(plan, plan.expires_at), event.data, event.occurred_at)
+    outcome, counted = decide(Waiting.of(plan, plan.expires_at, plan.approved_by), event.data, event.occurred_at)
     if outcome == "ignored":
         return [], None
     if outcome == "expired":
@@ -161,7 +161,7 @@ def _on_change_decision(
     event: ApprovalDecided, plan: GuardedPlan, change: PendingChange, policy: Policy, spend: Spend | None
 ) -> Outcome:
     """The same rule as for a new plan, applied to the change's own request and hash."""
-    outcome, counted = decide(_waiting(change, change.expires_at), event.data, event.occurred_at)
+    outcome, counted = decide(Waiting.of(change, change.expires_at, change.approved_by), event.data, event.occurred_at)
     cleared = plan.model_copy(update={"change": None})
     if outcome == "ignored":
         return [], None
@@ -181,17 +181,6 @@ def _on_change_decision(
         update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")}
     )
     return [deploy], updated
-
-
-def _waiting(request: GuardedPlan | PendingChange, expires_at: datetime) -> Waiting:
-    """The request as the shared approval rule sees it."""
-    return Waiting(
-        requested_by=request.requested_by,
-        approvals_required=request.approvals_required,
-        plan_hash=request.plan_hash,
-        expires_at=expires_at,
-        approved_by=request.approved_by,
-    )
 
 
 def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:

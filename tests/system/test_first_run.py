@@ -9,10 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from services.runtime.embedded import free_port
+from tests.infra import until
 from tests.system.test_agentops_up import start, stop, wait_for_line
 
 
@@ -23,15 +23,6 @@ def alive(pid: int) -> bool:
         return False
     state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
     return state not in ("Z", "X")  # a zombie has finished
-
-
-def until(condition: object, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_port_in_use_stops_up_at_once_with_who_holds_it_and_the_fix(tmp_path: Path) -> None:

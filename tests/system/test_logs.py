@@ -20,11 +20,13 @@ def test_json_lines_join_on_the_plan_and_hold_no_secret(tmp_path: Path) -> None:
         key = (home / "admin-key").read_text().strip()
         command = {"command": "deploy llama-3.1 8B for logged", "env": "prod"}
         answer = post(f"{base}/api/agent/command", command, key)
-        for _ in range(100):
-            if get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("plan", {}).get("status"):
+        # pending approval in the read model: the planner and guardian lines were written before
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            plan = get(f"{base}/api/deployments/{answer['plan_id']}", key)[1].get("plan", {})
+            if plan.get("status") == "pending_approval":
                 break
             time.sleep(0.1)
-        time.sleep(0.5)  # let the debug lines of the last handlers reach the pipe before stopping
     finally:
         out = stop(proc)
     text = "".join(lines) + out

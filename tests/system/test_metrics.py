@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from services.runtime.embedded import free_port
+from tests.infra import until
 from tests.system.test_agentops_up import dashboard_key, get, post, start, stop, wait_for_line
 from tests.unit.test_deploy_files import dashboard_and_rule_metrics, metric_names
 
@@ -21,15 +21,6 @@ def scrape(url: str, key: str = "") -> str:
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["content-type"].startswith("text/plain")
         return response.read().decode()
-
-
-def until(check: object, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_every_service_exports_what_it_did_for_a_command(tmp_path: Path) -> None:
