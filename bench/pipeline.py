@@ -37,8 +37,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def start_system(home: Path, port: int) -> subprocess.Popen[str]:
+def start_system(home: Path, port: int, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL", "IDENTITY_DIR")}
+    env.update(extra or {})
     # latency, not the per-key rate limit, is what this measures
     env.update(AGENTOPS_HOME=str(home), PYTHONUNBUFFERED="1", COMMAND_RATE_PER_MINUTE="1000000", COMMAND_BURST="100000")
     proc = subprocess.Popen(

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 PRODUCES = ["plan.rejected", "approval.requested", "approval.decided", "deployment.requested"]
 
 
+# a minute to a week: approvers answer in minutes, requests expire after hours (APPROVAL_TTL_HOURS)
+DECISION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0, 604800.0)
+
+
 def create_app(
     settings: Settings,
     bus: Bus,
@@ -36,7 +40,20 @@ def create_app(
     )
     source = None if spend else SpendSource.from_settings(settings)
     policy = Policy(catalog.models(), catalog.instances(), settings)
-    guardian = Guardian(plans, pending, bus.publisher(PRODUCES), policy, spend or source)
+    waited = bus.metrics.histogram(
+        "approval_decision_seconds",
+        "from an approval request to the decision that ended it, by decision",
+        ("decision",),
+        buckets=DECISION_BUCKETS,
+    )
+    guardian = Guardian(
+        plans,
+        pending,
+        bus.publisher(PRODUCES),
+        policy,
+        spend or source,
+        decided=lambda decision, seconds: waited.labels(decision).observe(seconds),
+    )
 
     @bus.durable("plan.proposed", max_workers=4)
     async def on_proposed(event: PlanProposed) -> None:

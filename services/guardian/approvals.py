@@ -46,6 +46,7 @@ class PendingChange(BaseModel):
     requested_by: str
     expires_at: datetime
     approved_by: tuple[str, ...] = ()
+    requested_at: datetime | None = None  # None on records older than the field
 
 
 class GuardedPlan(BaseModel):
@@ -60,6 +61,8 @@ class GuardedPlan(BaseModel):
     config: SageMakerDeploymentConfig
     state: Literal["pending_approval", "approved", "rejected", "expired"]
     expires_at: datetime | None = None
+    # when the approval request was made (time to decision); None on records older than the field
+    requested_at: datetime | None = None
     plan_hash: str = ""
     approvals_required: int = 1
     approved_by: tuple[str, ...] = ()
@@ -119,7 +122,12 @@ def on_plan(event: PlanProposed, policy: Policy, now: datetime, spend: Spend | N
             approvals_required=required,
         )
         pending = plan.model_copy(
-            update={"state": "pending_approval", "expires_at": expires, "approvals_required": required}
+            update={
+                "state": "pending_approval",
+                "expires_at": expires,
+                "requested_at": now,
+                "approvals_required": required,
+            }
         )
         return [event.caused(ApprovalRequested, "approval", SERVICE, request)], pending
     return [_requested(event, plan, "deploy", cost)], plan
@@ -241,13 +249,15 @@ def on_action(
     cost = hourly_cost(config, policy.instances) or 0.0
     required = policy.approvals_required(plan.env, cost)
     if required:
-        expires = (now or event.occurred_at) + timedelta(hours=policy.settings.approval_ttl_hours)
+        requested = now or event.occurred_at
+        expires = requested + timedelta(hours=policy.settings.approval_ttl_hours)
         change = PendingChange(
             operation=operation,
             config=config,
             plan_hash=change_hash(plan, operation, config, event.data.requested_by, expires),
             approvals_required=required,
             requested_by=event.data.requested_by,
+            requested_at=requested,
             expires_at=expires,
         )
         request = ApprovalRequestedData(

@@ -43,11 +43,12 @@ class Guardian:
         policy: Policy,
         spend: SpendFn | None = None,
         clock: Clock = utcnow,
+        decided: Callable[[str, float], None] = lambda decision, seconds: None,
     ) -> None:
         # `pending` holds only the plans waiting for a decision, so the expiry sweep reads those
         # and not every plan ever validated.
         self.plans, self.pending, self.publish, self.policy = plans, pending, publish, policy
-        self.spend, self.clock = spend, clock
+        self.spend, self.clock, self.decided = spend, clock, decided
 
     async def on_proposed(self, event: PlanProposed) -> None:
         await self._settle(event.plan_id, on_plan(event, self.policy, self.clock(), await self._month()))
@@ -59,7 +60,10 @@ class Guardian:
             # published it failed before storing it and is being retried. Dropping the decision
             # here lost approvals under outages; wait for the record instead (redelivered).
             raise WaitingForRecord(f"no record of plan {event.plan_id} yet; retrying the decision")
-        await self._settle(event.plan_id, on_decision(event, plan, self.policy, await self._month()))
+        outcome = on_decision(event, plan, self.policy, await self._month())
+        await self._settle(event.plan_id, outcome)
+        if (waited := time_to_decision(plan, outcome[1], event)) is not None:
+            self.decided(event.data.decision, waited)
 
     async def on_action(self, event: DeploymentAction) -> None:
         plan = await self.plans.get(event.plan_id)
@@ -101,3 +105,18 @@ class Guardian:
                 await self.pending.put(plan_id, record)
             elif record.expires_at is not None:  # it went through approval: no longer waiting
                 await self.pending.delete(plan_id)
+
+
+def time_to_decision(before: GuardedPlan | None, after: GuardedPlan | None, event: ApprovalDecided) -> float | None:
+    """Seconds from an approval request to the decision that ended it (approved by the last
+    approver needed, rejected, expired), judged at the decision's own time; None when `event`
+    ended nothing (one approval of two, a duplicate, a decision for nothing waiting)."""
+    if before is None or after is None:
+        return None
+    if before.change is not None and after.change is None:
+        requested = before.change.requested_at
+    elif before.state == "pending_approval" and after.state != "pending_approval":
+        requested = before.requested_at
+    else:
+        return None
+    return None if requested is None else max(0.0, (event.occurred_at - requested).total_seconds())

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from faststream import FastStream
+import asyncio
+import time
+from collections.abc import Callable
 
-from services.planner.llm import build_llm_planner
+from faststream import FastStream
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from services.planner.llm import ChatClient, build_llm_planner
 from services.planner.planning import SERVICE, plan_command
 from services.planner.retrieval import Retriever, build_retriever
 from services.planner.service import Planner
@@ -14,28 +20,70 @@ from shared.events import Event, IntentReceived
 from shared.models import Evidence
 from shared.settings import Settings
 
+# spans of the planner's own calls; the global provider is the one OTEL_* configured (no-op when off)
+tracer = trace.get_tracer("agentops.planner")
+
 
 class CachedCitations:
-    """The rules planner asks a few templated questions; the knowledge does not change at run time."""
+    """The rules planner asks a few templated questions; the knowledge does not change at run time.
+    `observe` gets each retrieval's seconds (cache misses: hits cost nothing)."""
 
-    def __init__(self, retriever: Retriever, k: int, size: int = 512) -> None:
-        self.retriever, self.k, self.size = retriever, k, size
+    def __init__(
+        self, retriever: Retriever, k: int, size: int = 512, observe: Callable[[float], None] = lambda seconds: None
+    ) -> None:
+        self.retriever, self.k, self.size, self.observe = retriever, k, size, observe
         self.cache: dict[str, list[Evidence]] = {}
 
     async def __call__(self, query: str) -> list[Evidence]:
         if (hit := self.cache.get(query)) is not None:
             return hit
-        found = await self.retriever.search(query, self.k)
+        started = time.perf_counter()
+        with tracer.start_as_current_span("retrieve", kind=SpanKind.CLIENT) as span:
+            span.set_attribute("agentops.retriever", type(self.retriever).__name__)
+            found = await self.retriever.search(query, self.k)
+        self.observe(time.perf_counter() - started)
         if len(self.cache) < self.size:
             self.cache[query] = found
         return found
 
 
+class TimedChat:
+    """An LLM client that reports each call's seconds and outcome (ok, error, timeout) and, when
+    tracing is on, makes it a span (the HTTP or SageMaker call inside is a child of it)."""
+
+    def __init__(self, client: ChatClient, observe: Callable[[str, str, float], None]) -> None:
+        self.client, self.observe, self.name = client, observe, client.name
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        started, outcome = time.perf_counter(), "error"
+        try:
+            with tracer.start_as_current_span("llm complete", kind=SpanKind.CLIENT) as span:
+                span.set_attribute("agentops.llm", self.name)
+                text = await self.client.complete(messages)
+            outcome = "ok"
+            return text
+        except asyncio.CancelledError:  # the planner's timeout (LLM_TIMEOUT_SECONDS)
+            outcome = "timeout"
+            raise
+        finally:
+            self.observe(self.name.split(":")[0], outcome, time.perf_counter() - started)
+
+
 def create_app(settings: Settings, bus: Bus) -> FastStream:
     assert bus.name == SERVICE
     models, instances = catalog.models(), catalog.instances()  # validated at start, not per message
-    cite = CachedCitations(build_retriever(settings), settings.retrieval_top_k)
-    llm = build_llm_planner(settings, models, instances, cite)
+    retriever = build_retriever(settings)
+    retrieval = bus.metrics.histogram("retrieval_seconds", "time to retrieve policy passages", ("retriever",))
+    retrieved = retrieval.labels(type(retriever).__name__)
+    cite = CachedCitations(retriever, settings.retrieval_top_k, observe=retrieved.observe)
+    llm_seconds = bus.metrics.histogram(
+        "llm_seconds", "time of each LLM call, by backend and outcome (ok, error, timeout)", ("backend", "outcome")
+    )
+
+    def timed(client: ChatClient) -> ChatClient:
+        return TimedChat(client, lambda backend, outcome, took: llm_seconds.labels(backend, outcome).observe(took))
+
+    llm = build_llm_planner(settings, models, instances, cite, wrap=timed)
 
     async def by_rules(event: IntentReceived) -> Event:
         return await plan_command(event, models, instances, settings, cite)

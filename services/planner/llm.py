@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import boto3
@@ -209,8 +210,13 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def build_llm_planner(
-    settings: Settings, models: ModelCatalog, instances: InstanceCatalog, cite: Cite
+    settings: Settings,
+    models: ModelCatalog,
+    instances: InstanceCatalog,
+    cite: Cite,
+    wrap: Callable[[ChatClient], ChatClient] = lambda client: client,
 ) -> LlmPlanner | None:
+    """The LLM planner the settings name, or None (rules). `wrap` sees the client first (timing)."""
     client: ChatClient
     if settings.planner_backend == "openai":
         client = OpenAIChat(
@@ -228,4 +234,4 @@ def build_llm_planner(
         )
     else:
         return None
-    return LlmPlanner(client, models, instances, settings, cite)
+    return LlmPlanner(wrap(client), models, instances, settings, cite)

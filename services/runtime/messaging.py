@@ -29,6 +29,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
+from services.runtime import telemetry
 from services.runtime.metrics import Metrics
 from services.runtime.ordered import OrderedConsumer
 from shared.broker import ALL_EVENTS, Identity, authenticity, connect_options, decode, servers, stream_for
@@ -239,10 +240,8 @@ class Messaging:
         counted = (self.metrics.middleware(), self._middleware())
         if self.tracer_provider is None:  # tracing off: no span is made for any message
             return counted
-        from faststream.nats.opentelemetry import NatsTelemetryMiddleware
-
         # outermost: the consume span (its parent from the message's traceparent) holds the rest
-        return (NatsTelemetryMiddleware(tracer_provider=self.tracer_provider), *counted)
+        return (telemetry.nats_middleware(self.tracer_provider), *counted)
 
     def _middleware(self) -> type[BaseMiddleware]:
         messaging = self

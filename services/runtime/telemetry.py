@@ -10,6 +10,8 @@ processor with a bounded queue and timeout), so an unreachable collector never s
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
@@ -63,8 +65,56 @@ def instrument_clients(provider: TracerProvider) -> None:
 def instrument_api(app: Any, provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    # the health probes would be most of the traces and tell nothing
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics")
+    # the health probes would be most of the traces and tell nothing; an ASGI "send"/"receive"
+    # span per chunk (three per request, one per SSE message) times nothing anyone asks about
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
+    # uvicorn ends by raising the signal it caught again, so the process dies of it and the
+    # provider's atexit flush never runs: flush when the app stops instead
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            try:
+                yield state
+            finally:
+                provider.force_flush(timeout_millis=3000)
+
+    app.router.lifespan_context = lifespan
+
+
+def nats_middleware(provider: TracerProvider) -> Any:
+    """FastStream's NATS telemetry middleware (consume and publish spans, the context in the
+    message headers), with one change: a publish made inside a span (a consume, a request) is a
+    child of that span and carries its context downstream. FastStream's own makes a separate
+    root-level "create" span for every publish not made through the consumed message's own
+    middleware, which is every publish here: a span per event that tells nothing and costs what
+    the others do (bench/observability.py)."""
+    from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+    from faststream.opentelemetry.middleware import BaseTelemetryMiddleware
+    from opentelemetry import context
+
+    class InSpan(BaseTelemetryMiddleware[Any]):
+        async def publish_scope(self, call_next: Any, msg: Any) -> Any:
+            span = trace.get_current_span()
+            if self._current_span is None and span.is_recording():
+                self._current_span, self._origin_context = span, context.get_current()
+            return await super().publish_scope(call_next, msg)
+
+    class Middleware(NatsTelemetryMiddleware):
+        def __call__(self, msg: Any | None, /, *, context: Any) -> Any:
+            return InSpan(
+                msg,
+                tracer=self._tracer,
+                metrics_container=self._metrics,
+                settings_provider_factory=self._settings_provider_factory,
+                context=context,
+            )
+
+    # counters are Prometheus's job here (services/runtime/metrics.py)
+    return Middleware(tracer_provider=provider, include_messages_counters=False)
 
 
 def context_of(headers: dict[str, str] | None) -> Any:

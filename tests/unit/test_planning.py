@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
-from services.planner.app import CachedCitations
+from services.planner.app import CachedCitations, TimedChat
 from services.planner.planning import plan_command
 from services.planner.retrieval import Bm25Retriever, load_passages
 from shared import catalog
@@ -85,3 +88,42 @@ async def test_the_rules_choose_the_cheapest_instance_the_env_allows() -> None:
     only_g5 = Settings(env_instance_allowlist={"staging": ["ml.g5.*"]})
     out = await plan("deploy llama-3.1 8B for chatbot-x", settings=only_g5)
     assert isinstance(out, PlanProposed) and out.data.config.instance_type == "ml.g5.xlarge"
+
+
+class Answering:
+    """An LLM client that answers, fails or never answers, as told."""
+
+    name = "openai:test-model"
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        if self.how == "fail":
+            raise ConnectionError("refused")
+        if self.how == "hang":
+            await asyncio.sleep(3600)
+        return "{}"
+
+
+async def test_each_llm_call_is_timed_with_its_outcome() -> None:
+    seen: list[tuple[str, str, float]] = []
+    for how in ("answer", "fail", "hang"):
+        timed = TimedChat(Answering(how), lambda *observed: seen.append(observed))
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await asyncio.wait_for(timed.complete([]), 0.05)
+    assert [(backend, outcome) for backend, outcome, _ in seen] == [
+        ("openai", "ok"),
+        ("openai", "error"),
+        ("openai", "timeout"),
+    ]
+    assert seen[2][2] >= 0.05  # the timeout's own wait, not zero
+
+
+async def test_a_retrieval_is_timed_once_and_a_cached_answer_is_free() -> None:
+    seen: list[float] = []
+    cite = CachedCitations(Bm25Retriever(load_passages()), 3, observe=seen.append)
+    first = await cite("GPU memory for a 70B model")
+    again = await cite("GPU memory for a 70B model")
+    assert first and again == first
+    assert len(seen) == 1 and seen[0] > 0

@@ -83,6 +83,21 @@ async def test_guardian_holds_a_prod_plan_until_someone_else_approves() -> None:
     assert published.types() == ["approval.requested", "deployment.requested"]
 
 
+async def test_guardian_reports_the_time_from_request_to_the_decision_that_ended_it() -> None:
+    published, plans, waited = Published(), MemoryStore[GuardedPlan](), []
+    g = Guardian(
+        plans, MemoryStore(), published, policy(), nothing_spent, Clock(NOW), decided=lambda *w: waited.append(w)
+    )
+    await g.on_proposed(proposal(env=Env.PROD))
+    record = await plans.get("p1")
+    assert record is not None
+    await g.on_decided(approve("alice", record.plan_hash, NOW + timedelta(minutes=1)))  # the requester: nothing
+    await g.on_decided(approve("bob", record.plan_hash, NOW + timedelta(minutes=7)))
+    assert waited == [("approved", 420.0)]
+    await g.on_decided(approve("carol", record.plan_hash, NOW + timedelta(minutes=9)))  # nothing left to decide
+    assert waited == [("approved", 420.0)]
+
+
 async def test_guardian_sweep_says_expired_and_the_record_follows_the_decision_in_stream_order() -> None:
     g, published, clock, plans = guardian()
     await g.on_proposed(proposal(env=Env.PROD))
