@@ -44,6 +44,8 @@ audit_events = Table(
     Column("signer_key", String(64)),
     Column("signature", String(100)),
     Column("chain_version", SmallInteger, nullable=False, server_default="1"),
+    # migration 0004: the exact JSON the producer signed and the hash covers (NULL on older rows)
+    Column("canonical", Text),
 )
 
 deployments = Table(

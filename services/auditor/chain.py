@@ -49,6 +49,7 @@ class ChainRow:
     signer_key: str | None = None
     signature: str | None = None
     chain_version: int = 1
+    canonical: str | None = None  # the signed JSON as stored (rows since migration 0004)
 
 
 def columns_json(row: ChainRow) -> str:
@@ -136,6 +137,8 @@ def check_row(row: ChainRow, expected_prev: str, trusted: TrustedSigners | None,
     canonical = canonical_json(row.payload)
     if row_hash(row, canonical) != row.hash:
         return "hash does not match the row's columns and content (the row was edited)"
+    if row.canonical is not None and row.canonical != canonical:
+        return "the stored signed JSON does not say what the event says (the row was edited)"
     if (problem := _columns_match(row)) is not None:
         return problem
     if trusted is not None:

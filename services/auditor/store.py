@@ -96,6 +96,7 @@ def _row(item: Signed, seq: int, prev_hash: str, now: datetime) -> dict[str, Any
         "signer_key": item.signer_key,
         "signature": item.signature,
         "chain_version": CHAIN_VERSION,
+        "canonical": item.canonical,
     }
 
 
@@ -213,6 +214,7 @@ async def chain_rows(
                 r.signer_key,
                 r.signature,
                 r.chain_version,
+                r.canonical,
             )
         if len(rows) < batch:
             return

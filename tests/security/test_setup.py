@@ -77,7 +77,7 @@ def test_a_database_an_older_version_made_as_superuser_is_handed_to_the_owner(tm
         with psycopg.connect(pg.url()) as conn:
             owners = {r[0] for r in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
             version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        assert owners == {"agentops_owner"} and version == ("0003",)
+        assert owners == {"agentops_owner"} and version == ("0004",)
         verdict = asyncio.run(verify(logins["cli"]))
         assert verdict.ok and verdict.legacy == 1
     finally:

@@ -35,6 +35,11 @@ EDITS = {
     "signer_key": f"'{OTHER_KEY}'",
     "signature": "(SELECT signature FROM audit_events WHERE seq = 1)",
     "chain_version": "1",
+    # the signed text the hash covers, alone, and with the JSONB changed to say the same
+    "canonical": "replace(canonical, 'app-2', 'app-9')",
+    "canonical, payload": (
+        "replace(canonical, 'app-2', 'app-9'), payload = replace(canonical, 'app-2', 'app-9')::jsonb"
+    ),
 }
 
 
@@ -65,12 +70,17 @@ async def test_an_untouched_log_verifies_with_every_signature(database_url: str)
     assert verdict.ok and verdict.count == 5 and verdict.legacy == 0
 
 
+@pytest.mark.parametrize("signatures", [True, False], ids=["every-signature", "stored-text"])
 @pytest.mark.parametrize("column", list(EDITS))
-async def test_each_column_changed_is_caught_at_that_row(database_url: str, column: str) -> None:
+async def test_each_column_changed_is_caught_at_that_row(database_url: str, column: str, signatures: bool) -> None:
+    """Both walks: with signatures (every event decoded), and the fast one that hashes the signed
+    text as stored and has the database check that the JSONB and the columns say the same."""
     await five_rows(database_url)
-    as_superuser(database_url, f"UPDATE audit_events SET {column} = {EDITS[column]} WHERE seq = 3")
-    verdict = await verify(database_url, trusted=TRUSTED)
+    first = column.split(",")[0]  # "canonical, payload": the value sets the second column itself
+    as_superuser(database_url, f"UPDATE audit_events SET {first} = {EDITS[column]} WHERE seq = 3")
+    verdict = await verify(database_url, trusted=TRUSTED if signatures else None)
     assert not verdict.ok and verdict.broken_seq == 3, verdict.describe()
+    assert (await verify(database_url, until=2)).ok  # the rows before it still verify
 
 
 async def test_a_renumbered_row_is_caught_where_the_chain_breaks(database_url: str) -> None:
@@ -103,3 +113,21 @@ async def test_a_log_from_before_signing_keeps_verifying_and_says_what_it_holds(
     verdict = await verify(database_url, trusted=TRUSTED)
     assert verdict.ok and verdict.count == 6 and verdict.legacy == 1
     assert "1 older chain-1 rows carry no signature" in verdict.describe()
+
+
+async def test_an_untouched_log_verifies_from_the_stored_signed_text(database_url: str) -> None:
+    """The fast walk decides by itself on rows that keep their signed text (no full walk)."""
+    from services.auditor.chain import GENESIS_HASH
+    from services.auditor.verify import fast
+
+    await five_rows(database_url)
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            verdict = await fast(conn, 0, None, GENESIS_HASH)
+            since_two = await fast(conn, 2, None, (await verify(database_url, until=2)).head_hash)
+    finally:
+        await engine.dispose()
+    assert verdict is not None and verdict.ok and verdict.count == 5, verdict
+    assert since_two is not None and since_two.ok and since_two.count == 3
+    assert verdict.head_hash == (await verify(database_url, trusted=TRUSTED)).head_hash
