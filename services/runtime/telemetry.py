@@ -88,10 +88,10 @@ def instrument_api(app: Any, provider: TracerProvider) -> None:
 def nats_middleware(provider: TracerProvider) -> Any:
     """FastStream's NATS telemetry middleware (consume and publish spans, the context in the
     message headers), with one change: a publish made inside a span (a consume, a request) is a
-    child of that span and carries its context downstream. FastStream's own makes a separate
-    root-level "create" span for every publish not made through the consumed message's own
-    middleware, which is every publish here: a span per event that tells nothing and costs what
-    the others do (bench/observability.py)."""
+    child of that span and carries its context downstream. FastStream's own makes an extra
+    "create" span for every publish not made through the consumed message's own middleware
+    instance, which is every publish here: a span per event that tells nothing and costs what the
+    others do (bench/observability.py)."""
     from faststream.nats.opentelemetry import NatsTelemetryMiddleware
     from faststream.opentelemetry.middleware import BaseTelemetryMiddleware
     from opentelemetry import context

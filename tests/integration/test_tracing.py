@@ -36,3 +36,13 @@ async def test_a_staging_command_is_one_trace_through_every_service(nats_url: st
     ids = {s.context.span_id for s in in_trace}
     assert all(s.parent is None or s.parent.span_id in ids for s in in_trace if s is not request)
     assert request.parent is None or request.parent.span_id not in ids  # the request starts it
+    # a publish is a child of the request or consume span it was made in, which outlives it
+    by_id = {s.context.span_id: s for s in in_trace}
+    publishes = [s for s in in_trace if s.kind is SpanKind.PRODUCER]
+    assert publishes and not [s for s in publishes if s.name.endswith(" create")]
+    for publish in publishes:
+        assert publish.parent is not None, publish.name
+        parent = by_id[publish.parent.span_id]
+        assert parent.kind in (SpanKind.SERVER, SpanKind.CONSUMER), (publish.name, parent.name)
+        assert parent.end_time is not None and publish.end_time is not None
+        assert parent.end_time >= publish.end_time, (publish.name, parent.name)
