@@ -27,6 +27,11 @@ def type_filter(pattern: str | None) -> Any:
     return audit_events.c.type == pattern
 
 
+# what readers get: every column but the stored signed text (the same event as `payload`, kept
+# for `audit verify`; fetching it too would double what every page and every live stream reads)
+READ = [column for column in audit_events.c if column.name != "canonical"]
+
+
 def events(
     *,
     after_seq: int = 0,
@@ -37,7 +42,7 @@ def events(
     limit: int | None = None,
 ) -> Select[Any]:
     """Recorded events in log order after `after_seq`, narrowed by whatever is given."""
-    query = select(audit_events).where(audit_events.c.seq > after_seq).order_by(audit_events.c.seq)
+    query = select(*READ).where(audit_events.c.seq > after_seq).order_by(audit_events.c.seq)
     if plan_id:
         query = query.where(audit_events.c.plan_id == plan_id)
     if since:

@@ -94,7 +94,7 @@ def csv_header() -> str:
 
 
 def _chain_row(row: dict[str, Any]) -> ChainRow:
-    return ChainRow(**{f: row[f] for f in ChainRow.__dataclass_fields__})
+    return ChainRow(**{f: row[f] for f in ChainRow.__dataclass_fields__ if f in row})
 
 
 def _plain(value: Any) -> Any:
