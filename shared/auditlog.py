@@ -27,6 +27,10 @@ def type_filter(pattern: str | None) -> Any:
     return audit_events.c.type == pattern
 
 
+# The auditor's NOTIFY after each committed batch (payload: its last seq), which wakes each
+# gateway's live-event feed. Anyone who can connect may NOTIFY: it only makes a reader look sooner.
+NOTIFY_CHANNEL = "agentops_audit"
+
 # what readers get: every column but the stored signed text (the same event as `payload`, kept
 # for `audit verify`; fetching it too would double what every page and every live stream reads)
 READ = [column for column in audit_events.c if column.name != "canonical"]
@@ -40,9 +44,13 @@ def events(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
+    through_seq: int | None = None,
 ) -> Select[Any]:
-    """Recorded events in log order after `after_seq`, narrowed by whatever is given."""
+    """Recorded events in log order after `after_seq` (up to `through_seq`), narrowed by whatever
+    is given."""
     query = select(*READ).where(audit_events.c.seq > after_seq).order_by(audit_events.c.seq)
+    if through_seq is not None:
+        query = query.where(audit_events.c.seq <= through_seq)
     if plan_id:
         query = query.where(audit_events.c.plan_id == plan_id)
     if since:

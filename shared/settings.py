@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     command_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     max_command_chars: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # events a live-event stream may fall behind before it is ended (its client resumes)
+    sse_client_buffer: int = Field(default=2000, ge=10, le=100_000)
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
     # The dashboard build the gateway serves at / (default: frontend/dist beside the services).
     dashboard_dir: Path | None = None

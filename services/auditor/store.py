@@ -12,6 +12,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auditor.chain import CHAIN_VERSION, GENESIS_HASH, ChainRow, row_hash
+from shared.auditlog import NOTIFY_CHANNEL
 from shared.db import approvals, audit_events, deployments
 from shared.events import Event
 from shared.fold import fold_approval, fold_plan, touches_approvals
@@ -59,6 +60,7 @@ async def append(engine: AsyncEngine, item: Signed) -> int | None:
         last_seq, prev_hash = await _head(conn)
         row = _row(item, last_seq + 1, prev_hash, datetime.now(UTC))
         await conn.execute(insert(audit_events).values(**row))
+        await _notify(conn, row["seq"])
         await project(conn, item.event, row["seq"])
         return int(row["seq"])
 
@@ -129,12 +131,19 @@ async def append_many(engine: AsyncEngine, items: list[Signed], project: bool = 
         if not rows:
             return 0
         seqs = list((await conn.execute(insert(audit_events).returning(audit_events.c.seq), rows)).scalars())
+        await _notify(conn, last_seq)
         if not project:
             return len(rows)
         pairs = list(zip(fresh, sorted(seqs), strict=True))
         await _project_many(conn, PLANS, pairs)
         await _project_many(conn, APPROVALS, [(e, q) for e, q in pairs if touches_approvals(e)])
         return len(rows)
+
+
+async def _notify(conn: AsyncConnection, seq: int) -> None:
+    """Delivered at commit (never for a batch rolled back): each gateway's live-event feed reads
+    the log now rather than at its next poll."""
+    await conn.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": NOTIFY_CHANNEL, "seq": str(seq)})
 
 
 async def _head(conn: AsyncConnection) -> tuple[int, str]:

@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 from services.gateway import costs, views
 from services.gateway.auth import Principal, Role, require
+from services.gateway.feed import Feed
 from services.gateway.health import audit_lag
 from services.gateway.idempotency import IdempotencyStore, Reused, fingerprint
 from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
@@ -60,8 +61,10 @@ class Gateway:
         waiter: PlanWaiter,
         read: ReadModel,
         asyncapi: Callable[[], str] | None = None,
+        feed: Feed | None = None,
     ) -> None:
         self.settings, self.bus, self.publish, self.waiter, self.read = settings, bus, publish, waiter, read
+        self.feed = feed or Feed(read.engine, metrics=bus.metrics)  # started by the app's lifespan
         self.broker = bus.broker
         self.asyncapi = asyncapi
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)

@@ -12,8 +12,10 @@ from services.gateway import approvals_api, audit_api, dashboard, openapi
 from services.gateway.api import SERVICE, Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
+from services.gateway.feed import Feed
 from services.gateway.limits import BodyLimit, PlainText
 from services.gateway.readmodel import ReadModel
+from services.gateway.sse import ServerSend
 from services.gateway.waiter import DECISIVE, PlanWaiter
 from shared.bus import Bus
 from shared.db import make_engine, refuse_superuser
@@ -27,6 +29,9 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
     publish = bus.publisher(["intent.received", "approval.decided", "deployment.action"], timeout=3.0)
     waiter = PlanWaiter()
     engine = make_engine(settings.service_database_url)
+    feed = Feed(
+        engine, buffer=settings.sse_client_buffer, metrics=bus.metrics
+    )  # one reader of the log for every live-event client
 
     for event_type in DECISIVE:
         # Core (not durable) subscriptions: each gateway replica hears every outcome and
@@ -40,9 +45,11 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         await refuse_superuser(engine, SERVICE)
         await bus.wait_for_stream()
         await bus.broker.start()
+        await feed.start()
         try:
             yield
         finally:
+            await feed.stop()
             await bus.broker.stop()
             await engine.dispose()
 
@@ -53,7 +60,7 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
     )
     app.state.keys = KeyStore(settings)
-    app.state.gateway = Gateway(settings, bus, publish, waiter, ReadModel(engine), asyncapi)
+    app.state.gateway = Gateway(settings, bus, publish, waiter, ReadModel(engine), asyncapi, feed)
     app.include_router(router)
     app.include_router(approvals_api.router)
     app.include_router(audit_api.router)
@@ -67,5 +74,6 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         allow_headers=["Content-Type", "Authorization", "X-API-Key", "Idempotency-Key"],
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(PlainText)  # outermost: nothing else sees a path, query or header that is not text
+    app.add_middleware(PlainText)  # nothing else sees a path, query or header that is not text
+    app.add_middleware(ServerSend)  # outermost: live-event chunks go straight to the server (sse.py)
     return app

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from services.gateway.api import GatewayDep, Viewer, existing
 from services.gateway.auth import Principal, Role, presented_key, require
+from services.gateway.feed import Entry
 from services.gateway.schemas import AuditEvent, AuditPage, HistoryEvent
+from services.gateway.sse import EventStream
 from shared import auditlog
 from shared.text import UtcTime
 
 router = APIRouter()
 
 
-class EventStream(StreamingResponse):
-    """Server-Sent Events (documented as text/event-stream, not JSON)."""
-
-    media_type = "text/event-stream"
-
-
-SSE_POLL_SECONDS = 0.25
 SSE_KEEPALIVE_SECONDS = 15.0
 SseViewer = Annotated[Principal, Depends(require(Role.VIEWER, allow_query_key=True))]
 
@@ -83,26 +77,25 @@ async def history(plan_id: str, gw: GatewayDep, _who: Viewer) -> list[HistoryEve
     return [HistoryEvent.model_validate(_row(r).model_dump(exclude={"prev_hash", "recorded_at"})) for r in rows]
 
 
-KEY_RECHECK_SECONDS = 1.0
-
-
 @router.get("/api/events", tags=["audit"], response_class=EventStream)
 async def events(
     request: Request,
     gw: GatewayDep,
     _who: SseViewer,
     plan_id: Annotated[str | None, Query(max_length=100)] = None,
+    type: Annotated[str | None, Query(max_length=100, description="an event type, or a prefix: `deployment.*`")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """Server-Sent Events of recorded events (id = audit seq). Reconnect with `Last-Event-ID`
-    (browsers do it by themselves) to resume exactly after the last event received."""
+    (browsers do it by themselves) to resume exactly after the last event received. A client
+    that falls far behind (it does not read) has its stream ended rather than slowing the
+    others; reconnecting resumes it where it was."""
     start = after if after is not None else _seq(last_event_id)
     if start is None:
-        async with gw.read.engine.connect() as conn:
-            start = int(await conn.scalar(auditlog.head()) or 0)
-    return StreamingResponse(
-        _stream(request, gw, start, plan_id),
+        start = gw.feed.head  # from now: what the feed has yet to read still comes
+    return EventStream(
+        _stream(request, gw, start, plan_id, type_pattern=_pattern(type)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -116,7 +109,7 @@ async def plan_events(
     _who: SseViewer,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-) -> StreamingResponse:
+) -> EventStream:
     """One plan's events as Server-Sent Events (the seed client's path): everything recorded for
     it so far, then what happens next, so a client that connects after sending its command misses
     nothing. Unnamed messages (`onmessage` gets them; `data.type` says which event), resumed with
@@ -128,7 +121,7 @@ async def plan_events(
             await existing(gw, plan_id)  # the 404, with its message
         await asyncio.sleep(0.05)
     start = after if after is not None else _seq(last_event_id)
-    return StreamingResponse(
+    return EventStream(
         _stream(request, gw, start or 0, plan_id, named=False),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -144,34 +137,56 @@ def _seq(value: str | None) -> int | None:
 
 
 async def _stream(
-    request: Request, gw: Any, cursor: int, plan_id: str | None, named: bool = True
+    request: Request, gw: Any, cursor: int, plan_id: str | None, named: bool = True, type_pattern: str | None = None
 ) -> AsyncIterator[str]:
+    """The log after `cursor`: from the database up to where the process's feed took over, then
+    from the feed (services/gateway/feed.py), which wakes this stream when it has events for it
+    and once a second; each wake sends what arrived as one write. A client that leaves ends the
+    stream (the response listens for the disconnect)."""
     yield "retry: 2000\n\n"
-    idle = 0.0
+    feed, keys = gw.feed, request.app.state.keys
+    sub = feed.subscribe(plan_id, type_pattern)  # first: nothing after its head can be missed
     secret = presented_key(request, allow_query=True) or ""
-    checked = asyncio.get_running_loop().time()
-    while not await request.is_disconnected():
-        if asyncio.get_running_loop().time() - checked >= KEY_RECHECK_SECONDS:
-            # a key revoked while its stream is open loses the stream within seconds
-            checked = asyncio.get_running_loop().time()
-            if request.app.state.keys.authenticate(secret) is None:
-                yield 'event: revoked\ndata: {"detail": "the API key was revoked"}\n\n'
+    generation = keys.fresh()
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    try:
+        while cursor < sub.after:  # catching up: the log up to the feed's head at subscription
+            query = auditlog.events(
+                after_seq=cursor, plan_id=plan_id, type_pattern=type_pattern, through_seq=sub.after, limit=500
+            )
+            async with gw.read.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            if not rows:
+                break
+            cursor = rows[-1].seq
+            yield "".join(Entry.of(r).message(named) for r in rows)
+        while True:
+            chunk = []
+            while not sub.queue.empty():
+                entry = sub.queue.get_nowait()
+                if entry.seq > cursor:
+                    cursor = entry.seq
+                    chunk.append(entry.message(named))
+            if chunk:
+                quiet_since = loop.time()
+                yield "".join(chunk)
+            elif sub.dropped:  # it fell behind: the client resumes from the database (Last-Event-ID)
                 return
-        query = auditlog.events(after_seq=cursor, plan_id=plan_id, limit=500)
-        async with gw.read.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        for r in rows:
-            cursor = r.seq
-            name = f"event: {r.type}\n" if named else ""
-            yield f"id: {r.seq}\n{name}data: {json.dumps({'seq': r.seq, **r.payload})}\n\n"
-        if rows:
-            idle = 0.0
-            continue
-        await asyncio.sleep(SSE_POLL_SECONDS)
-        idle += SSE_POLL_SECONDS
-        if idle >= SSE_KEEPALIVE_SECONDS:
-            idle = 0.0
-            yield ": keep-alive\n\n"
+            if keys.fresh() != generation:
+                # a key revoked while its stream is open loses the stream within seconds
+                generation = keys.generation
+                if keys.authenticate(secret) is None:
+                    yield 'event: revoked\ndata: {"detail": "the API key was revoked"}\n\n'
+                    return
+            if loop.time() - quiet_since >= SSE_KEEPALIVE_SECONDS:
+                quiet_since = loop.time()
+                yield ": keep-alive\n\n"
+            sub.woken.clear()
+            if sub.queue.empty() and not sub.dropped:
+                await sub.woken.wait()
+    finally:
+        feed.unsubscribe(sub)
 
 
 @router.get("/asyncapi", tags=["ops"])

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -126,6 +127,8 @@ class KeyStore:
         self._lock = threading.Lock()
         self._stamp: tuple[float, int] | None = None
         self._by_hash: dict[str, KeyRecord] = {}
+        self.generation = 0  # +1 each time the keys are reloaded (an open stream rechecks its key then)
+        self._checked = 0.0
         self._refresh(force=True)
 
     def _refresh(self, force: bool = False) -> None:
@@ -142,6 +145,16 @@ class KeyStore:
                 records += self.file.load()
             self._by_hash = {r.key_sha256: r for r in records if r.active}
             self._stamp = stamp
+            self.generation += 1
+
+    def fresh(self, interval: float = 0.5) -> int:
+        """The keys' generation, looking at the file at most every `interval` seconds (a thousand
+        open streams ask every second)."""
+        now = time.monotonic()
+        if now - self._checked >= interval:
+            self._checked = now
+            self._refresh()
+        return self.generation
 
     def authenticate(self, secret: str) -> Principal | None:
         self._refresh()

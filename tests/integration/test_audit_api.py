@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,10 +55,17 @@ async def test_audit_query_pages_and_filters(system: System) -> None:
 
 
 @contextlib.asynccontextmanager
-async def served(system_app: Any) -> AsyncIterator[str]:
+async def served(system_app: Any, send_buffer: int | None = None) -> AsyncIterator[str]:
+    """The app on a real uvicorn; `send_buffer` shrinks each connection's kernel send buffer (the
+    accepted sockets inherit it from the listening one), so a client that does not read fills it."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(system_app, host="127.0.0.1", port=port, lifespan="off", log_level="error"))
-    task = asyncio.create_task(server.serve())
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    listening.bind(("127.0.0.1", port))
+    task = asyncio.create_task(server.serve(sockets=[listening]))
     while not server.started:
         await asyncio.sleep(0.02)
     try:
@@ -112,6 +120,56 @@ async def test_sse_streams_events_and_resumes_after_a_dropped_connection(nats_ur
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no repeat across the reconnection
     assert got[0]["data"]["plan_id"] == first and got[0]["event"] == "intent.received"
     assert second in {e["data"]["plan_id"] for e in more}
+
+
+EVENTS = 300  # 60 commands: more than the stalled socket and the server's write buffer hold
+
+
+async def test_a_client_that_stops_reading_is_ended_and_the_others_get_every_event(
+    nats_url: str, database_url: str
+) -> None:
+    """One feed for every stream: a client that does not read (its socket full, the server's
+    write waiting) falls `SSE_CLIENT_BUFFER` events behind and is ended, while a reading client
+    gets every event in order; the stalled one, once it reads, gets what it was owed, then the end."""
+    settings = system_settings(nats_url, database_url).model_copy(
+        update={"sse_client_buffer": 10, "command_rate_per_minute": 100_000, "command_burst": 1000}
+    )
+    runner = running(settings)
+    async with runner as client:
+        system = System(client, settings)
+        feed = runner.app.state.gateway.feed
+        async with served(runner.app, send_buffer=4096) as base, httpx.AsyncClient(base_url=base, timeout=None) as http:
+            stalled = socket.socket()
+            try:
+                stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+                stalled.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+                request = f"GET /api/events?after=0&api_key={secret('vic')} HTTP/1.1\r\nHost: x\r\n\r\n"
+                stalled.sendall(request.encode())
+                async with http.stream("GET", f"/api/events?api_key={secret('vic')}&after=0") as stream:
+                    deadline = asyncio.get_running_loop().time() + 30
+                    while len(feed.subscribers) < 2 and asyncio.get_running_loop().time() < deadline:
+                        await asyncio.sleep(0.05)
+                    assert len(feed.subscribers) == 2
+                    reader = asyncio.create_task(read_events(stream, EVENTS, timeout=120))
+                    for i in range(EVENTS // 5):
+                        await system.command(f"deploy llama-3.1 8B for unread-{i}", env="staging")
+                    got = await reader
+                assert [e["id"] for e in got] == list(range(1, EVENTS + 1))  # every event, in order
+                # the next events find the stalled one `sse_client_buffer` or more behind
+                await system.command("deploy llama-3.1 8B for one-more", env="staging")
+                # both ended: the stalled one fell behind, the reader left
+                deadline = asyncio.get_running_loop().time() + 30
+                while feed.subscribers and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.05)
+                assert not feed.subscribers
+                stalled.settimeout(30)
+                received = b""
+                while chunk := await asyncio.to_thread(stalled.recv, 65536):
+                    received += chunk  # what it holds, then the server ends the response
+            finally:
+                stalled.close()
+    assert received.endswith(b"0\r\n\r\n")  # the chunked response's end: ended, not cut
+    assert b"id: 1\n" in received
 
 
 async def test_asyncapi_lists_every_subject_with_its_payload(system: System) -> None:
