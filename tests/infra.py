@@ -132,6 +132,16 @@ async def settled(nats_url: str, timeout: float = 20.0, stream: str = "AGENTOPS"
         await nc.close()
 
 
+async def eventually(condition: Callable[[], object], timeout: float = 30.0) -> bool:
+    """`until` for a test running on the event loop: polls without blocking the services it waits on."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 def until(condition: Callable[[], object], timeout: float = 30.0) -> bool:
     """Poll a condition (a blocking test: a subprocess, a URL) until it holds or time runs out."""
     import time

@@ -60,11 +60,11 @@ class Gateway:
         publish: Publish,
         waiter: PlanWaiter,
         read: ReadModel,
+        feed: Feed,
         asyncapi: Callable[[], str] | None = None,
-        feed: Feed | None = None,
     ) -> None:
         self.settings, self.bus, self.publish, self.waiter, self.read = settings, bus, publish, waiter, read
-        self.feed = feed or Feed(read.engine, metrics=bus.metrics)  # started by the app's lifespan
+        self.feed = feed  # the live-event feed, started and stopped by the app's lifespan
         self.broker = bus.broker
         self.asyncapi = asyncapi
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)

@@ -60,7 +60,7 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
     )
     app.state.keys = KeyStore(settings)
-    app.state.gateway = Gateway(settings, bus, publish, waiter, ReadModel(engine), asyncapi, feed)
+    app.state.gateway = Gateway(settings, bus, publish, waiter, ReadModel(engine), feed, asyncapi)
     app.include_router(router)
     app.include_router(approvals_api.router)
     app.include_router(audit_api.router)

@@ -21,42 +21,29 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
-        self.rejected = Counter(
-            f"{PREFIX}_messages_rejected",
+        self._custom: dict[str, Any] = {}
+        self.rejected = self.counter(
+            "messages_rejected",
             "messages refused as not authentic catalog events (recorded as message.rejected)",
-            ["service", "subject"],
-            registry=self.registry,
+            ("service", "subject"),
         )
-        self.redelivered = Counter(
-            f"{PREFIX}_messages_redelivered",
+        self.redelivered = self.counter(
+            "messages_redelivered",
             "messages handled again after a failed or unacknowledged delivery",
-            ["service", "subject"],
-            registry=self.registry,
+            ("service", "subject"),
         )
-        self.pending = Gauge(
-            f"{PREFIX}_consumer_pending",
-            "events waiting in a durable consumer",
-            ["service", "consumer"],
-            registry=self.registry,
-        )
-        self.ack_pending = Gauge(
-            f"{PREFIX}_consumer_ack_pending",
+        self.pending = self.gauge("consumer_pending", "events waiting in a durable consumer", ("service", "consumer"))
+        self.ack_pending = self.gauge(
+            "consumer_ack_pending",
             "events delivered to a durable consumer and not yet acknowledged",
-            ["service", "consumer"],
-            registry=self.registry,
+            ("service", "consumer"),
         )
-        self.audit_batch = Histogram(
-            f"{PREFIX}_audit_batch_size",
+        self.audit_batch = self.histogram(
+            "audit_batch_size",
             "events per batch the auditor appends in one transaction",
             buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
-            registry=self.registry,
         )
-        self.audit_lag = Gauge(
-            f"{PREFIX}_audit_lag_events",
-            "events on the stream the auditor has not recorded yet",
-            registry=self.registry,
-        )
-        self._custom: dict[str, Any] = {}
+        self.audit_lag = self.gauge("audit_lag_events", "events on the stream the auditor has not recorded yet")
 
     def middleware(self) -> Any:
         from faststream.nats.prometheus import NatsPrometheusMiddleware

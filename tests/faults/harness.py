@@ -6,6 +6,7 @@ that the test can kill -9 and start again. A load driver plays users; an approve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,22 +89,32 @@ class NatsCluster:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
 
-    async def leader(self, stream: str = "AGENTOPS", timeout: float = 60.0) -> str:
-        """The node leading the stream now (waiting out an election)."""
+    async def _cluster_until(self, answer: Callable[[Any], Any], timeout: float, stream: str = "AGENTOPS") -> Any:
+        """Ask the stream's cluster info until `answer` gives something (mid-election it may not)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(Exception):  # no leader yet, a node away: asked again
                 nc = await connect(self.url)
                 try:
                     info = await nc.jetstream().stream_info(stream)
                 finally:
                     await nc.close()
-                if info.cluster is not None and info.cluster.leader:
-                    return str(info.cluster.leader)
-            except Exception:
-                pass
+                if info.cluster is not None and (found := answer(info.cluster)):
+                    return found
             await asyncio.sleep(0.5)
-        raise AssertionError(f"the stream {stream} has no leader")
+        raise AssertionError(f"the stream {stream}'s cluster never got there")
+
+    async def leader(self, other_than: str | None = None, timeout: float = 60.0) -> str:
+        """The node leading the stream now (waiting out an election), `other_than` a node just lost."""
+        return str(
+            await self._cluster_until(lambda c: c.leader if c.leader and c.leader != other_than else None, timeout)
+        )
+
+    async def current(self, name: str, timeout: float = 120.0) -> None:
+        """Until `name` is back in the stream's replica set and caught up (current)."""
+        await self._cluster_until(
+            lambda c: c.leader == name or any(r.name == name and r.current for r in c.replicas or []), timeout
+        )
 
     async def replicas(self) -> dict[str, int]:
         """Each stream (KV buckets are streams too) and how many copies the cluster keeps."""
@@ -112,26 +123,6 @@ class NatsCluster:
             return {info.config.name: info.config.num_replicas for info in await nc.jetstream().streams_info()}
         finally:
             await nc.close()
-
-    async def current(self, name: str, stream: str = "AGENTOPS", timeout: float = 120.0) -> None:
-        """Until `name` is back in the stream's replica set and caught up (current)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                nc = await connect(self.url)
-                try:
-                    info = await nc.jetstream().stream_info(stream)
-                finally:
-                    await nc.close()
-                cluster = info.cluster
-                if cluster is not None and (
-                    cluster.leader == name or any(r.name == name and r.current for r in cluster.replicas or [])
-                ):
-                    return
-            except Exception:
-                pass
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"{name} never caught up with the stream")
 
 
 class Cluster:

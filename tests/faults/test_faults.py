@@ -136,7 +136,8 @@ async def test_a_three_node_cluster_loses_its_stream_leader_then_another_node(tm
                     leader = next(name for name, _, _ in nats.nodes if name not in killed)
                 nats.kill9(leader)
                 killed.append(leader)
-                await asyncio.sleep(3.0)  # an election, and commands meanwhile
+                await nats.leader(other_than=leader)  # a new leader was elected without it
+                await progress(load, load.done + 20)  # and commands went through meanwhile
                 await asyncio.to_thread(nats.start_node, leader)
                 await nats.current(leader)  # back, and caught up, before the next node goes
                 await progress(load, N // 2)

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from services.runtime.embedded import free_port
+from tests.infra import eventually
 from tests.integration.conftest import System, running, system_settings
 from tests.keys import secret
 
@@ -146,10 +147,7 @@ async def test_a_client_that_stops_reading_is_ended_and_the_others_get_every_eve
                 request = f"GET /api/events?after=0&api_key={secret('vic')} HTTP/1.1\r\nHost: x\r\n\r\n"
                 stalled.sendall(request.encode())
                 async with http.stream("GET", f"/api/events?api_key={secret('vic')}&after=0") as stream:
-                    deadline = asyncio.get_running_loop().time() + 30
-                    while len(feed.subscribers) < 2 and asyncio.get_running_loop().time() < deadline:
-                        await asyncio.sleep(0.05)
-                    assert len(feed.subscribers) == 2
+                    assert await eventually(lambda: len(feed.subscribers) == 2)
                     reader = asyncio.create_task(read_events(stream, EVENTS, timeout=120))
                     for i in range(EVENTS // 5):
                         await system.command(f"deploy llama-3.1 8B for unread-{i}", env="staging")
@@ -158,10 +156,7 @@ async def test_a_client_that_stops_reading_is_ended_and_the_others_get_every_eve
                 # the next events find the stalled one `sse_client_buffer` or more behind
                 await system.command("deploy llama-3.1 8B for one-more", env="staging")
                 # both ended: the stalled one fell behind, the reader left
-                deadline = asyncio.get_running_loop().time() + 30
-                while feed.subscribers and asyncio.get_running_loop().time() < deadline:
-                    await asyncio.sleep(0.05)
-                assert not feed.subscribers
+                assert await eventually(lambda: not feed.subscribers)
                 stalled.settimeout(30)
                 received = b""
                 while chunk := await asyncio.to_thread(stalled.recv, 65536):

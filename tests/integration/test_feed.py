@@ -5,7 +5,6 @@ without holding up the others, and a subscriber's filters applied in memory."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +12,7 @@ from services.auditor.store import Signed, append_many
 from services.gateway.feed import Entry, Feed
 from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData
-from tests.infra import SIGNERS, login
+from tests.infra import SIGNERS, eventually, login
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +27,6 @@ def intents(plans: list[str]) -> list[Signed]:
         )
         for plan in plans
     ]
-
-
-async def eventually(condition: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return False
 
 
 def drain(queue: asyncio.Queue[Entry]) -> list[Entry]:
