@@ -34,6 +34,7 @@ from shared.settings import Settings
 
 log = logging.getLogger("agentops.ordered")
 RETRY_SECONDS = 1.0
+TAKE_WAITING = 0.002  # seconds a pull for what is already waiting may take
 
 
 class OrderedConsumer:
@@ -104,10 +105,14 @@ class OrderedConsumer:
                 continue
             if self.linger and len(msgs) < self.batch:
                 # A moment for the rest of a burst (one command makes several events): fewer,
-                # larger batches cost far less than one per event.
+                # larger batches cost far less than one per event. Then take what is there: a
+                # pull that finds nothing waits out its whole timeout (it was 200 ms, which every
+                # event arriving alone, such as a deployment's last status, waited on top of the
+                # linger), so it is given only the time the server needs to answer. What it
+                # sends after that waits in the subscription for the next fetch, in order.
                 await asyncio.sleep(self.linger)
                 with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
-                    msgs += await self.sub.fetch(self.batch - len(msgs), timeout=0.2)
+                    msgs += await self.sub.fetch(self.batch - len(msgs), timeout=TAKE_WAITING)
             started = time.time_ns()
             await self.handle(msgs)
             if self.metrics is not None and msgs:
