@@ -78,6 +78,23 @@ ACTION_WORDS: list[tuple[str, ActionName]] = [
     ("scale", "scale"),
     ("resize", "scale"),
 ]
+# The same verbs with their object between verb and particle ("take chatbot-x down").
+SPLIT_VERBS: list[tuple[str, str, ActionName]] = [
+    ("tear", "down", "delete"),
+    ("take", "down", "delete"),
+    ("spin", "down", "pause"),
+    ("shut", "down", "pause"),
+    ("wind", "down", "pause"),
+    ("turn", "off", "pause"),
+    ("turn", "on", "restart"),
+    ("bring", "back", "restart"),
+    ("start", "again", "restart"),
+    ("spin", "up", "deploy"),
+    ("bring", "up", "deploy"),
+    ("stand", "up", "deploy"),
+]
+# Words that only turn a verb into a phrasal one ("scale X down to 1"): never part of a name.
+PARTICLES = {"up", "down", "back", "off", "again", "out"}
 ENV_WORDS = {
     "prod": "prod",
     "production": "prod",
@@ -112,51 +129,57 @@ NUMBER_WORDS = {
 FILLER = re.compile(r"^(instruct|it|chat|hf|model|v\d+(\.\d+)*)$")
 COUNT_NOUNS = r"(?:instances?|replicas?|nodes?|copies|machines?|servers?|endpoints?|x)"
 NUM = r"(\d+|" + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r")"
+# a count after its noun ("replicas: 3"), where "a" would be an article, not one
+COUNTED = r"(\d+|" + "|".join(w for w in NUMBER_WORDS if " " not in w and w not in ("a", "an")) + r")"
 PER_HOUR = r"(?:\s*(?:/|per|an|a|each|every)\s*(?:hour|hr|h)\b)?"
-STOP_WORDS = {
-    "in",
-    "on",
-    "to",
-    "into",
-    "with",
-    "using",
-    "at",
-    "under",
-    "budget",
-    "cap",
-    "capped",
-    "max",
-    "maximum",
-    "and",
-    "for",
-    "of",
-    "running",
-    "please",
-    "now",
-    "deployment",
-    "endpoint",
-    "service",
-    "app",
-    "env",
-    "environment",
-    "the",
-    "that",
-    "which",
-    "limit",
-    "costing",
-    "spending",
-    "within",
-    "across",
-    "via",
-    "instance",
-    "instances",
-    "replica",
-    "replicas",
-    "from",
-    "by",
-    "asap",
-    "today",
-} | set(ENV_WORDS)
+STOP_WORDS = (
+    {
+        "in",
+        "on",
+        "to",
+        "into",
+        "with",
+        "using",
+        "at",
+        "under",
+        "budget",
+        "cap",
+        "capped",
+        "max",
+        "maximum",
+        "and",
+        "for",
+        "of",
+        "running",
+        "please",
+        "now",
+        "deployment",
+        "endpoint",
+        "service",
+        "app",
+        "env",
+        "environment",
+        "the",
+        "that",
+        "which",
+        "limit",
+        "costing",
+        "spending",
+        "within",
+        "across",
+        "via",
+        "instance",
+        "instances",
+        "replica",
+        "replicas",
+        "from",
+        "by",
+        "asap",
+        "today",
+    }
+    | set(ENV_WORDS)
+    | PARTICLES
+)
 APP_INTRO = r"\b(?:for|serving|powering|backing|behind|named|called)\s+(?:the\s+|our\s+|my\s+|a\s+|an\s+)?"
 
 
@@ -195,6 +218,7 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
         envs.append(app_env)
     distinct = sorted(set(envs))
     budget, budget_problem = _budget(_budget_said(text.low))
+    several = _several_deployments(text.low, catalog) if action == "deploy" else None
     return ParsedIntent(
         action=action,
         model_id=model.id if model else None,
@@ -204,7 +228,9 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
         instance_count=_count(text.low, instance_type),
         instance_type=instance_type,
         model_text=model_text if model is None else None,
-        conflicts=_conflicts(text.low, distinct) + ([budget_problem] if budget_problem else []),
+        conflicts=_conflicts(text.low, distinct)
+        + ([budget_problem] if budget_problem else [])
+        + ([several] if several else []),
     )
 
 
@@ -223,7 +249,17 @@ def _action(low: str) -> ActionName | None:
         m = re.search(rf"\b{re.escape(phrase)}\b", low)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), action)
+    for verb, particle, action in SPLIT_VERBS:
+        m = _split_verb(low, verb, particle)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), action)
     return best[1] if best else None
+
+
+def _split_verb(low: str, verb: str, particle: str) -> re.Match[str] | None:
+    """`verb OBJECT particle`, the object one to four words that are not themselves a particle."""
+    obj = r"(?:(?!(?:up|down|back|off|again|out|on)\b)[^\s]+\s+){1,4}?"
+    return re.search(rf"\b{verb}\s+({obj}){particle}\b", low)
 
 
 def _instance_type(low: str) -> str | None:
@@ -273,25 +309,31 @@ def _budget(said: str | None) -> tuple[float | None, str | None]:
     return value, None
 
 
+# "2x", "x2" (or with the multiplication sign) standing alone, never inside "8x7b" or "2xlarge"
+TIMES = r"(?<![\w.])(?:(\d+)\s*[x×]|[x×]\s*(\d+))(?![\w.])"
+
+
 def _count(low: str, instance_type: str | None) -> int | None:
-    candidates = [rf"\b{NUM}\s+(?:more\s+)?{COUNT_NOUNS}\b", rf"\bx\s*(\d+)\b(?=\s*{COUNT_NOUNS})"]
+    candidates = [
+        rf"\b{NUM}\s+(?:more\s+)?{COUNT_NOUNS}\b",
+        rf"\b(?:instances?|replicas?|nodes?|(?:instance\s+)?count)\s*(?:[:=]|of)?\s*{COUNTED}\b(?!\s*(?:/|per\b|\$|usd|dollars?))",
+        TIMES,
+    ]
     if instance_type:
-        candidates.insert(0, rf"\b{NUM}\s*(?:x\s*)?{re.escape(instance_type)}")
+        candidates.insert(0, rf"\b{NUM}\s*(?:[x×]\s*)?{re.escape(instance_type)}")
     candidates.append(rf"\bscale\b.*?\bto\s+{NUM}\b")
     for pattern in candidates:
         m = re.search(pattern, low)
         if m:
-            word = m.group(1)
+            word = next(g for g in m.groups() if g is not None)
             return int(word) if word.isdigit() else NUMBER_WORDS[word]
     return None
 
 
 def _envs(low: str) -> list[str]:
-    return [ENV_WORDS[w] for w in re.findall(r"\b(" + "|".join(ENV_WORDS) + r")\b", low) if not _is_app_suffix(low, w)]
-
-
-def _is_app_suffix(low: str, word: str) -> bool:
-    return re.search(rf"[a-z0-9]-{word}\b", low) is not None
+    """Environment words standing alone: inside a name ("live-bot", "prod-mirror", "api-dev2",
+    "chatbot-x-staging") they are part of the name (a trailing one is read by `_slug`)."""
+    return [ENV_WORDS[w] for w in re.findall(r"(?<![\w.-])(" + "|".join(ENV_WORDS) + r")(?![\w-])", low)]
 
 
 def _strictest(envs: list[str]) -> str | None:
@@ -307,6 +349,7 @@ def _strictest(envs: list[str]) -> str | None:
 def normalize_model_words(text: str) -> list[str]:
     text = re.sub(r"[^a-z0-9.]+", " ", text.lower())
     text = re.sub(r"([a-z]{3,})(\d)", r"\1 \2", text)
+    text = re.sub(r"\b(\d+(?:\.\d+)?)\s*(?:b|bn|billion)\b", r"\1b", text)  # "8 b", "8 billion": 8b
     return [w.strip(".") for w in text.split() if w.strip(".") and not FILLER.match(w.strip("."))]
 
 
@@ -333,8 +376,9 @@ def _model(low: str, catalog: ModelCatalog) -> tuple[ModelSpec | None, str | Non
 
 
 def _contains(words: list[str], needle: list[str]) -> bool:
-    n = len(needle)
-    return any(words[i : i + n] == needle for i in range(len(words) - n + 1))
+    """The alias's words side by side, in any order ("8b llama 3.1" is "llama 3.1 8b")."""
+    n, wanted = len(needle), sorted(needle)
+    return any(sorted(words[i : i + n]) == wanted for i in range(len(words) - n + 1))
 
 
 def _model_words(low: str) -> str | None:
@@ -352,10 +396,35 @@ def _app(low: str, action: ActionName | None, model_text: str | None) -> tuple[s
         m = re.search(APP_INTRO + r"(.+)$", low)
         words = m.group(1) if m else ""
     else:
+        for verb, particle, split_action in SPLIT_VERBS:
+            if split_action == action and (split := _split_verb(low, verb, particle)):
+                return _slug(re.sub(r"^(?:the|our|my)\s+", "", split.group(1)))
         verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == action)
-        m = re.search(rf"\b(?:{verbs})\s+(?:the\s+|our\s+|my\s+)?(?:app\s+|deployment\s+(?:of\s+)?)?(.+)$", low)
+        m = re.search(
+            rf"\b(?:{verbs})\s+(?:(?:up|down|back|out)\s+)?(?:the\s+|our\s+|my\s+)?"
+            rf"(?:app\s+|deployment\s+(?:of\s+)?)?(.+)$",
+            low,
+        )
         words = m.group(1) if m else ""
     return _slug(words)
+
+
+def _several_deployments(low: str, catalog: ModelCatalog) -> str | None:
+    """A command that asks for two deployments ("A for x and B for y") is refused whole: planning
+    only the first would drop the rest without a word."""
+    parts = [p for p in re.split(r"\band\b|\bplus\b|\bthen\b|[,;&+]", low) if p.strip()]
+    models = {spec.id for part in parts if (spec := _model(part, catalog)[0]) is not None}
+    apps = {
+        m.group(1)
+        for part in parts
+        if (m := re.search(APP_INTRO + r"([\w.-]+)", part)) and m.group(1) not in STOP_WORDS
+    }
+    named = [
+        f"{kind} {', '.join(sorted(found))}" for kind, found in (("models", models), ("apps", apps)) if len(found) > 1
+    ]
+    if named:
+        return f"the command asks for more than one deployment ({'; '.join(named)}): send one command per deployment"
+    return None
 
 
 def _slug(words: str) -> tuple[str | None, str | None]:
@@ -364,7 +433,7 @@ def _slug(words: str) -> tuple[str | None, str | None]:
         bare = token.strip("\"'`")
         end = bare.endswith((",", ";", ".", ":", "!", "?")) and not re.fullmatch(r"[\w-]+\.[\w-]+", bare)
         bare = bare.rstrip(",;.:!?")
-        if not bare or bare in STOP_WORDS or bare.startswith("$") or re.fullmatch(r"\d+(\.\d+)?", bare):
+        if not bare or bare in STOP_WORDS or bare.startswith("$") or re.fullmatch(r"\d+(\.\d+)?|\d+[x×]|[x×]\d+", bare):
             break
         taken.append(bare)
         if end:

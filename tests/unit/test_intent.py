@@ -79,3 +79,98 @@ def test_two_environments_in_one_command_are_reported_as_a_conflict() -> None:
 def test_unknown_model_keeps_what_the_user_called_it() -> None:
     got = parse("deploy falcon 180b for chatbot-x", models())
     assert got.model_id is None and got.model_text == "falcon 180b"
+
+
+# Phrasings of each class the grammar must generalise to (written here, not taken from the eval set).
+@pytest.mark.parametrize(
+    ("command", "app", "env"),
+    [
+        ("deploy llama 3.1 8b for live-bot", "live-bot", None),
+        ("deploy llama 3.1 8b for prod-mirror in staging", "prod-mirror", "staging"),
+        ("deploy qwen 2.5 7b for dev-portal on production", "dev-portal", "prod"),
+        ("launch mistral 7b for stage-door", "stage-door", None),
+        ("deploy phi 3.5 mini for my-dev-box in dev", "my-dev-box", "dev"),
+        ("deploy gemma 2 9b for reports-staging", "reports", "staging"),
+    ],
+)
+def test_environment_words_count_only_as_words_not_inside_names(command: str, app: str, env: str | None) -> None:
+    got = parse(command, models())
+    assert (got.app, got.env, got.conflicts) == (app, env, [])
+
+
+@pytest.mark.parametrize(
+    ("command", "model_id"),
+    [
+        ("deploy 8b llama 3.1 for a1", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("deploy llama 8B 3.1 for a1", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("deploy llama3.1:8b for a1", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("deploy llama_3.1_8b for a1", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("deploy llama 3.1 8 billion for a1", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("deploy 7b qwen2.5 for a1", "Qwen/Qwen2.5-7B-Instruct"),
+        ("deploy Qwen-2.5 7 B for a1", "Qwen/Qwen2.5-7B-Instruct"),
+        ("deploy 70b llama 3.1 for a1", "meta-llama/Llama-3.1-70B-Instruct"),
+    ],
+)
+def test_model_names_match_in_any_word_order_and_with_any_separator(command: str, model_id: str) -> None:
+    assert parse(command, models()).model_id == model_id
+
+
+@pytest.mark.parametrize(
+    ("command", "count", "app"),
+    [
+        ("deploy llama 3.1 8b for docs-qa on two instances", 2, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa x3", 3, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa 4x", 4, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa \u00d72", 2, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa on 2x ml.g5.2xlarge", 2, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa on five ml.g5.xlarge", 5, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa, replicas: 3", 3, "docs-qa"),
+        ("deploy llama 3.1 8b for docs-qa with instance count 2", 2, "docs-qa"),
+        ("deploy mixtral 8x7b for docs-qa", None, "docs-qa"),  # 8x7b is the model, not a count
+    ],
+)
+def test_counts_in_common_notations(command: str, count: int | None, app: str) -> None:
+    got = parse(command, models())
+    assert (got.instance_count, got.app) == (count, app)
+
+
+@pytest.mark.parametrize(
+    ("command", "action", "app", "count"),
+    [
+        ("scale search-api down to 1", "scale", "search-api", 1),
+        ("scale search-api up to 3", "scale", "search-api", 3),
+        ("scale up the search-api to six instances", "scale", "search-api", 6),
+        ("bring search-api back", "restart", "search-api", None),
+        ("bring back search-api in staging", "restart", "search-api", None),
+        ("take search-api down", "delete", "search-api", None),
+        ("take down our search-api", "delete", "search-api", None),
+        ("tear the search-api down", "delete", "search-api", None),
+        ("shut search-api down for the night", "pause", "search-api", None),
+        ("turn search-api off", "pause", "search-api", None),
+        ("turn search-api on again", "restart", "search-api", None),
+        ("resume search-api", "restart", "search-api", None),
+        ("start search-api again", "restart", "search-api", None),
+    ],
+)
+def test_verbs_with_particles(command: str, action: str, app: str, count: int | None) -> None:
+    got = parse(command, models())
+    assert (got.action, got.app, got.instance_count) == (action, app, count)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "deploy llama 3.1 8b for chatbot-x and mistral 7b for summarizer",
+        "deploy qwen 2.5 7b for kb, gemma 2 9b for notes",
+        "deploy llama 3.1 8b and mistral 7b for chatbot-x",
+        "deploy llama 3.1 8b for chatbot-x then phi 3.5 mini for playground in dev",
+    ],
+)
+def test_a_command_naming_two_deployments_is_refused_with_a_reason(command: str) -> None:
+    got = parse(command, models())
+    assert any("more than one deployment" in c and "one command per deployment" in c for c in got.conflicts)
+
+
+def test_one_deployment_with_commas_and_and_is_not_two() -> None:
+    got = parse("deploy llama 3.1 8b for chatbot-x, budget $20/hour, and two instances in staging", models())
+    assert got.conflicts == [] and (got.app, got.instance_count, got.env) == ("chatbot-x", 2, "staging")
