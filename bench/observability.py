@@ -2,16 +2,17 @@
 
 Each round starts `agentops up` afresh (embedded NATS and PostgreSQL, every service its own
 process), sends --commands staging commands one after another and records POST -> decisive
-response and POST -> `deployed` in the projection. "on" sets only the standard variables an
-operator would (OTEL_EXPORTER_OTLP_ENDPOINT, per-service names by default) and exports to a local
-collector in this process that answers like an OTLP/HTTP endpoint and counts the spans it is sent;
-"off" leaves them unset. Metrics are on in both (they cannot be turned off). Rounds alternate
-off/on so the machine's drift falls on both; the ratio is of the medians of the rounds' p50s.
+response and POST -> `deployed` in the projection. Three configurations,
+set only through the standard variables an operator would use: "off" (none set); "sampled"
+(OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_TRACES_SAMPLER=parentbased_traceidratio and
+OTEL_TRACES_SAMPLER_ARG=0.1, docker-compose's default once an endpoint is given: one command in ten
+traced end to end); "every command" (the endpoint alone: the SDK's default sampler). Spans go to
+a local collector in this process that answers like an OTLP/HTTP endpoint and counts them.
+Metrics are on in all three (they cannot be turned off). Rounds interleave the configurations so
+the machine's drift falls on each; ratios are of the medians of the rounds' p50s.
 
     python -m bench.observability                   # 3 rounds of each, 200 commands per round
-    python -m bench.observability --rounds 2 --commands 100
-    python -m bench.observability --on-env OTEL_TRACES_SAMPLER=parentbased_traceidratio \
-        --on-env OTEL_TRACES_SAMPLER_ARG=0.1     # one command in ten traced
+    python -m bench.observability --rounds 2 --commands 100 --ratio 0.25
 """
 
 from __future__ import annotations
@@ -65,11 +66,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def one_round(traced: bool, n: int, collector: Collector, on_env: dict[str, str]) -> tuple[list[float], list[float]]:
-    extra = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, **on_env} if traced else {}
+SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}  # + OTEL_TRACES_SAMPLER_ARG
+
+
+def one_round(extra: dict[str, str] | None, n: int, collector: Collector) -> tuple[list[float], list[float]]:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, **extra} if extra is not None else {}
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        proc = start_system(Path(tmp), port, extra)
+        proc = start_system(Path(tmp), port, env)
         try:
             runtime = json.loads((Path(tmp) / "runtime.json").read_text())
             key = (Path(tmp) / "admin-key").read_text().strip()
@@ -84,44 +88,42 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--on-env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="more OTEL_* for the 'on' rounds, e.g. OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+        "--ratio", default="0.1", help="the sampled configuration's OTEL_TRACES_SAMPLER_ARG (docker-compose's default)"
     )
     args = parser.parse_args()
-    on_env = dict(item.split("=", 1) for item in args.on_env)
     for name in [k for k in os.environ if k.startswith("OTEL_")]:
         del os.environ[name]  # "off" must be off
     collector = Collector()
     threading.Thread(target=collector.serve_forever, daemon=True).start()
-    results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-    spans_per_command = []
+    configs: dict[str, dict[str, str] | None] = {
+        "off": None,
+        f"sampled {args.ratio}": {**SAMPLED, "OTEL_TRACES_SAMPLER_ARG": args.ratio},
+        "every command": {},
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
+    spans: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(args.rounds):
-        for traced in (False, True):
+        for name, extra in configs.items():  # interleaved: the machine's drift falls on each alike
             before = collector.spans
-            decisive, deployed = one_round(traced, args.commands, collector, on_env)
-            results[traced].append((pct(decisive, 50), pct(deployed, 50)))
-            if traced:  # the shutdown flushed every process's spans; warm-up commands included
-                spans_per_command.append((collector.spans - before) / (args.commands + 10))
-            label = "on " if traced else "off"
-            print(
-                f"  tracing {label}: decisive p50 {pct(decisive, 50):6.2f} ms, deployed p50 {pct(deployed, 50):6.2f} ms"
-            )
+            decisive, deployed = one_round(extra, args.commands, collector)
+            results[name].append((pct(decisive, 50), pct(deployed, 50)))
+            # the shutdown flushed every process's spans; warm-up commands included
+            spans[name].append((collector.spans - before) / (args.commands + 10))
+            print(f"  {name:16}: decisive p50 {pct(decisive, 50):6.2f} ms, deployed p50 {pct(deployed, 50):6.2f} ms")
     collector.shutdown()
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"{args.rounds} rounds x {args.commands} commands each way"
+        f"{args.rounds} rounds x {args.commands} commands each"
     )
-    off_d = statistics.median(d for d, _ in results[False])
-    on_d = statistics.median(d for d, _ in results[True])
-    off_p = statistics.median(p for _, p in results[False])
-    on_p = statistics.median(p for _, p in results[True])
-    print(f"{'median of p50s':32} {'off ms':>8} {'on ms':>8} {'on/off':>7}")
-    print(f"{'POST -> decisive response':32} {off_d:8.2f} {on_d:8.2f} {on_d / off_d:7.2f}")
-    print(f"{'POST -> deployed in projection':32} {off_p:8.2f} {on_p:8.2f} {on_p / off_p:7.2f}")
-    print(f"spans exported per command: {statistics.mean(spans_per_command):.1f}")
+    off_d = statistics.median(d for d, _ in results["off"])
+    off_p = statistics.median(p for _, p in results["off"])
+    head = f"{'decisive ms':>12} {'ratio':>6} {'deployed ms':>12} {'ratio':>6} {'spans/cmd':>9}"
+    print(f"{'tracing (median of p50s)':22} {head}")
+    for name in configs:
+        d = statistics.median(d for d, _ in results[name])
+        p = statistics.median(p for _, p in results[name])
+        per = statistics.mean(spans[name])
+        print(f"{name:22} {d:12.2f} {d / off_d:6.2f} {p:12.2f} {p / off_p:6.2f} {per:9.1f}")
 
 
 if __name__ == "__main__":
