@@ -53,7 +53,7 @@ def consume(pull: Pull, *, batch: int = 256, linger_ms: float = 20.0) -> list[li
 def test_a_lone_event_waits_the_linger_and_no_more() -> None:
     pull = Pull([Msg(1)], None)
     assert consume(pull, linger_ms=20) == [[1]]
-    first, *rest = pull.waits
+    _, *rest = pull.waits
     assert len(rest) == 1 and rest[0] <= 0.005  # after the linger, a pull for what is already there
 
 
