@@ -20,8 +20,10 @@ from opentelemetry.propagate import extract
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+PROPAGATOR = TraceContextTextMapPropagator()
 
 
 def wanted() -> bool:
@@ -97,8 +99,24 @@ def nats_middleware(provider: TracerProvider) -> Any:
     from opentelemetry import context
 
     class InSpan(BaseTelemetryMiddleware[Any]):
+        async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+            headers = getattr(msg, "headers", None) or {}
+            if not left_out(headers):
+                return await super().consume_scope(call_next, msg)
+            # a command the sampler left out: no span, only its context carried on (so what this
+            # handler publishes stays out too, and the trace never starts again half-way)
+            token = context.attach(PROPAGATOR.extract(headers))
+            try:
+                return await call_next(msg)
+            finally:
+                context.detach(token)
+
         async def publish_scope(self, call_next: Any, msg: Any) -> Any:
             span = trace.get_current_span()
+            sampled = span.get_span_context()
+            if sampled.is_valid and not sampled.trace_flags.sampled:
+                PROPAGATOR.inject(msg.headers)
+                return await call_next(msg)
             if self._current_span is None and span.is_recording():
                 self._current_span, self._origin_context = span, context.get_current()
             return await super().publish_scope(call_next, msg)
@@ -115,6 +133,16 @@ def nats_middleware(provider: TracerProvider) -> Any:
 
     # counters are Prometheus's job here (services/runtime/metrics.py)
     return Middleware(tracer_provider=provider, include_messages_counters=False)
+
+
+def left_out(headers: dict[str, str]) -> bool:
+    """Whether a message carries the context of a trace the sampler left out (W3C traceparent
+    `00-<trace id>-<span id>-<flags>`, the sampled bit clear)."""
+    parent = str(headers.get("traceparent", ""))
+    try:
+        return len(parent) == 55 and not int(parent[53:], 16) & 1
+    except ValueError:
+        return False
 
 
 def context_of(headers: dict[str, str] | None) -> Any:

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind
 
+from shared.broker import ALL_EVENTS
+from tests.infra import connect
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -46,3 +51,39 @@ async def test_a_staging_command_is_one_trace_through_every_service(nats_url: st
         assert parent.kind in (SpanKind.SERVER, SpanKind.CONSUMER), (publish.name, parent.name)
         assert parent.end_time is not None and publish.end_time is not None
         assert parent.end_time >= publish.end_time, (publish.name, parent.name)
+
+
+async def test_a_command_the_sampler_leaves_out_carries_its_context_and_records_nothing(
+    nats_url: str, database_url: str
+) -> None:
+    """Head sampling decides once, at the gateway: a command left out makes no span in any
+    service, and every event it causes carries the same unsampled trace context, so no service
+    starts a trace of its own half-way through it."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = system_settings(nats_url, database_url)
+    seen: list[tuple[str, dict[str, str]]] = []
+    nc = await connect(nats_url)
+
+    async def keep(msg: Any) -> None:
+        seen.append((msg.subject, {**(msg.headers or {}), "_body": msg.data.decode(errors="replace")}))
+
+    sub = await nc.subscribe(ALL_EVENTS, cb=keep)
+    try:
+        async with running(settings, tracer_provider=provider) as client:
+            system = System(client, settings)
+            plan_id = (await system.command("deploy llama-3.1 8B for unsampled-bot", env="staging"))["plan_id"]
+            await system.wait_status(plan_id, "deployed")
+            await system.settled()
+    finally:
+        await sub.unsubscribe()
+        await nc.close()
+    mine = [(subject, headers) for subject, headers in seen if plan_id in headers.get("_body", "")]
+    subjects = {subject for subject, _ in mine}
+    assert {"agentops.intent.received", "agentops.plan.proposed", "agentops.deployment.requested"} <= subjects
+    parents = {headers.get("traceparent", "") for _, headers in mine}
+    assert all(len(p) == 55 and not int(p[53:], 16) & 1 for p in parents), parents  # carried, not sampled
+    assert len({p.split("-")[1] for p in parents}) == 1  # one trace id from the request on
+    assert len({p.split("-")[2] for p in parents}) == 1  # and no span of its own made on the way
+    assert [s.name for s in exporter.get_finished_spans() if s.attributes and "agentops.plan_id" in s.attributes] == []
