@@ -62,7 +62,7 @@ HEARS: dict[str, tuple[str, ...]] = {
 # service -> KV buckets it owns (reads and writes)
 BUCKETS: dict[str, tuple[str, ...]] = {
     "gateway": ("gateway-idempotency",),
-    "guardian": ("guardian-plans", "guardian-pending"),
+    "guardian": ("guardian-plans", "guardian-pending", "guardian-endpoints"),
     "executor": ("executor-deployments",),
     "auditor": ("audit-anchors",),
     "cli": ("audit-anchors",),

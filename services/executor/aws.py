@@ -36,6 +36,8 @@ MISSING = ("Could not find", "does not exist", "not found")
 # Retried here as well as by botocore, so a throttled call is never mistaken for a refused one.
 TRANSIENT = {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure", "RequestLimitExceeded"}
 TRANSIENT_TRIES = 6
+OWNER_TAG = "agentops:plan_id"  # on the model, config and endpoint: the plan they belong to
+MISSING_ENDPOINT = "\0missing"
 
 
 class DeployFailed(Exception):
@@ -89,11 +91,16 @@ class SageMakerBackend:
 
     # ---- calls ------------------------------------------------------------------------
 
-    def run(self, calls: list[SageMakerCall]) -> None:
+    def run(self, calls: list[SageMakerCall], owner: str | None = None) -> None:
+        """Make the calls for plan `owner`. An endpoint carries its plan's id as a tag: another
+        plan's endpoint is never taken over (a create that finds it, a resize), nor removed with
+        its alarms by this plan's pause or delete."""
+        if owner is not None:
+            calls = self._leave_others(calls, owner)
         for call in calls:
             for attempt in range(TRANSIENT_TRIES):
                 try:
-                    self._one(call)
+                    self._one(call, owner)
                     break
                 except ClientError as exc:
                     code = exc.response.get("Error", {}).get("Code", "")
@@ -104,7 +111,7 @@ class SageMakerBackend:
                 except BotoCoreError as exc:
                     raise _fatal(exc, call) from exc
 
-    def _one(self, call: SageMakerCall) -> None:
+    def _one(self, call: SageMakerCall, owner: str | None = None) -> None:
         p = call.params
         if call.service == "cloudwatch":
             getattr(self.cw, _snake(call.operation))(**p)  # PutMetricAlarm overwrites; DeleteAlarms ignores unknown
@@ -117,13 +124,61 @@ class SageMakerBackend:
             "CreateEndpoint": lambda: self.sm.describe_endpoint(EndpointName=p["EndpointName"]),
         }.get(call.operation)
         if exists is not None and self._found(exists):
+            if call.operation == "CreateEndpoint":
+                self._must_own(p["EndpointName"], _plan_of(p.get("Tags", [])))
             return  # made by an earlier delivery of this request
+        if call.operation == "UpdateEndpointWeightsAndCapacities":
+            self._must_own(p["EndpointName"], owner)
         try:
             getattr(self.sm, _snake(call.operation))(**p)
         except ClientError as exc:
             if call.operation.startswith("Delete") and _missing(exc):
                 return  # already gone: the goal is reached
             raise
+
+    def _leave_others(self, calls: list[SageMakerCall], owner: str) -> list[SageMakerCall]:
+        spared = {
+            c.params["EndpointName"]
+            for c in calls
+            if c.operation == "DeleteEndpoint"
+            and self.owner_of(c.params["EndpointName"]) not in (owner, MISSING_ENDPOINT)
+        }
+        if not spared:
+            return calls
+        # another plan's (or nobody's) endpoint stays, and so do its alarms (named after it)
+        return [
+            c
+            for c in calls
+            if not (c.operation == "DeleteEndpoint" and c.params["EndpointName"] in spared)
+            and not (c.operation == "DeleteAlarms" and any(a.startswith(tuple(spared)) for a in c.params["AlarmNames"]))
+        ]
+
+    def owner_of(self, endpoint: str) -> str | None:
+        """The plan id an endpoint is tagged with (None: untagged, not made by AgentOps;
+        MISSING_ENDPOINT: there is no such endpoint)."""
+        try:
+            arn = self.sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+        except ClientError as exc:
+            if _missing(exc):
+                return MISSING_ENDPOINT
+            raise
+        return _plan_of(self.sm.list_tags(ResourceArn=arn).get("Tags", []))
+
+    def _must_own(self, endpoint: str, plan_id: str | None) -> None:
+        if plan_id is None:
+            return
+        owner = self.owner_of(endpoint)
+        if owner in (plan_id, MISSING_ENDPOINT):
+            return
+        if owner is None:
+            raise DeployFailed(
+                f"EndpointNotOurs: {endpoint} exists in SageMaker but no AgentOps plan made it (it has no "
+                f"{OWNER_TAG} tag): delete it in SageMaker, or deploy under another app name"
+            )
+        raise DeployFailed(
+            f"EndpointOwned: {endpoint} belongs to plan {owner}: change or delete that plan; AgentOps never "
+            "takes over another plan's endpoint"
+        )
 
     @staticmethod
     def _found(describe: Callable[[], Any]) -> bool:
@@ -160,6 +215,10 @@ class SageMakerBackend:
             heartbeat()
             self.sleep(delay)
             delay = min(delay * 2, self.settings.poll_max_seconds)
+
+
+def _plan_of(tags: list[dict[str, str]]) -> str | None:
+    return next((t["Value"] for t in tags if t.get("Key") == OWNER_TAG), None)
 
 
 def _snake(operation: str) -> str:

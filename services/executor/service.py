@@ -22,7 +22,7 @@ Progress = Callable[[], Coroutine[Any, Any, Any]]
 class Backend(Protocol):
     """What the executor needs of SageMaker (services/executor/aws.py; blocking calls)."""
 
-    def run(self, calls: list[SageMakerCall]) -> None: ...
+    def run(self, calls: list[SageMakerCall], owner: str | None = None) -> None: ...
     def wait_in_service(self, endpoint: str, heartbeat: Callable[[], None]) -> Outcome: ...
     def endpoint(self, name: str) -> Outcome: ...
 
@@ -64,7 +64,7 @@ class Executor:
             asyncio.run_coroutine_threadsafe(progress(), loop)
 
         try:
-            await asyncio.to_thread(self.aws.run, deploying.data.calls)
+            await asyncio.to_thread(self.aws.run, deploying.data.calls, event.plan_id)
             outcome = await asyncio.to_thread(self.aws.wait_in_service, endpoint, heartbeat)
         except DeployFailed as exc:
             self.count_calls(deploying.data.calls, str(exc).split(":", 1)[0][:40])
@@ -82,7 +82,7 @@ class Executor:
         outcome, record = wind_down(event, await self.records.get(event.plan_id), self.ctx)
         if outcome is not None and self.aws is not None:
             try:
-                await asyncio.to_thread(self.aws.run, outcome.data.calls)
+                await asyncio.to_thread(self.aws.run, outcome.data.calls, event.plan_id)
                 self.count_calls(outcome.data.calls, "")
             except DeployFailed as exc:
                 self.count_calls(outcome.data.calls, str(exc).split(":", 1)[0][:40])

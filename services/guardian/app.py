@@ -7,9 +7,9 @@ import logging
 
 from faststream import FastStream
 
-from services.guardian.approvals import SERVICE, GuardedPlan, Policy
-from services.guardian.service import Guardian, SpendFn
-from services.guardian.spend import SpendSource
+from services.guardian.approvals import SERVICE, EndpointOwner, GuardedPlan, Policy
+from services.guardian.service import Guardian, SpendFn, StatusFn
+from services.guardian.spend import PlanStatuses, SpendSource
 from shared import catalog
 from shared.bus import Bus
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
@@ -30,6 +30,7 @@ def create_app(
     store: Store[GuardedPlan] | None = None,
     spend: SpendFn | None = None,
     pending_store: Store[GuardedPlan] | None = None,
+    status_of: StatusFn | None = None,
 ) -> FastStream:
     assert bus.name == SERVICE
     plans: Store[GuardedPlan] = store or KvStore(bus.broker, "guardian-plans", GuardedPlan, settings.stream_replicas)
@@ -39,6 +40,12 @@ def create_app(
         else KvStore(bus.broker, "guardian-pending", GuardedPlan, settings.stream_replicas)
     )
     source = None if spend else SpendSource.from_settings(settings)
+    owners: Store[EndpointOwner] = (
+        MemoryStore()
+        if store is not None
+        else KvStore(bus.broker, "guardian-endpoints", EndpointOwner, settings.stream_replicas)
+    )
+    statuses: StatusFn | None = status_of or (PlanStatuses(source.engine) if source is not None else None)
     policy = Policy(catalog.models(), catalog.instances(), settings)
     waited = bus.metrics.histogram(
         "approval_decision_seconds",
@@ -53,6 +60,8 @@ def create_app(
         policy,
         spend or source,
         decided=lambda decision, seconds: waited.labels(decision).observe(seconds),
+        owners=owners,
+        status_of=statuses,
     )
 
     @bus.durable("plan.proposed", max_workers=4)

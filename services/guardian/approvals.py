@@ -74,6 +74,31 @@ class GuardedPlan(BaseModel):
         return self.state == "pending_approval" or self.change is not None
 
 
+class EndpointOwner(BaseModel):
+    """Which plan an endpoint (app + env) belongs to: the guardian's claim, made when it passes
+    a plan (or asks for its approval), freed when that plan is deleted or has ended."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    endpoint: str
+    plan_id: str
+
+
+# A plan in one of these states holds no endpoint: it never deployed, or is gone.
+ENDED = {"validation_failed", "rejected", "failed", "deleted", "expired"}
+
+
+def endpoint_taken(endpoint: str, owner: str, owner_status: str | None) -> Finding:
+    """One live plan per endpoint: a second deploy of the same app in the same env is refused,
+    naming the plan that has it and how to change that one instead."""
+    state = f" ({owner_status})" if owner_status else ""
+    return Finding(
+        code="ENDPOINT_TAKEN",
+        message=f"{endpoint} already belongs to plan {owner}{state}: change that plan instead "
+        f"(POST /api/deployments/{owner}/scale, /pause or /restart), or delete it first "
+        f"(DELETE /api/deployments/{owner}) and deploy again",
+    )
+
+
 class Policy:
     def __init__(self, models: ModelCatalog, instances: InstanceCatalog, settings: Settings) -> None:
         self.models, self.instances, self.settings = models, instances, settings
@@ -90,7 +115,9 @@ class Policy:
 Outcome = tuple[list[Event], GuardedPlan | None]
 
 
-def on_plan(event: PlanProposed, policy: Policy, now: datetime, spend: Spend | None = None) -> Outcome:
+def on_plan(
+    event: PlanProposed, policy: Policy, now: datetime, spend: Spend | None = None, taken: Finding | None = None
+) -> Outcome:
     d = event.data
     plan = GuardedPlan(
         plan_id=event.plan_id,
@@ -102,7 +129,7 @@ def on_plan(event: PlanProposed, policy: Policy, now: datetime, spend: Spend | N
         state="approved",
         plan_hash=plan_hash(d.env, d.model_id, d.config),
     )
-    findings = policy.findings(plan, spend=spend)
+    findings = ([taken] if taken else []) + policy.findings(plan, spend=spend)
     if errors(findings):
         return [_rejected(event, findings, "deploy")], None
     cost = hourly_cost(d.config, policy.instances) or 0.0

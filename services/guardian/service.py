@@ -4,15 +4,19 @@ The decisions themselves are the pure functions of services/guardian/approvals.p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.guardian.approvals import (
+    ENDED,
+    EndpointOwner,
     GuardedPlan,
     Outcome,
     Policy,
     due_for_expiry,
+    endpoint_taken,
     expire,
     on_action,
     on_decision,
@@ -21,11 +25,12 @@ from services.guardian.approvals import (
 from shared.bus import Publish
 from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
 from shared.guardrails import Spend
-from shared.kv import Store
-from shared.models import utcnow
+from shared.kv import MemoryStore, Store
+from shared.models import Action, Finding, utcnow
 
 log = logging.getLogger(__name__)
 SpendFn = Callable[[], Awaitable[Spend]]
+StatusFn = Callable[[str], Awaitable[str | None]]
 Clock = Callable[[], datetime]
 DECISION_WAIT_DELIVERIES = 30  # about half a minute of redeliveries before a decision is dropped
 
@@ -44,14 +49,38 @@ class Guardian:
         spend: SpendFn | None = None,
         clock: Clock = utcnow,
         decided: Callable[[str, float], None] = lambda decision, seconds: None,
+        owners: Store[EndpointOwner] | None = None,
+        status_of: StatusFn | None = None,
     ) -> None:
         # `pending` holds only the plans waiting for a decision, so the expiry sweep reads those
         # and not every plan ever validated.
         self.plans, self.pending, self.publish, self.policy = plans, pending, publish, policy
         self.spend, self.clock, self.decided = spend, clock, decided
+        # endpoint -> the plan that has it; `status_of` reads a plan's status in the read model
+        self.owners: Store[EndpointOwner] = owners if owners is not None else MemoryStore()
+        self.status_of = status_of
+        self._claims = asyncio.Lock()  # plans are handled concurrently; claims one at a time
 
     async def on_proposed(self, event: PlanProposed) -> None:
-        await self._settle(event.plan_id, on_plan(event, self.policy, self.clock(), await self._month()))
+        spend, endpoint = await self._month(), event.data.config.endpoint_name
+        async with self._claims:
+            outcome = on_plan(event, self.policy, self.clock(), spend, await self._taken(endpoint, event.plan_id))
+            if outcome[1] is not None:  # passed, or waiting for approval: the endpoint is this plan's
+                await self.owners.put(endpoint, EndpointOwner(endpoint=endpoint, plan_id=event.plan_id))
+        await self._settle(event.plan_id, outcome)
+
+    async def _taken(self, endpoint: str, plan_id: str) -> Finding | None:
+        """Why `plan_id` may not have `endpoint` (another plan that has not ended holds it)."""
+        owner = await self.owners.get(endpoint)
+        if owner is None or owner.plan_id == plan_id:
+            return None
+        record = await self.plans.get(owner.plan_id)
+        if record is not None and record.state in ENDED:  # rejected or expired before it deployed
+            return None
+        status = await self.status_of(owner.plan_id) if self.status_of else None
+        if status in ENDED:
+            return None
+        return endpoint_taken(endpoint, owner.plan_id, status)
 
     async def on_decided(self, event: ApprovalDecided, deliveries: int = 1) -> None:
         plan = await self.plans.get(event.plan_id)
@@ -68,6 +97,12 @@ class Guardian:
     async def on_action(self, event: DeploymentAction) -> None:
         plan = await self.plans.get(event.plan_id)
         await self._settle(event.plan_id, on_action(event, plan, self.policy, await self._month(), self.clock()))
+        if plan is not None and event.data.action is Action.DELETE:
+            endpoint = plan.config.endpoint_name
+            async with self._claims:
+                owner = await self.owners.get(endpoint)
+                if owner is not None and owner.plan_id == event.plan_id:
+                    await self.owners.delete(endpoint)
 
     async def index_pending(self) -> None:
         """Index what an older version left waiting without the index (once per start)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.costs import month_to_date_usd
-from shared.db import make_engine
+from shared.db import deployments, make_engine
 from shared.guardrails import Spend
 from shared.settings import Settings
 
@@ -36,3 +37,16 @@ class SpendSource:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class PlanStatuses:
+    """A plan's status in the read model (None: not there yet), for telling whether the plan that
+    holds an endpoint has ended (failed, deleted) and so frees it. Read through the same role."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def __call__(self, plan_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            status = await conn.scalar(select(deployments.c.status).where(deployments.c.plan_id == plan_id))
+        return None if status is None else str(status)

@@ -14,7 +14,7 @@ from botocore.validate import ParamValidator
 from moto.server import ThreadedMotoServer
 
 from services.executor.aws import DeployFailed, SageMakerBackend
-from services.executor.sagemaker import AlarmPolicy, delete_calls, deploy_calls, names_for, scale_call
+from services.executor.sagemaker import AlarmPolicy, alarm_names, delete_calls, deploy_calls, names_for, scale_call
 from shared import catalog
 from shared.events import DeploymentRequested, DeploymentRequestedData
 from shared.models import Env, SageMakerDeploymentConfig
@@ -234,3 +234,43 @@ async def test_an_endpoint_deleted_outside_agentops_is_reported_as_drift(
         aws(moto_url, "sagemaker").delete_endpoint(EndpointName=plan["artifact"]["endpoint_name"])
         drifted = await system.wait_status(plan_id, "failed", timeout=10)
     assert "drift" in drifted["details"]["reason"] and "deleted outside AgentOps" in drifted["details"]["reason"]
+
+
+def test_an_endpoint_belongs_to_one_plan_which_another_can_neither_take_nor_remove(moto_url: str) -> None:
+    """Two plans for one app and env: the second never adopts the first one's endpoint (its
+    create fails naming the owner), and its delete removes only what it made itself."""
+    settings = Settings(executor_mode="sandbox", sagemaker_endpoint_url=moto_url, poll_initial_seconds=0.01)
+    backend = SageMakerBackend(settings)
+    role = "arn:aws:iam::1:role/x"
+    first = deploy_calls(CONFIG, Env.STAGING, "plan-a", catalog.models(), catalog.instances(), role, "us-east-1")
+    backend.run(first, owner="plan-a")
+    assert backend.wait_in_service(CONFIG.endpoint_name).status == "InService"
+    backend.run(first, owner="plan-a")  # its own request delivered again carries on
+    second = deploy_calls(CONFIG, Env.STAGING, "plan-b", catalog.models(), catalog.instances(), role, "us-east-1")
+    with pytest.raises(DeployFailed, match="chatbot-x-staging belongs to plan plan-a"):
+        backend.run(second, owner="plan-b")
+    with pytest.raises(DeployFailed, match="belongs to plan plan-a"):
+        backend.run([scale_call(CONFIG.model_copy(update={"instance_count": 2}))], owner="plan-b")
+    backend.run(delete_calls(CONFIG, "plan-b", endpoint_exists=True), owner="plan-b")
+    sm, cw = aws(moto_url, "sagemaker"), aws(moto_url, "cloudwatch")
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == [CONFIG.endpoint_name]
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [names_for(CONFIG, "plan-a").model]
+    assert {a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]} >= set(alarm_names(CONFIG))
+    backend.run(delete_calls(CONFIG, "plan-a", endpoint_exists=True), owner="plan-a")  # the owner's delete does
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+
+
+def test_an_endpoint_made_outside_agentops_is_never_adopted(moto_url: str) -> None:
+    settings = Settings(executor_mode="sandbox", sagemaker_endpoint_url=moto_url, poll_initial_seconds=0.01)
+    backend = SageMakerBackend(settings)
+    calls = deploy_calls(
+        CONFIG, Env.STAGING, "p", catalog.models(), catalog.instances(), "arn:aws:iam::1:role/x", "us-east-1"
+    )
+    untagged = [
+        c.model_copy(update={"params": {k: v for k, v in c.params.items() if k != "Tags"}})
+        for c in calls
+        if c.service == "sagemaker"
+    ]
+    backend.run(untagged)  # someone's hand-made endpoint of the same name
+    with pytest.raises(DeployFailed, match="no AgentOps plan made it"):
+        backend.run(calls, owner="p")

@@ -205,3 +205,22 @@ async def test_seed_constraints_apply_when_the_command_does_not_say(system: Syst
         "/api/agent/command", json={"command": "deploy llama-3.1 8B for x", "constraints": {"instance_count": 50}}
     )
     assert bad.status_code == 422 and "instance_count" in bad.json()["detail"]
+
+
+async def test_an_app_live_in_an_env_is_refused_a_second_plan_until_the_first_is_deleted(system: System) -> None:
+    first = await system.command("deploy llama-3.1 8B for owned-bot", env="staging")
+    await system.wait_status(first["plan_id"], "deployed")
+
+    again = await system.command("deploy qwen 2.5 7b for owned-bot", env="staging")
+    assert again["status"] == "validation_failed"
+    reason = " ".join(again["validation_errors"])
+    assert f"owned-bot-staging already belongs to plan {first['plan_id']} (deployed)" in reason
+    assert f"DELETE /api/deployments/{first['plan_id']}" in reason
+    # the same app in another env is another endpoint
+    dev = await system.command("deploy qwen 2.5 7b for owned-bot", env="dev")
+    await system.wait_status(dev["plan_id"], "deployed")
+
+    assert (await system.client.delete(f"/api/deployments/{first['plan_id']}")).status_code == 200
+    await system.wait_status(first["plan_id"], "deleted")
+    third = await system.command("deploy qwen 2.5 7b for owned-bot", env="staging")
+    await system.wait_status(third["plan_id"], "deployed")

@@ -3,6 +3,8 @@ keeps what it is given, a clock, a SageMaker stand-in, a log. No broker, no data
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -140,7 +142,7 @@ class SageMaker:
     def __init__(self, status: str = "InService", fail: str | None = None) -> None:
         self.status, self.fail, self.calls = status, fail, []  # type: ignore[var-annotated]
 
-    def run(self, calls: list[Any]) -> None:
+    def run(self, calls: list[Any], owner: str | None = None) -> None:
         if self.fail:
             raise DeployFailed(self.fail)
         self.calls += [c.operation for c in calls]
@@ -265,3 +267,55 @@ async def test_auditor_appends_authentic_events_and_records_the_rest_as_refused(
     assert len(rejected) == 2
     assert "produced by gateway, not planner" in rejected[0][1]  # p2: signed by a service that does not own it
     assert "cannot store" in rejected[1][1]  # p3: refused by the log as data, alone, and the batch went on
+
+
+def second(plan_id: str, env: Env = Env.STAGING) -> Any:
+    """Another plan for the same app and env as `proposal(env)` (same endpoint name)."""
+    return proposal(env=env).model_copy(update={"plan_id": plan_id, "id": uuid.uuid4()})
+
+
+async def test_guardian_gives_an_endpoint_to_one_live_plan_and_names_it_to_the_next() -> None:
+    statuses: dict[str, str] = {}
+
+    async def status_of(plan_id: str) -> str | None:
+        return statuses.get(plan_id)
+
+    published, plans = Published(), MemoryStore[GuardedPlan]()
+    g = Guardian(plans, MemoryStore(), published, policy(), nothing_spent, Clock(NOW), status_of=status_of)
+    await g.on_proposed(proposal())
+    assert published.types() == ["deployment.requested"]
+    statuses["p1"] = "deployed"
+    await g.on_proposed(second("p2"))
+    rejected = published[-1]
+    assert rejected.type == "plan.rejected"
+    reason = " ".join(f.message for f in rejected.data.errors)  # type: ignore[attr-defined]
+    assert "bot-staging already belongs to plan p1 (deployed)" in reason and "DELETE /api/deployments/p1" in reason
+    await g.on_proposed(proposal())  # the owner's own plan, delivered again, is still its own
+    assert published.types()[-1] == "deployment.requested"
+    # a plan in prod is another endpoint
+    await g.on_proposed(second("p3", Env.PROD))
+    assert published.types()[-1] == "approval.requested"
+    # once the owner has failed (or is deleted), the endpoint is free again
+    statuses["p1"] = "failed"
+    await g.on_proposed(second("p4"))
+    assert published.types()[-1] == "deployment.requested"
+
+
+async def test_guardian_frees_an_endpoint_when_its_plan_is_deleted() -> None:
+    g, published, _, _ = guardian()
+    await g.on_proposed(proposal())
+    await g.on_proposed(second("p2"))
+    assert published.types() == ["deployment.requested", "plan.rejected"]
+    await g.on_action(
+        DeploymentAction(
+            plan_id="p1", actor="alice", data=DeploymentActionData(action=Action.DELETE, requested_by="alice")
+        )
+    )
+    await g.on_proposed(second("p5"))
+    assert published.types()[-1] == "deployment.requested"
+
+
+async def test_two_plans_for_one_endpoint_handled_at_once_give_it_to_one() -> None:
+    g, published, _, _ = guardian()
+    await asyncio.gather(*(g.on_proposed(second(f"q{i}")) for i in range(4)))
+    assert sorted(published.types()) == ["deployment.requested"] + ["plan.rejected"] * 3
