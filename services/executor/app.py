@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from faststream import FastStream
 
@@ -55,6 +56,9 @@ def create_app(
         statuses.labels(getattr(event.data, "status", "?")).inc()
 
     executor = Executor(records, publish, ctx, aws, settings.dry_run_deploy_seconds, count_calls=count)
+    unowned = bus.metrics.gauge(
+        "unowned_endpoints", "endpoints with AgentOps tags that no live plan has (found by the reconciler)", ()
+    )
 
     @bus.durable("deployment.requested", max_workers=8)
     async def on_requested(event: DeploymentRequested) -> None:
@@ -70,7 +74,7 @@ def create_app(
     @app.after_startup
     async def _reconciler() -> None:
         if aws is not None:
-            tasks.append(asyncio.create_task(reconcile(executor, settings.reconcile_seconds)))
+            tasks.append(asyncio.create_task(reconcile(executor, settings.reconcile_seconds, unowned.set)))
 
     @app.on_shutdown
     async def _stop() -> None:
@@ -80,10 +84,18 @@ def create_app(
     return app
 
 
-async def reconcile(executor: Executor, every: float) -> None:
+async def reconcile(executor: Executor, every: float, report: Callable[[int], None] = lambda n: None) -> None:
     while True:
         await asyncio.sleep(every)
         try:
             await executor.check_drift()
+            left = await executor.unowned()
+            report(len(left))
+            if left:
+                log.warning(
+                    "%d endpoint(s) carry AgentOps tags but belong to no live plan (billing still): %s",
+                    len(left),
+                    ", ".join(f"{name} (plan {plan or 'unknown'})" for name, plan in left),
+                )
         except Exception:  # AWS or the broker away: try again next round
             log.exception("drift check failed; retrying next round")

@@ -164,6 +164,16 @@ class SageMakerBackend:
             raise
         return _plan_of(self.sm.list_tags(ResourceArn=arn).get("Tags", []))
 
+    def tagged_endpoints(self) -> dict[str, str | None]:
+        """Every endpoint in the region that carries AgentOps tags, with the plan its tag names."""
+        found: dict[str, str | None] = {}
+        for page in self.sm.get_paginator("list_endpoints").paginate():
+            for endpoint in page["Endpoints"]:
+                tags = self.sm.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
+                if any(t.get("Key", "").startswith("agentops:") for t in tags):
+                    found[endpoint["EndpointName"]] = _plan_of(tags)
+        return found
+
     def _must_own(self, endpoint: str, plan_id: str | None) -> None:
         if plan_id is None:
             return

@@ -25,6 +25,7 @@ class Backend(Protocol):
     def run(self, calls: list[SageMakerCall], owner: str | None = None) -> None: ...
     def wait_in_service(self, endpoint: str, heartbeat: Callable[[], None]) -> Outcome: ...
     def endpoint(self, name: str) -> Outcome: ...
+    def tagged_endpoints(self) -> dict[str, str | None]: ...
 
 
 async def _no_progress() -> None:
@@ -117,6 +118,20 @@ class Executor:
             await self.publish(DeploymentStatus(id=uuid.uuid4(), plan_id=key, actor=SERVICE, data=data))
             await self.records.put(key, record.model_copy(update={"endpoint_live": False}))
             found += 1
+        return found
+
+    async def unowned(self) -> list[tuple[str, str | None]]:
+        """Endpoints AgentOps tagged that no live plan of this executor has: left behind (a plan
+        whose delete never reached SageMaker, a record lost) and billing all the same. Reported,
+        never deleted: which of them someone still uses is a person's call."""
+        if self.aws is None:
+            return []
+        tagged = await asyncio.to_thread(self.aws.tagged_endpoints)
+        found = []
+        for endpoint, plan_id in sorted(tagged.items()):
+            record = await self.records.get(plan_id) if plan_id else None
+            if record is None or not record.endpoint_live or record.config.endpoint_name != endpoint:
+                found.append((endpoint, plan_id))
         return found
 
     async def _deployed(self, event: DeploymentRequested, record: Deployed) -> None:

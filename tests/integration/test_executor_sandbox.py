@@ -14,9 +14,12 @@ from botocore.validate import ParamValidator
 from moto.server import ThreadedMotoServer
 
 from services.executor.aws import DeployFailed, SageMakerBackend
+from services.executor.lifecycle import Context, Deployed
 from services.executor.sagemaker import AlarmPolicy, alarm_names, delete_calls, deploy_calls, names_for, scale_call
+from services.executor.service import Executor
 from shared import catalog
 from shared.events import DeploymentRequested, DeploymentRequestedData
+from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
 from tests.infra import connect, settled, signed
@@ -274,3 +277,23 @@ def test_an_endpoint_made_outside_agentops_is_never_adopted(moto_url: str) -> No
     backend.run(untagged)  # someone's hand-made endpoint of the same name
     with pytest.raises(DeployFailed, match="no AgentOps plan made it"):
         backend.run(calls, owner="p")
+
+
+async def test_the_reconciler_reports_endpoints_that_no_live_plan_has(moto_url: str) -> None:
+    settings = Settings(executor_mode="sandbox", sagemaker_endpoint_url=moto_url, poll_initial_seconds=0.01)
+    backend = SageMakerBackend(settings)
+    role = "arn:aws:iam::1:role/x"
+    live, left = CONFIG, CONFIG.model_copy(update={"endpoint_name": "forgotten-staging"})
+    for config, plan in ((live, "live-plan"), (left, "gone-plan")):
+        backend.run(deploy_calls(config, Env.STAGING, plan, catalog.models(), catalog.instances(), role, "us-east-1"))
+    # an endpoint someone made by hand, without AgentOps tags, is not ours to report
+    aws(moto_url, "sagemaker").create_endpoint(
+        EndpointName="hand-made", EndpointConfigName=names_for(live, "live-plan").endpoint_config
+    )
+    records: MemoryStore[Deployed] = MemoryStore()
+    await records.put("live-plan", Deployed(plan_id="live-plan", env=Env.STAGING, config=live, endpoint_live=True))
+    ctx = Context(catalog.models(), catalog.instances(), "sandbox", role, "us-east-1")
+    executor = Executor(records, lambda event: asyncio.sleep(0), ctx, backend)
+    assert await executor.unowned() == [("forgotten-staging", "gone-plan")]
+    await records.put("gone-plan", Deployed(plan_id="gone-plan", env=Env.STAGING, config=left, endpoint_live=True))
+    assert await executor.unowned() == []
