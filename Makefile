@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.pipeline --commands 500
 	$(BIN)/python -m bench.observability
+	$(BIN)/python -m bench.tracing_hop
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.sustained
 

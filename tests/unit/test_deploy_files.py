@@ -15,6 +15,9 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+OTEL_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"}
+
+
 def compose() -> dict:  # type: ignore[type-arg]
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
 
@@ -33,7 +36,8 @@ def test_compose_runs_every_service_from_the_one_image_with_a_real_agentops_comm
 
 
 def test_compose_environment_names_only_settings_that_exist() -> None:
-    known = {name.upper() for name in Settings.model_fields}
+    # AgentOps's settings, and the standard OpenTelemetry variables its tracing reads
+    known = {name.upper() for name in Settings.model_fields} | OTEL_VARIABLES
     for name, spec in compose()["services"].items():
         for key in spec.get("environment") or {}:
             if name.startswith(("nats", "postgres", "prometheus", "grafana")):
