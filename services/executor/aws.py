@@ -145,12 +145,14 @@ class SageMakerBackend:
         }
         if not spared:
             return calls
-        # another plan's (or nobody's) endpoint stays, and so do its alarms (named after it)
+        # another plan's (or nobody's) endpoint stays, and so do its alarms (`<endpoint>-5xx`, ...)
         return [
             c
             for c in calls
             if not (c.operation == "DeleteEndpoint" and c.params["EndpointName"] in spared)
-            and not (c.operation == "DeleteAlarms" and any(a.startswith(tuple(spared)) for a in c.params["AlarmNames"]))
+            and not (
+                c.operation == "DeleteAlarms" and any(a.rsplit("-", 1)[0] in spared for a in c.params["AlarmNames"])
+            )
         ]
 
     def owner_of(self, endpoint: str) -> str | None:
