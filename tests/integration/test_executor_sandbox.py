@@ -293,7 +293,11 @@ async def test_the_reconciler_reports_endpoints_that_no_live_plan_has(moto_url: 
     records: MemoryStore[Deployed] = MemoryStore()
     await records.put("live-plan", Deployed(plan_id="live-plan", env=Env.STAGING, config=live, endpoint_live=True))
     ctx = Context(catalog.models(), catalog.instances(), "sandbox", role, "us-east-1")
-    executor = Executor(records, lambda event: asyncio.sleep(0), ctx, backend)
+
+    async def nowhere(event: object) -> None:  # finding the unowned publishes nothing
+        return None
+
+    executor = Executor(records, nowhere, ctx, backend)
     assert await executor.unowned() == [("forgotten-staging", "gone-plan")]
     await records.put("gone-plan", Deployed(plan_id="gone-plan", env=Env.STAGING, config=left, endpoint_live=True))
     assert await executor.unowned() == []
