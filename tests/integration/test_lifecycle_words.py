@@ -32,9 +32,9 @@ async def test_pause_restart_scale_and_tear_down_by_name(system: System) -> None
 
     status, body = await say(system, "scale chatbot-x to two instances")
     assert (status, body["action"]) == (202, "scale")
-    for _ in range(200):
+    for _ in range(200):  # the new count shows while it is still deploying: wait for both
         plan = await system.plan(plan_id)
-        if plan["artifact"]["instance_count"] == 2:
+        if plan["artifact"]["instance_count"] == 2 and plan["status"] == "deployed":
             break
         await asyncio.sleep(0.05)
     assert plan["artifact"]["instance_count"] == 2 and plan["status"] == "deployed"
