@@ -133,8 +133,16 @@ class OrderedConsumer:
                 context=extract(msg.headers or {}),
                 kind=SpanKind.CONSUMER,
                 start_time=started,
-                attributes={"agentops.service": service, "messaging.destination.name": msg.subject},
+                attributes={
+                    "agentops.service": service,
+                    "messaging.system": "nats",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": msg.subject,
+                    "messaging.message.id": str((msg.headers or {}).get("Nats-Msg-Id", "")),
+                    "messaging.batch.message_count": len(msgs),
+                },
             )
-            with contextlib.suppress(Exception):  # a body that is not JSON has no plan to name
-                span.set_attribute("agentops.plan_id", str(json.loads(msg.data).get("plan_id")))
+            if span.is_recording():  # a command the sampler left out: nothing to decode for it
+                with contextlib.suppress(Exception):  # a body that is not JSON has no plan to name
+                    span.set_attribute("agentops.plan_id", str(json.loads(msg.data).get("plan_id")))
             span.end()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from opentelemetry import trace
@@ -65,12 +65,22 @@ def instrument_clients(provider: TracerProvider) -> None:
 
 
 def instrument_api(app: Any, provider: TracerProvider) -> None:
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    """The gateway's server span per request: OpenTelemetry's ASGI middleware (the one
+    FastAPIInstrumentor wraps), named "METHOD /route/{template}" with `http.route` like
+    FastAPIInstrumentor names it. FastAPIInstrumentor finds the route by matching every route of
+    the app, twice, on every request, sampled or not: about 0.2 ms a request on this machine,
+    most of what tracing costs the gateway. The same lookup here runs once per method and path
+    (bounded cache), and the command path is always one path."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-    # the health probes would be most of the traces and tell nothing; an ASGI "send"/"receive"
-    # span per chunk (three per request, one per SSE message) times nothing anyone asks about
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    app.add_middleware(
+        OpenTelemetryMiddleware,
+        # the health probes would be most of the traces and tell nothing; an ASGI "send" and
+        # "receive" span per chunk (three per request, one per SSE message) times nothing useful
+        excluded_urls="healthz,readyz,metrics",
+        exclude_spans=["receive", "send"],
+        default_span_details=RouteNames(app).span_details,
+        tracer_provider=provider,
     )
     # uvicorn ends by raising the signal it caught again, so the process dies of it and the
     # provider's atexit flush never runs: flush when the app stops instead
@@ -87,52 +97,117 @@ def instrument_api(app: Any, provider: TracerProvider) -> None:
     app.router.lifespan_context = lifespan
 
 
-def nats_middleware(provider: TracerProvider) -> Any:
-    """FastStream's NATS telemetry middleware (consume and publish spans, the context in the
-    message headers), with one change: a publish made inside a span (a consume, a request) is a
-    child of that span and carries its context downstream. FastStream's own makes an extra
-    "create" span for every publish not made through the consumed message's own middleware
-    instance, which is every publish here: a span per event that tells nothing and costs what the
-    others do (bench/observability.py)."""
-    from faststream.nats.opentelemetry import NatsTelemetryMiddleware
-    from faststream.opentelemetry.middleware import BaseTelemetryMiddleware
-    from opentelemetry import context
+class RouteNames:
+    """The route template a request's path matches, as the span's name and `http.route`."""
 
-    class InSpan(BaseTelemetryMiddleware[Any]):
+    def __init__(self, app: Any, size: int = 4096) -> None:
+        self.app = app
+        self.template = lru_cache(maxsize=size)(self._template)
+
+    def span_details(self, scope: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        method = str(scope.get("method") or "HTTP")
+        route = self.template(scope.get("type", "http"), method, scope.get("path", ""))
+        if route is None:
+            return method, {"http.request.method": method}
+        return f"{method} {route}", {"http.request.method": method, "http.route": route}
+
+    def _template(self, kind: str, method: str, path: str) -> str | None:
+        from starlette.routing import Match
+
+        scope = {"type": kind, "method": method, "path": path, "root_path": "", "headers": []}
+        partial = None
+        for route in routes_of(self.app):
+            match, _ = route.matches(scope)
+            name = getattr(route, "path", None)
+            if match is Match.FULL:
+                return None if name is None else str(name)
+            if match is Match.PARTIAL and partial is None and name is not None:
+                partial = str(name)  # the path, another method: still the route's name
+        return partial
+
+
+def routes_of(app: Any) -> Any:
+    """The app's matchable routes: FastAPI 0.137 and later keep the routes of an included router
+    under one node, flattened by its public iter_route_contexts; before, they are flat."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI before 0.137.2
+        return app.routes
+    return iter_route_contexts(app.routes)
+
+
+def nats_middleware(provider: TracerProvider) -> Any:
+    """Consume and publish spans for every message, the W3C context carried in the NATS headers:
+    a FastStream middleware (its BaseMiddleware hooks), with the OpenTelemetry messaging
+    attributes FastStream's own NatsTelemetryMiddleware sets. Not that middleware itself: it costs
+    about 0.3 ms a hop on this machine whether the message is sampled or not (baggage decoded
+    twice, a context repository scope and a meter observation per message, and a "create" span per
+    publish not made through the consumed message's own instance, which is every publish here),
+    four times what the spans themselves cost (bench/tracing_hop.py measures both in one run).
+
+    A publish is a child of the span it is made in (the request's, a consume's) and the consumer's
+    span a child of the publish. A message whose trace the sampler left out makes no span
+    anywhere: its context is carried on unchanged, so the trace never starts again half-way."""
+    from faststream import BaseMiddleware
+    from opentelemetry import context
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    tracer = provider.get_tracer("agentops.messaging")
+
+    class Traced(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
             headers = getattr(msg, "headers", None) or {}
-            if not left_out(headers):
-                return await super().consume_scope(call_next, msg)
-            # a command the sampler left out: no span, only its context carried on (so what this
-            # handler publishes stays out too, and the trace never starts again half-way)
-            token = context.attach(PROPAGATOR.extract(headers))
+            parent = PROPAGATOR.extract(headers)
+            if left_out(headers):
+                token = context.attach(parent)
+                try:
+                    return await call_next(msg)
+                finally:
+                    context.detach(token)
+            raw = msg.raw_message
+            subject = getattr(raw, "subject", "") or "?"
+            span = tracer.start_span(
+                f"{subject} process",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": subject,
+                    "messaging.message.id": str(headers.get("Nats-Msg-Id", "")),
+                    "messaging.message.body.size": len(getattr(raw, "data", b"") or b""),
+                },
+            )
+            token = context.attach(trace.set_span_in_context(span, parent))
             try:
                 return await call_next(msg)
+            except BaseException as error:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise
             finally:
                 context.detach(token)
+                span.end()
 
-        async def publish_scope(self, call_next: Any, msg: Any) -> Any:
-            span = trace.get_current_span()
-            sampled = span.get_span_context()
-            if sampled.is_valid and not sampled.trace_flags.sampled:
-                PROPAGATOR.inject(msg.headers)
-                return await call_next(msg)
-            if self._current_span is None and span.is_recording():
-                self._current_span, self._origin_context = span, context.get_current()
-            return await super().publish_scope(call_next, msg)
+        async def publish_scope(self, call_next: Any, cmd: Any) -> Any:
+            current = trace.get_current_span().get_span_context()
+            if current.is_valid and not current.trace_flags.sampled:
+                PROPAGATOR.inject(cmd.headers)  # carried on, unrecorded
+                return await call_next(cmd)
+            with tracer.start_as_current_span(
+                f"{cmd.destination} publish",
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.operation.type": "send",
+                    "messaging.destination.name": cmd.destination,
+                    "messaging.message.id": str(cmd.headers.get("Nats-Msg-Id", "")),
+                },
+            ):
+                PROPAGATOR.inject(cmd.headers)
+                return await call_next(cmd)
 
-    class Middleware(NatsTelemetryMiddleware):
-        def __call__(self, msg: Any | None, /, *, context: Any) -> Any:
-            return InSpan(
-                msg,
-                tracer=self._tracer,
-                metrics_container=self._metrics,
-                settings_provider_factory=self._settings_provider_factory,
-                context=context,
-            )
-
-    # counters are Prometheus's job here (services/runtime/metrics.py)
-    return Middleware(tracer_provider=provider, include_messages_counters=False)
+    return Traced
 
 
 def left_out(headers: dict[str, str]) -> bool:

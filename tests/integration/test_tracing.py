@@ -28,9 +28,14 @@ async def test_a_staging_command_is_one_trace_through_every_service(nats_url: st
         system = System(client, settings)
         plan_id = (await system.command("deploy llama-3.1 8B for traced-bot", env="staging"))["plan_id"]
         await system.wait_status(plan_id, "deployed")
+        await system.plan(plan_id)  # a path with an id in it: named by its route template
         await system.settled()
     spans = exporter.get_finished_spans()
     (request,) = [s for s in spans if s.kind is SpanKind.SERVER and s.attributes and "agentops.plan_id" in s.attributes]
+    assert request.name == "POST /api/agent/command"
+    assert request.attributes and request.attributes["http.route"] == "/api/agent/command"
+    served = {s.name for s in spans if s.kind is SpanKind.SERVER}
+    assert "GET /api/deployments/{plan_id}" in served, served
     trace_id = request.context.trace_id
     in_trace = [s for s in spans if s.context.trace_id == trace_id]
     services = {s.attributes.get("agentops.service") for s in in_trace if s.attributes}
@@ -41,6 +46,12 @@ async def test_a_staging_command_is_one_trace_through_every_service(nats_url: st
     ids = {s.context.span_id for s in in_trace}
     assert all(s.parent is None or s.parent.span_id in ids for s in in_trace if s is not request)
     assert request.parent is None or request.parent.span_id not in ids  # the request starts it
+    # each consume span is named for the subject it read and carries the messaging attributes
+    consumed = [s for s in in_trace if s.kind is SpanKind.CONSUMER and s.name.endswith(" process")]
+    assert {"agentops.intent.received", "agentops.plan.proposed"} <= {s.name.split()[0] for s in consumed}
+    for span in consumed:
+        assert span.attributes and span.attributes["messaging.system"] == "nats"
+        assert span.attributes["messaging.destination.name"] == span.name.split()[0]
     # a publish is a child of the request or consume span it was made in, which outlives it
     by_id = {s.context.span_id: s for s in in_trace}
     publishes = [s for s in in_trace if s.kind is SpanKind.PRODUCER]
