@@ -25,6 +25,7 @@ from shared.models import (
     Frozen,
     SageMakerCall,
     SageMakerDeploymentConfig,
+    SmokeTest,
     utcnow,
 )
 
@@ -129,6 +130,7 @@ class DeploymentStatusData(Frozen):
     mode: Literal["dry-run", "sandbox", "aws"]
     calls: list[SageMakerCall] = Field(default_factory=list)
     reason: str | None = None
+    smoke: SmokeTest | None = None  # deployed (or failed by it): the test request after InService
 
 
 class NotificationFailedData(Frozen):

@@ -165,6 +165,8 @@ def _status(row: PlanRow, event: DeploymentStatus) -> dict[str, Any]:
     }
     if d.reason:
         details["reason"] = d.reason
+    if d.smoke is not None:
+        details["smoke"] = d.smoke
     return {"status": PlanStatus(d.status), "details": details}
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.costs import HOURS_PER_MONTH
 from shared.models import MAX_INSTANCES, Env, Finding, SageMakerDeploymentConfig
-from shared.settings import Settings
+from shared.settings import ExecutorMode, Settings
 
 SCHEMA_CODES = {
     "endpoint_name": "ENDPOINT_NAME_INVALID",
@@ -59,6 +59,8 @@ def check(
                 "(GET the planner's catalog or `agentops parse` suggestions)",
             )
         )
+    if model is not None and model.gated:
+        findings += gated_token(model.id, settings)
     instance = instances.get(config.instance_type)
     if instance is None:
         findings.append(
@@ -74,6 +76,24 @@ def check(
     cost = round(instance.usd_per_hour * config.instance_count, 4)
     findings += _cost(config, env, cost, instance.usd_per_hour, settings, spend)
     return findings
+
+
+def gated_token(model_id: str, settings: Settings) -> list[Finding]:
+    """A gated Hugging Face model downloads its weights only with a token. Without one an AWS
+    endpoint would fail while starting (after the instances bill): an error in `aws` mode, a
+    warning where nothing real is downloaded (dry-run, sandbox)."""
+    if settings.hf_token_configured:
+        return []
+    real = settings.executor_mode is ExecutorMode.AWS
+    return [
+        Finding(
+            code="HF_TOKEN_MISSING",
+            severity="error" if real else "warning",
+            message=f"{model_id} is gated on Hugging Face and no token is configured: set HF_TOKEN_SECRET_ARN "
+            "(a Secrets Manager secret the executor reads) or HF_TOKEN, from an account that accepted the "
+            f"model's license{'' if real else ', before deploying to AWS'}",
+        )
+    ]
 
 
 def _schema(config: SageMakerDeploymentConfig) -> list[Finding]:

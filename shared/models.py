@@ -106,7 +106,16 @@ class SageMakerCall(Frozen):
 
     operation: str
     params: dict[str, Any]
-    service: Literal["sagemaker", "cloudwatch"] = "sagemaker"
+    service: Literal["sagemaker", "cloudwatch", "sagemaker-runtime"] = "sagemaker"
+
+
+class SmokeTest(Frozen):
+    """One request to the endpoint once it is InService, in its container's wire format:
+    `passed` (HTTP 200 with a body), `failed` (why), or `described` (dry-run: not sent)."""
+
+    outcome: Literal["passed", "failed", "described"]
+    latency_ms: float | None = Field(default=None, ge=0)
+    detail: str = Field(default="", max_length=500)
 
 
 class DeploymentPlan(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.approvals import Waiting
 from shared.events import ApprovalDecidedData, ApprovalRequestedData, DeploymentActionData
-from shared.models import Env, Evidence, Finding, PlanStatus, SageMakerCall, SageMakerDeploymentConfig
+from shared.models import Env, Evidence, Finding, PlanStatus, SageMakerCall, SageMakerDeploymentConfig, SmokeTest
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn"]
 
@@ -55,6 +55,9 @@ class PlanDetails(Model):
     mode: Literal["dry-run", "sandbox", "aws"] | None = Field(default=None, description="how the executor ran it")
     sagemaker_calls: list[SageMakerCall] = Field(default_factory=list, description="made, or in dry-run described")
     reason: str | None = Field(default=None, description="why the deployment failed (or the last status said so)")
+    smoke: SmokeTest | None = Field(
+        default=None, description="the test request after the last deploy: outcome, latency"
+    )
 
 
 class PlanRow(Model):

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     reconcile_seconds: float = Field(default=300.0, gt=0)
     cost_cache_seconds: float = Field(default=300.0, ge=0)
     sagemaker_execution_role_arn: str = "arn:aws:iam::000000000000:role/AgentOpsSageMakerExecution"
+    # Gated Hugging Face models (Llama, Mistral, Gemma) download their weights with a token: the
+    # ARN of a Secrets Manager secret the executor reads at each deploy (the token itself, or JSON
+    # with an HF_TOKEN key), or the token itself. Only the executor ever holds it; events, plans,
+    # the audit log and logs show it as REDACTED.
+    hf_token_secret_arn: str = ""
+    hf_token: SecretStr = SecretStr("")
 
     # Gateway.
     gateway_host: str = "127.0.0.1"
@@ -152,6 +158,11 @@ class Settings(BaseSettings):
     @property
     def planner_backend(self) -> str:
         return "openai" if self.llm_api_base else "sagemaker" if self.llm_endpoint else "rules"
+
+    @property
+    def hf_token_configured(self) -> bool:
+        """Whether gated models get a token (the guardian needs only this, never the token)."""
+        return bool(self.hf_token_secret_arn.strip() or self.hf_token.get_secret_value().strip())
 
     @property
     def identity_path(self) -> Path:

@@ -39,6 +39,7 @@ def create_app(
         settings.sagemaker_execution_role_arn,
         settings.aws_region,
         AlarmPolicy(settings.alarm_5xx_threshold, settings.alarm_latency_ms),
+        hf_token=settings.hf_token_configured,
     )
     aws = None if dry else (backend or SageMakerBackend(settings))
     what = "SageMaker and CloudWatch calls made (or, in dry-run, described)"

@@ -8,6 +8,8 @@ mode, with backoff); what cannot succeed by retrying fails the deployment with a
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +19,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.models import SageMakerCall
+from services.executor.sagemaker import HF_TOKEN_VAR, REDACTED
+from shared.models import SageMakerCall, SmokeTest
 from shared.settings import ExecutorMode, Settings
 
 # What moto's SageMaker accepts as instance types predates g5/g6/g6e/p4d/p5/inf2 (its enum is old).
@@ -38,6 +41,7 @@ TRANSIENT = {"ThrottlingException", "Throttling", "ServiceUnavailable", "Interna
 TRANSIENT_TRIES = 6
 OWNER_TAG = "agentops:plan_id"  # on the model, config and endpoint: the plan they belong to
 MISSING_ENDPOINT = "\0missing"
+WITHHELD = "a log line that would show a Secrets Manager secret, withheld"
 
 
 class DeployFailed(Exception):
@@ -50,12 +54,16 @@ class Outcome:
     reason: str | None = None
 
 
-def clients(settings: Settings) -> tuple[Any, Any]:
+def client(settings: Settings, service: str) -> Any:
     config = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=10, read_timeout=60)
     kwargs: dict[str, Any] = {"region_name": settings.aws_region, "config": config}
     if settings.sagemaker_endpoint_url:
         kwargs["endpoint_url"] = settings.sagemaker_endpoint_url
-    sm, cw = boto3.client("sagemaker", **kwargs), boto3.client("cloudwatch", **kwargs)
+    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+def clients(settings: Settings) -> tuple[Any, Any]:
+    sm, cw = client(settings, "sagemaker"), client(settings, "cloudwatch")
     if settings.executor_mode is ExecutorMode.SANDBOX:
         sm.meta.events.register("provide-client-params.sagemaker.CreateEndpointConfig", _stand_in)
     return sm, cw
@@ -82,12 +90,68 @@ def _fatal(exc: Exception, call: SageMakerCall) -> DeployFailed:
 
 
 class SageMakerBackend:
-    def __init__(self, settings: Settings, sm: Any = None, cw: Any = None) -> None:
+    def __init__(self, settings: Settings, sm: Any = None, cw: Any = None, secrets: Any = None) -> None:
         self.settings = settings
         if sm is None or cw is None:
             sm, cw = clients(settings)
         self.sm, self.cw = sm, cw
+        self._secrets = secrets  # Secrets Manager, made when a gated model first needs its token
+        self._runtime: Any = None  # SageMaker Runtime, made for the first smoke test
+        self._tokens: set[str] = set()  # every token held, so no message that leaves here shows one
         self.sleep: Callable[[float], None] = time.sleep
+        # botocore logs each request's body at debug level: a line that would hold the token
+        # holds REDACTED instead, whatever logger wrote it
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(Redacting(self._tokens))
+
+    # ---- the Hugging Face token -------------------------------------------------------
+
+    def hf_token(self) -> str:
+        """The token, read at each deploy (a rotated secret is taken up without a restart)."""
+        if token := self.settings.hf_token.get_secret_value().strip():
+            self._tokens.add(token)
+            return token
+        arn = self.settings.hf_token_secret_arn.strip()
+        if not arn:
+            raise DeployFailed(
+                "HuggingFaceToken: the model is gated and no token is configured: set HF_TOKEN_SECRET_ARN or HF_TOKEN"
+            )
+        if self._secrets is None:
+            self._secrets = client(self.settings, "secretsmanager")
+        try:
+            text = self._secrets.get_secret_value(SecretId=arn).get("SecretString") or ""
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise DeployFailed(
+                f"HuggingFaceToken: the secret HF_TOKEN_SECRET_ARN names could not be read ({code}): check that "
+                "it exists in this region and that the executor's role may secretsmanager:GetSecretValue on it"
+            ) from None
+        except BotoCoreError as exc:
+            why = type(exc).__name__
+            raise DeployFailed(f"HuggingFaceToken: Secrets Manager could not be reached ({why})") from None
+        token = _token_in(text)
+        if not token:
+            raise DeployFailed(
+                "HuggingFaceToken: the secret HF_TOKEN_SECRET_ARN names is empty: store the token itself, or JSON "
+                'with an "HF_TOKEN" key'
+            )
+        self._tokens.add(token)
+        return token
+
+    def _sent(self, call: SageMakerCall) -> dict[str, Any]:
+        """The parameters as sent: a REDACTED token replaced by the real one, in a copy (the call
+        itself, which events carry, keeps REDACTED)."""
+        env = call.params.get("PrimaryContainer", {}).get("Environment", {})
+        if call.operation != "CreateModel" or env.get(HF_TOKEN_VAR) != REDACTED:
+            return call.params
+        container = {**call.params["PrimaryContainer"], "Environment": {**env, HF_TOKEN_VAR: self.hf_token()}}
+        return {**call.params, "PrimaryContainer": container}
+
+    def _scrubbed(self, failure: DeployFailed) -> DeployFailed:
+        message = str(failure)
+        for token in self._tokens:
+            message = message.replace(token, REDACTED)
+        return failure if message == str(failure) else DeployFailed(message)
 
     # ---- calls ------------------------------------------------------------------------
 
@@ -107,9 +171,9 @@ class SageMakerBackend:
                     if code in TRANSIENT and attempt < TRANSIENT_TRIES - 1:
                         self.sleep(min(0.5 * 2**attempt, self.settings.poll_max_seconds))
                         continue
-                    raise _fatal(exc, call) from exc
+                    raise self._scrubbed(_fatal(exc, call)) from None
                 except BotoCoreError as exc:
-                    raise _fatal(exc, call) from exc
+                    raise self._scrubbed(_fatal(exc, call)) from None
 
     def _one(self, call: SageMakerCall, owner: str | None = None) -> None:
         p = call.params
@@ -130,7 +194,7 @@ class SageMakerBackend:
         if call.operation == "UpdateEndpointWeightsAndCapacities":
             self._must_own(p["EndpointName"], owner)
         try:
-            getattr(self.sm, _snake(call.operation))(**p)
+            getattr(self.sm, _snake(call.operation))(**self._sent(call))
         except ClientError as exc:
             if call.operation.startswith("Delete") and _missing(exc):
                 return  # already gone: the goal is reached
@@ -202,6 +266,31 @@ class SageMakerBackend:
                 return False
             raise
 
+    def smoke(self, call: SageMakerCall) -> SmokeTest:
+        """Send the smoke test request once; `passed` needs HTTP 200 with a body."""
+        if self._runtime is None:
+            self._runtime = client(self.settings, "sagemaker-runtime")
+        started = time.perf_counter()
+        try:
+            answer = self._runtime.invoke_endpoint(**call.params)
+            body = answer["Body"].read()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            detail = f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip().rstrip(":")
+            return SmokeTest(outcome="failed", latency_ms=_since(started), detail=self._clean(detail))
+        except BotoCoreError as exc:
+            return SmokeTest(outcome="failed", latency_ms=_since(started), detail=self._clean(f"{type(exc).__name__}"))
+        latency = _since(started)
+        if not body:
+            return SmokeTest(outcome="failed", latency_ms=latency, detail="the endpoint answered with an empty body")
+        kind = answer.get("ContentType") or "no content type"
+        return SmokeTest(outcome="passed", latency_ms=latency, detail=f"HTTP 200, {len(body)} bytes of {kind}"[:500])
+
+    def _clean(self, text: str) -> str:
+        for token in self._tokens:
+            text = text.replace(token, REDACTED)
+        return text[:500]
+
     # ---- state ------------------------------------------------------------------------
 
     def endpoint(self, name: str) -> Outcome:
@@ -227,6 +316,43 @@ class SageMakerBackend:
             heartbeat()
             self.sleep(delay)
             delay = min(delay * 2, self.settings.poll_max_seconds)
+
+
+class Redacting(logging.Filter):
+    def __init__(self, secrets: set[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "SecretString" in message:  # botocore's Secrets Manager response, before the token is known
+            record.msg, record.args = f"{WITHHELD} ({record.name})", None
+        elif self.secrets and any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, REDACTED)
+            record.msg, record.args = message, None
+        return True
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _token_in(secret: str) -> str:
+    """A secret holds the token itself, or JSON with it under HF_TOKEN (or another *token* key)."""
+    text = secret.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        return ""
+    if not isinstance(fields, dict):
+        return ""
+    for key in (HF_TOKEN_VAR, "HUGGING_FACE_HUB_TOKEN", "hf_token", "token"):
+        if isinstance(fields.get(key), str) and fields[key].strip():
+            return str(fields[key]).strip()
+    return ""
 
 
 def _plan_of(tags: list[dict[str, str]]) -> str | None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from services.executor import sagemaker
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData, Event
-from shared.models import Action, Env, SageMakerCall, SageMakerDeploymentConfig
+from shared.models import Action, Env, SageMakerCall, SageMakerDeploymentConfig, SmokeTest
 
 SERVICE = "executor"
 Status = Literal["deploying", "deployed", "failed", "paused", "deleted"]
@@ -35,16 +35,31 @@ class Context:
         role_arn: str,
         region: str,
         alarms: sagemaker.AlarmPolicy | None = None,
+        hf_token: bool = False,
     ) -> None:
         self.models, self.instances, self.mode = models, instances, mode
         self.role_arn, self.region = role_arn, region
         self.alarms = alarms or sagemaker.AlarmPolicy()
+        self.hf_token = hf_token  # a Hugging Face token is configured (never the token itself)
 
 
 def status(
-    cause: Event, ctx: Context, step: Status, endpoint: str, calls: list[SageMakerCall], reason: str | None = None
+    cause: Event,
+    ctx: Context,
+    step: Status,
+    endpoint: str,
+    calls: list[SageMakerCall],
+    reason: str | None = None,
+    smoke: SmokeTest | None = None,
 ) -> DeploymentStatus:
-    data = DeploymentStatusData(status=step, endpoint_name=endpoint, mode=ctx.mode, calls=calls, reason=reason)  # type: ignore[arg-type]
+    data = DeploymentStatusData(
+        status=step,
+        endpoint_name=endpoint,
+        mode=ctx.mode,  # type: ignore[arg-type]
+        calls=calls,
+        reason=reason,
+        smoke=smoke,
+    )
     return cause.caused(DeploymentStatus, step, SERVICE, data)
 
 
@@ -53,7 +68,15 @@ def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, D
     d = event.data
     if d.operation == "deploy":
         calls = sagemaker.deploy_calls(
-            d.config, d.env, event.plan_id, ctx.models, ctx.instances, ctx.role_arn, ctx.region, ctx.alarms
+            d.config,
+            d.env,
+            event.plan_id,
+            ctx.models,
+            ctx.instances,
+            ctx.role_arn,
+            ctx.region,
+            ctx.alarms,
+            hf_token=ctx.hf_token,
         )
     elif d.operation == "restart":
         calls = [sagemaker.create_endpoint_call(d.config, d.env, event.plan_id)]
@@ -63,8 +86,9 @@ def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, D
     return status(event, ctx, "deploying", d.config.endpoint_name, calls), record
 
 
-def finish(event: DeploymentRequested, ctx: Context) -> DeploymentStatus:
-    return status(event, ctx, "deployed", event.data.config.endpoint_name, [])
+def finish(event: DeploymentRequested, ctx: Context, check: SageMakerCall, smoke: SmokeTest) -> DeploymentStatus:
+    """`deployed`, with the smoke test request made (or, in dry-run, described) and its outcome."""
+    return status(event, ctx, "deployed", event.data.config.endpoint_name, [check], smoke=smoke)
 
 
 def wind_down(

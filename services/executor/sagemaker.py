@@ -6,12 +6,17 @@ Names are deterministic from the plan, so a redelivered request names the same r
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.models import Env, SageMakerCall, SageMakerDeploymentConfig
 
 VARIANT = "AllTraffic"
+# What a recorded call shows for the Hugging Face token: the executor puts the token in its place
+# only in the request it sends (services/executor/aws.py), never in a call anyone sees.
+HF_TOKEN_VAR = "HF_TOKEN"
+REDACTED = "REDACTED"
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,10 @@ def deploy_calls(
     role_arn: str,
     region: str,
     alarms: AlarmPolicy | None = None,
+    hf_token: bool = False,
 ) -> list[SageMakerCall]:
+    """`hf_token`: a token is configured, so a gated model's container gets HF_TOKEN (REDACTED
+    here; the executor fills it in as it sends the call)."""
     n = names_for(config, plan_id)
     model = models.get(config.model_name)
     instance = instances.get(config.instance_type)
@@ -102,6 +110,8 @@ def deploy_calls(
         env_vars = dict(model.container.env)
         if instance is not None and instance.gpu_count:
             env_vars["SM_NUM_GPUS"] = str(instance.gpu_count)
+        if model.gated and hf_token:
+            env_vars[HF_TOKEN_VAR] = REDACTED
         container = {"Image": model.container.image_uri.format(account=account, region=region), "Environment": env_vars}
     tags = _tags(plan_id, config, env)
     return [
@@ -166,3 +176,27 @@ def delete_calls(config: SageMakerDeploymentConfig, plan_id: str, endpoint_exist
         SageMakerCall(operation="DeleteModel", params={"ModelName": n.model}),
         SageMakerCall(service="cloudwatch", operation="DeleteAlarms", params={"AlarmNames": alarm_names(config)}),
     ]
+
+
+SMOKE_PROMPT = "Reply with the word OK."
+
+
+def smoke_call(config: SageMakerDeploymentConfig, models: ModelCatalog) -> SageMakerCall:
+    """One tiny request in the container's wire format: TGI and DJL LMI take
+    {"inputs", "parameters"} at /invocations; a NIM takes an OpenAI chat completion."""
+    model = models.get(config.model_name)
+    body: dict[str, object]
+    if model is not None and model.container.framework == "nim":
+        body = {"model": model.id, "messages": [{"role": "user", "content": SMOKE_PROMPT}], "max_tokens": 8}
+    else:
+        body = {"inputs": SMOKE_PROMPT, "parameters": {"max_new_tokens": 8}}
+    return SageMakerCall(
+        service="sagemaker-runtime",
+        operation="InvokeEndpoint",
+        params={
+            "EndpointName": config.endpoint_name,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": json.dumps(body),
+        },
+    )

@@ -11,10 +11,11 @@ from typing import Any, Protocol
 
 from services.executor.aws import DeployFailed, Outcome
 from services.executor.lifecycle import SERVICE, Context, Deployed, finish, start, status, wind_down
+from services.executor.sagemaker import smoke_call
 from shared.bus import Publish
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
 from shared.kv import Store
-from shared.models import SageMakerCall
+from shared.models import SageMakerCall, SmokeTest
 
 Progress = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -24,6 +25,7 @@ class Backend(Protocol):
 
     def run(self, calls: list[SageMakerCall], owner: str | None = None) -> None: ...
     def wait_in_service(self, endpoint: str, heartbeat: Callable[[], None]) -> Outcome: ...
+    def smoke(self, call: SageMakerCall) -> SmokeTest: ...
     def endpoint(self, name: str) -> Outcome: ...
     def tagged_endpoints(self) -> dict[str, str | None]: ...
 
@@ -53,10 +55,11 @@ class Executor:
         deploying, record = start(event, self.ctx)
         await self.publish(deploying)
         await self.records.put(event.plan_id, record)
+        check = smoke_call(event.data.config, self.ctx.models)
         if self.aws is None:
-            self.count_calls(deploying.data.calls, "")
+            self.count_calls([*deploying.data.calls, check], "")
             await self.sleep(self.dry_run_seconds)
-            await self._deployed(event, record)
+            await self._deployed(event, record, check, SmokeTest(outcome="described"))
             return
         endpoint = event.data.config.endpoint_name
         loop = asyncio.get_running_loop()
@@ -73,7 +76,15 @@ class Executor:
             return
         self.count_calls(deploying.data.calls, "")
         if outcome.status == "InService":
-            await self._deployed(event, record)
+            smoke = await asyncio.to_thread(self.aws.smoke, check)
+            self.count_calls([check], "" if smoke.outcome == "passed" else "SmokeTestFailed")
+            if smoke.outcome == "passed":
+                await self._deployed(event, record, check, smoke)
+                return
+            # InService but not answering: the deployment failed; the endpoint stays (and bills)
+            # until someone looks at it or deletes the plan, as a Failed one would
+            why = f"smoke test: the endpoint is InService but {check.operation} failed: {smoke.detail}"
+            await self.publish(status(event, self.ctx, "failed", endpoint, [check], why, smoke))
         else:
             reason = outcome.reason or f"the endpoint is {outcome.status}"
             await self.publish(status(event, self.ctx, "failed", endpoint, [], reason))
@@ -134,6 +145,8 @@ class Executor:
                 found.append((endpoint, plan_id))
         return found
 
-    async def _deployed(self, event: DeploymentRequested, record: Deployed) -> None:
-        await self.publish(finish(event, self.ctx))
+    async def _deployed(
+        self, event: DeploymentRequested, record: Deployed, check: SageMakerCall, smoke: SmokeTest
+    ) -> None:
+        await self.publish(finish(event, self.ctx, check, smoke))
         await self.records.put(event.plan_id, record.model_copy(update={"settled": True}))

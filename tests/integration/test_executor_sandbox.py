@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import boto3
 import httpx
+import psycopg
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
 from moto.server import ThreadedMotoServer
 
 from services.executor.aws import DeployFailed, SageMakerBackend
 from services.executor.lifecycle import Context, Deployed
-from services.executor.sagemaker import AlarmPolicy, alarm_names, delete_calls, deploy_calls, names_for, scale_call
+from services.executor.sagemaker import (
+    SMOKE_PROMPT,
+    AlarmPolicy,
+    alarm_names,
+    delete_calls,
+    deploy_calls,
+    names_for,
+    scale_call,
+    smoke_call,
+)
 from services.executor.service import Executor
 from shared import catalog
+from shared.broker import ALL_EVENTS
 from shared.events import DeploymentRequested, DeploymentRequestedData
 from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
@@ -69,8 +85,10 @@ def test_dry_run_calls_match_botocore_service_models() -> None:
         scale_call(CONFIG),
         *delete_calls(CONFIG, "plan-1", endpoint_exists=True),
     ]
+    calls.append(smoke_call(CONFIG, models))
     validator = ParamValidator()
-    shapes = {s: boto3.client(s, region_name="us-east-1").meta.service_model for s in ("sagemaker", "cloudwatch")}
+    services = ("sagemaker", "cloudwatch", "sagemaker-runtime")
+    shapes = {s: boto3.client(s, region_name="us-east-1").meta.service_model for s in services}
     for call in calls:
         shape = shapes[call.service].operation_model(call.operation).input_shape
         report = validator.validate(call.params, shape)
@@ -88,6 +106,9 @@ async def test_the_whole_lifecycle_in_the_sandbox(sandbox: System, moto_url: str
     plan_id = (await sandbox.command("deploy llama-3.1 8B for sandbox-bot", env="staging"))["plan_id"]
     plan = await sandbox.wait_status(plan_id, "deployed")
     assert plan["details"]["mode"] == "sandbox"
+    # smoke-tested once InService (moto answers any invocation: the sandbox shows the path, not a model)
+    assert plan["details"]["smoke"]["outcome"] == "passed" and plan["details"]["smoke"]["latency_ms"] >= 0
+    assert plan["details"]["sagemaker_calls"][-1]["operation"] == "InvokeEndpoint"
     endpoint = plan["artifact"]["endpoint_name"]
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
     assert len(sm.list_models()["Models"]) == 1 and len(sm.list_endpoint_configs()["EndpointConfigs"]) == 1
@@ -301,3 +322,167 @@ async def test_the_reconciler_reports_endpoints_that_no_live_plan_has(moto_url: 
     assert await executor.unowned() == [("forgotten-staging", "gone-plan")]
     await records.put("gone-plan", Deployed(plan_id="gone-plan", env=Env.STAGING, config=left, endpoint_live=True))
     assert await executor.unowned() == []
+
+
+async def test_a_gated_model_gets_its_token_from_secrets_manager_and_nothing_records_it(
+    nats_url: str, database_url: str, moto_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The container is given the token; every event on the bus, every table, every API answer
+    and every log line (botocore's request bodies at debug level included) shows REDACTED."""
+    token = "hf_" + secrets.token_hex(20)
+    arn = aws(moto_url, "secretsmanager").create_secret(
+        Name="agentops/hf-token", SecretString=json.dumps({"HF_TOKEN": token})
+    )["ARN"]
+    settings = system_settings(
+        nats_url,
+        database_url,
+        executor_mode="sandbox",
+        sagemaker_endpoint_url=moto_url,
+        poll_initial_seconds=0.05,
+        hf_token_secret_arn=arn,
+        log_level="debug",
+    )
+    caplog.set_level(logging.DEBUG)
+    seen: list[bytes] = []
+    nc = await connect(nats_url)
+
+    async def keep(msg: Any) -> None:
+        seen.append(msg.data + json.dumps(msg.headers or {}).encode())
+
+    sub = await nc.subscribe(ALL_EVENTS, cb=keep)
+    try:
+        async with running(settings) as client:
+            system = System(client, settings)
+            plan_id = (await system.command("deploy llama-3.1 8B for gated-bot", env="staging"))["plan_id"]
+            await system.wait_status(plan_id, "deployed")
+            await system.settled()
+            answers = [
+                (await client.get(path)).text
+                for path in (f"/api/deployments/{plan_id}", f"/api/deployments/{plan_id}/history", "/api/audit")
+            ]
+    finally:
+        await sub.unsubscribe()
+        await nc.close()
+    sm = aws(moto_url, "sagemaker")
+    (model,) = sm.list_models()["Models"]
+    assert sm.describe_model(ModelName=model["ModelName"])["PrimaryContainer"]["Environment"]["HF_TOKEN"] == token
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        stored = "".join(str(r[0]) for t in tables for r in conn.execute(f'SELECT t::text FROM "{t}" t'))
+    assert token not in stored and "REDACTED" in stored
+    assert seen and not [m for m in seen if token.encode() in m]
+    assert any(b"REDACTED" in m for m in seen)  # the deploying event's CreateModel call shows where it went
+    assert not [a for a in answers if token in a]
+    assert "CreateModel" in caplog.text and token not in caplog.text
+
+
+def test_a_secret_that_cannot_be_read_fails_the_deployment_saying_what_to_fix(moto_url: str) -> None:
+    settings = Settings(
+        executor_mode="sandbox",
+        sagemaker_endpoint_url=moto_url,
+        hf_token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:nowhere-AbCdEf",
+    )
+    calls = deploy_calls(
+        CONFIG,
+        Env.STAGING,
+        "plan-g",
+        catalog.models(),
+        catalog.instances(),
+        "arn:aws:iam::1:role/x",
+        "us-east-1",
+        hf_token=True,
+    )
+    backend = SageMakerBackend(settings)
+    with pytest.raises(DeployFailed, match=r"HF_TOKEN_SECRET_ARN .*could not be read.*GetSecretValue"):
+        backend.run(calls, "plan-g")
+    assert aws(moto_url, "sagemaker").list_models()["Models"] == []  # nothing made without its token
+    empty = aws(moto_url, "secretsmanager").create_secret(Name="agentops/empty", SecretString="  ")["ARN"]
+    with pytest.raises(DeployFailed, match="is empty"):
+        SageMakerBackend(settings.model_copy(update={"hf_token_secret_arn": empty})).run(calls, "plan-g")
+
+
+def test_a_failure_message_never_carries_the_token() -> None:
+    """SageMaker's validation errors can quote what they were sent: the token comes out REDACTED."""
+    token = "hf_" + secrets.token_hex(12)
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    backend = SageMakerBackend(Settings(hf_token=token), sm, cw)
+    calls = deploy_calls(
+        CONFIG,
+        Env.STAGING,
+        "plan-t",
+        catalog.models(),
+        catalog.instances(),
+        "arn:aws:iam::1:role/x",
+        "us-east-1",
+        hf_token=True,
+    )
+    model = calls[0]
+    assert model.params["PrimaryContainer"]["Environment"]["HF_TOKEN"] == "REDACTED"
+    with Stubber(sm) as stub:
+        stub.add_client_error("describe_model", "ValidationException", "Could not find model")
+        sent = {**model.params}
+        sent["PrimaryContainer"] = {
+            **model.params["PrimaryContainer"],
+            "Environment": {**model.params["PrimaryContainer"]["Environment"], "HF_TOKEN": token},
+        }
+        stub.add_client_error(
+            "create_model", "ValidationException", f"Value '{token}' at 'environment' failed", expected_params=sent
+        )
+        with pytest.raises(DeployFailed) as failed:
+            backend.run([model])
+    assert token not in str(failed.value) and "REDACTED" in str(failed.value)
+    assert model.params["PrimaryContainer"]["Environment"]["HF_TOKEN"] == "REDACTED"  # the call is unchanged
+
+
+def smoke_stubbed() -> tuple[SageMakerBackend, Stubber]:
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    backend = SageMakerBackend(Settings(executor_mode="sandbox", sagemaker_endpoint_url="http://127.0.0.1:1"), sm, cw)
+    backend._runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    return backend, Stubber(backend._runtime)
+
+
+def test_the_smoke_test_sends_the_tgi_request_and_times_the_answer() -> None:
+    backend, stub = smoke_stubbed()
+    check = smoke_call(CONFIG, catalog.models())
+    body = StreamingBody(io.BytesIO(b'[{"generated_text": "OK"}]'), 26)
+    stub.add_response(
+        "invoke_endpoint", {"Body": body, "ContentType": "application/json"}, expected_params=check.params
+    )
+    with stub:
+        smoke = backend.smoke(check)
+    assert smoke.outcome == "passed" and smoke.latency_ms is not None
+    assert smoke.detail == "HTTP 200, 26 bytes of application/json"
+    assert json.loads(check.params["Body"]) == {"inputs": SMOKE_PROMPT, "parameters": {"max_new_tokens": 8}}
+
+
+@pytest.mark.parametrize(
+    ("error", "body", "says"),
+    [
+        ("ModelError", None, "ModelError: Received server error (500) from primary"),
+        ("ModelNotReadyException", None, "ModelNotReadyException"),
+        (None, b"", "empty body"),
+    ],
+)
+def test_a_smoke_test_that_gets_no_answer_says_why(error: str | None, body: bytes | None, says: str) -> None:
+    backend, stub = smoke_stubbed()
+    check = smoke_call(CONFIG, catalog.models())
+    if error:
+        stub.add_client_error("invoke_endpoint", error, "Received server error (500) from primary", 424)
+    else:
+        stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(body or b""), 0)})
+    with stub:
+        smoke = backend.smoke(check)
+    assert smoke.outcome == "failed" and says in smoke.detail
+
+
+def test_an_lmi_model_gets_the_lmi_request_and_a_nim_an_openai_one() -> None:
+    models = catalog.models()
+    lmi = next(m for m in models.models if m.container.framework == "djl-lmi")
+    body = json.loads(smoke_call(CONFIG.model_copy(update={"model_name": lmi.id}), models).params["Body"])
+    assert body == {"inputs": SMOKE_PROMPT, "parameters": {"max_new_tokens": 8}}
+    container = lmi.container.model_copy(update={"framework": "nim"})
+    nim = models.model_copy(update={"models": [lmi.model_copy(update={"container": container})]})
+    body = json.loads(smoke_call(CONFIG.model_copy(update={"model_name": lmi.id}), nim).params["Body"])
+    assert body["messages"] == [{"role": "user", "content": SMOKE_PROMPT}] and body["model"] == lmi.id

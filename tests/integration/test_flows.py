@@ -27,7 +27,15 @@ async def test_staging_command_deploys_and_every_step_is_audited_in_order(system
     assert plan["artifact"]["endpoint_name"] == "chatbot-x-staging"
     assert plan["artifact"]["budget_usd_per_hour"] == 20.0
     calls = [c["operation"] for c in plan["details"]["sagemaker_calls"]]
-    assert calls == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
+    assert calls == [
+        "CreateModel",
+        "CreateEndpointConfig",
+        "PutMetricAlarm",
+        "PutMetricAlarm",
+        "CreateEndpoint",
+        "InvokeEndpoint",  # the smoke test, described (dry-run sends nothing)
+    ]
+    assert plan["details"]["smoke"] == {"outcome": "described", "latency_ms": None, "detail": ""}
     await system.settled()  # the final status recorded before the log is read
     assert await audit_types(database_url, answer["plan_id"]) == [
         "intent.received",
@@ -139,7 +147,10 @@ async def test_pause_restart_delete_follow_the_allowed_transitions(system: Syste
 
     assert (await system.client.post(f"/api/deployments/{plan_id}/restart")).status_code == 200
     restarted = await system.wait_status(plan_id, "deployed")
-    assert restarted["details"]["sagemaker_calls"][-1]["operation"] == "CreateEndpoint"
+    assert [c["operation"] for c in restarted["details"]["sagemaker_calls"][-2:]] == [
+        "CreateEndpoint",
+        "InvokeEndpoint",
+    ]
 
     assert (await system.client.delete(f"/api/deployments/{plan_id}")).status_code == 200
     await system.wait_status(plan_id, "deleted")

@@ -17,6 +17,10 @@ L1 = "meta-llama/Llama-3.2-1B-Instruct"
 M7 = "mistralai/Mistral-7B-Instruct-v0.3"
 MIX = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 G27 = "google/gemma-2-27b-it"
+QWEN = "Qwen/Qwen2.5-7B-Instruct"
+AWS = {"executor_mode": "aws", "execute": True, "sagemaker_execution_role_arn": "arn:aws:iam::123456789012:role/sm"}
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:agentops/hf-AbCdEf"
+TOKEN = {"hf_token": "hf_test"}  # for the checks that are about something else
 
 
 @dataclass
@@ -144,6 +148,12 @@ PLANS = [
         settings={"monthly_budget_policy": "warning"},
     ),
     Plan("negative budget", {"BUDGET_INVALID"}, budget=-5),
+    # a gated model's weights download only with a Hugging Face token: on AWS, none is an error
+    Plan("gated model on AWS without a Hugging Face token", {"HF_TOKEN_MISSING"}, settings=AWS),
+    Plan("gated model on AWS with a token secret", set(), settings={**AWS, "hf_token_secret_arn": SECRET}),
+    Plan("gated model on AWS with a token", set(), settings={**AWS, "hf_token": "hf_x"}),
+    Plan("open model on AWS without a token", set(), model=QWEN, settings=AWS),
+    Plan("gated model in dry-run without a token (a warning)", set()),
     Plan("no spend figure skips only the monthly check", {"OVER_BUDGET"}, budget=0.5, month_to_date=None),
 ]
 
@@ -171,7 +181,7 @@ def test_a_warning_policy_keeps_the_finding_visible() -> None:
         L8,
         catalog.models(),
         catalog.instances(),
-        Settings(monthly_budget_policy="warning"),
+        Settings(monthly_budget_policy="warning", **TOKEN),
         Spend(59_500.0),
     )
     assert [(f.code, f.severity) for f in findings] == [("OVER_MONTHLY_BUDGET", "warning")]
@@ -180,5 +190,17 @@ def test_a_warning_policy_keeps_the_finding_visible() -> None:
 
 def test_messages_say_what_to_change() -> None:
     plan = Plan("m", set(), instance_type="ml.m5.large")
-    (finding,) = check(plan.config(), Env.STAGING, L8, catalog.models(), catalog.instances(), Settings(), None)
+    (finding,) = check(plan.config(), Env.STAGING, L8, catalog.models(), catalog.instances(), Settings(**TOKEN), None)
     assert "choose a GPU instance" in finding.message and "19.3 GiB" in finding.message
+
+
+@pytest.mark.parametrize("mode", ["dry-run", "sandbox"])
+def test_a_gated_model_without_a_token_is_a_warning_where_nothing_is_downloaded(mode: str) -> None:
+    settings = Settings(executor_mode=mode, sagemaker_endpoint_url="http://127.0.0.1:1")  # type: ignore[arg-type]
+    plan = Plan("g", set())
+    findings = check(plan.config(), Env.STAGING, L8, catalog.models(), catalog.instances(), settings, None)
+    (finding,) = [f for f in findings if f.code == "HF_TOKEN_MISSING"]
+    assert finding.severity == "warning"
+    assert "HF_TOKEN_SECRET_ARN" in finding.message and "HF_TOKEN" in finding.message and L8 in finding.message
+    aws = check(plan.config(), Env.STAGING, L8, catalog.models(), catalog.instances(), Settings(**AWS), None)  # type: ignore[arg-type]
+    assert [(f.code, f.severity) for f in aws] == [("HF_TOKEN_MISSING", "error")]

@@ -4,6 +4,7 @@ keeps what it is given, a clock, a SageMaker stand-in, a log. No broker, no data
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -37,7 +38,7 @@ from shared.events import (
 )
 from shared.guardrails import Spend
 from shared.kv import MemoryStore
-from shared.models import Action, Env, SageMakerDeploymentConfig
+from shared.models import Action, Env, SageMakerDeploymentConfig, SmokeTest
 from shared.settings import Settings
 from tests.infra import signed
 from tests.unit.test_approval_policy import NOW, policy, proposal
@@ -139,8 +140,15 @@ REQUEST = DeploymentRequested(
 class SageMaker:
     """A stand-in for the boto3 backend: records calls, answers as told."""
 
-    def __init__(self, status: str = "InService", fail: str | None = None) -> None:
+    def __init__(self, status: str = "InService", fail: str | None = None, smoke: str = "passed") -> None:
         self.status, self.fail, self.calls = status, fail, []  # type: ignore[var-annotated]
+        self.smoked = smoke
+
+    def smoke(self, call: Any) -> SmokeTest:
+        self.calls.append(call.operation)
+        if self.smoked == "passed":
+            return SmokeTest(outcome="passed", latency_ms=12.5, detail="HTTP 200, 40 bytes of application/json")
+        return SmokeTest(outcome="failed", latency_ms=30.0, detail="ModelError: CUDA out of memory")
 
     def run(self, calls: list[Any], owner: str | None = None) -> None:
         if self.fail:
@@ -174,6 +182,30 @@ async def test_executor_in_dry_run_reports_the_calls_and_settles() -> None:
     assert [e.data.status for e in published] == ["deploying", "deployed"]  # type: ignore[attr-defined]
     assert "CreateEndpoint" in [c.operation for c in published[0].data.calls]  # type: ignore[attr-defined]
     assert (await records.get("p1")).settled  # type: ignore[union-attr]
+    # the smoke test it would send, described: the container's wire format, not sent
+    (check,) = published[1].data.calls  # type: ignore[attr-defined]
+    assert (check.service, check.operation) == ("sagemaker-runtime", "InvokeEndpoint")
+    assert json.loads(check.params["Body"])["parameters"]["max_new_tokens"] > 0
+    assert published[1].data.smoke.outcome == "described"  # type: ignore[attr-defined]
+
+
+async def test_executor_smoke_tests_the_endpoint_once_it_is_in_service() -> None:
+    aws = SageMaker()
+    x, published, _ = executor(aws)
+    await x.on_requested(REQUEST)
+    assert aws.calls[-1] == "InvokeEndpoint"
+    assert [e.data.status for e in published] == ["deploying", "deployed"]  # type: ignore[attr-defined]
+    smoke = published[-1].data.smoke  # type: ignore[attr-defined]
+    assert smoke.outcome == "passed" and smoke.latency_ms == 12.5
+
+
+async def test_a_failed_smoke_test_fails_the_deployment_with_the_endpoint_s_answer() -> None:
+    x, published, _ = executor(SageMaker(smoke="failed"))
+    await x.on_requested(REQUEST)
+    assert [e.data.status for e in published] == ["deploying", "failed"]  # type: ignore[attr-defined]
+    failed = published[-1].data  # type: ignore[attr-defined]
+    assert failed.reason.startswith("smoke test:") and "CUDA out of memory" in failed.reason
+    assert failed.smoke.outcome == "failed" and [c.operation for c in failed.calls] == ["InvokeEndpoint"]
 
 
 async def test_executor_reports_sagemaker_s_reason_when_the_endpoint_fails() -> None:

@@ -115,6 +115,13 @@ function Body({ detail }: { detail: PlanDetail }) {
           <Row label="Estimated">{d.estimated_usd_per_hour !== undefined ? `${usd(d.estimated_usd_per_hour)}/h` : '—'}</Row>
           <Row label="Planner">{d.planner ?? '—'}</Row>
           <Row label="Executor mode">{d.mode ?? '—'}</Row>
+          <Row label="Smoke test">
+            <span data-testid="smoke-test">
+              {d.smoke
+                ? `${d.smoke.outcome}${d.smoke.latency_ms != null ? `, ${d.smoke.latency_ms} ms` : ''}${d.smoke.detail ? ` (${d.smoke.detail})` : ''}`
+                : '—'}
+            </span>
+          </Row>
           <Row label="Created">{when(plan.created_at)}</Row>
           <Row label="Updated">{when(plan.updated_at)}</Row>
         </dl>

@@ -325,6 +325,8 @@ export type PlanDetails = {
   sagemaker_calls: SageMakerCall[]
   /** why the deployment failed (or the last status said so) */
   reason: string | null
+  /** the test request after the last deploy: outcome, latency */
+  smoke: SmokeTest | null
 }
 
 export type PlanStatus = "planning" | "validation_failed" | "pending_approval" | "rejected" | "deploying" | "deployed" | "failed" | "paused" | "deleted"
@@ -356,10 +358,10 @@ export type PlanWithDetails = {
 export type SageMakerCall = {
   operation: string
   params: Record<string, unknown>
-  service: "sagemaker" | "cloudwatch"
+  service: "sagemaker" | "cloudwatch" | "sagemaker-runtime"
 }
 
-export const SageMakerCallServiceValues = ["sagemaker", "cloudwatch"] as const
+export const SageMakerCallServiceValues = ["sagemaker", "cloudwatch", "sagemaker-runtime"] as const
 
 /** What the executor deploys: one SageMaker real-time endpoint. */
 export type SageMakerDeploymentConfig = {
@@ -375,6 +377,15 @@ export type ScaleRequest = {
   /** 1 to 4; to stop paying for an endpoint, pause it (there is no scale to 0) */
   instance_count: number
 }
+
+/** One request to the endpoint once it is InService, in its container's wire format: `passed` (HTTP 200 with a body), `failed` (why), or `described` (dry-run: not sent). */
+export type SmokeTest = {
+  outcome: "passed" | "failed" | "described"
+  latency_ms: number | null
+  detail: string
+}
+
+export const SmokeTestOutcomeValues = ["passed", "failed", "described"] as const
 
 export type ValidationError = {
   loc: (string | number)[]
