@@ -116,6 +116,9 @@ class DeploymentRequestedData(Frozen):
     env: Env
     config: SageMakerDeploymentConfig
     estimated_usd_per_hour: float
+    # what the guardian let through but the requester should see (e.g. a gated model with no
+    # Hugging Face token in dry-run)
+    warnings: list[Finding] = Field(default_factory=list)
 
 
 class DeploymentActionData(Frozen):

@@ -147,6 +147,8 @@ def _deploying(row: PlanRow, event: DeploymentRequested) -> dict[str, Any]:
         "env": d.env,
         "details": {"estimated_usd_per_hour": d.estimated_usd_per_hour, **_closed()},
     }
+    if d.warnings:
+        update["details"]["findings"] = list(d.warnings)
     if d.operation != "scale":
         update["status"] = PlanStatus.DEPLOYING
     return update

@@ -157,7 +157,7 @@ def on_plan(
             }
         )
         return [event.caused(ApprovalRequested, "approval", SERVICE, request)], pending
-    return [_requested(event, plan, "deploy", cost)], plan
+    return [_requested(event, plan, "deploy", cost, findings)], plan
 
 
 def on_decision(
@@ -304,7 +304,7 @@ def on_action(
             update={"change": change}
         )
     updated = plan.model_copy(update={"config": config, "change": None})
-    return [_requested(event, updated, operation, cost)], updated
+    return [_requested(event, updated, operation, cost, findings)], updated
 
 
 def change_hash(
@@ -331,7 +331,17 @@ def _rejected(
 
 
 def _requested(
-    cause: Event, plan: GuardedPlan, operation: Literal["deploy", "restart", "scale"], cost: float
+    cause: Event,
+    plan: GuardedPlan,
+    operation: Literal["deploy", "restart", "scale"],
+    cost: float,
+    warnings: list[Finding] | None = None,
 ) -> DeploymentRequested:
-    data = DeploymentRequestedData(operation=operation, env=plan.env, config=plan.config, estimated_usd_per_hour=cost)
+    data = DeploymentRequestedData(
+        operation=operation,
+        env=plan.env,
+        config=plan.config,
+        estimated_usd_per_hour=cost,
+        warnings=[f for f in warnings or [] if f.severity == "warning"],
+    )
     return cause.caused(DeploymentRequested, "requested", SERVICE, data)

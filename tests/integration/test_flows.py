@@ -36,6 +36,10 @@ async def test_staging_command_deploys_and_every_step_is_audited_in_order(system
         "InvokeEndpoint",  # the smoke test, described (dry-run sends nothing)
     ]
     assert plan["details"]["smoke"] == {"outcome": "described", "latency_ms": None, "detail": ""}
+    # let through in dry-run, but the requester sees what a real deploy of a gated model needs
+    (warning,) = plan["details"]["findings"]
+    assert warning["code"] == "HF_TOKEN_MISSING" and warning["severity"] == "warning"
+    assert "HF_TOKEN_SECRET_ARN" in warning["message"]
     await system.settled()  # the final status recorded before the log is read
     assert await audit_types(database_url, answer["plan_id"]) == [
         "intent.received",
