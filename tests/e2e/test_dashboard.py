@@ -138,7 +138,8 @@ def test_approver_rejects_with_a_reason(ui: Browsing) -> None:
 
 def test_flow3_details_show_config_findings_evidence_calls_history_and_cost(ui: Browsing) -> None:
     app = unique("docs")
-    api(ui, "POST", "/api/agent/command", "alice", {"command": f"deploy mistral 7B for {app}", "env": "staging"})
+    # an open model (no Hugging Face token needed): nothing for the guardrails to say
+    api(ui, "POST", "/api/agent/command", "alice", {"command": f"deploy qwen 2.5 7B for {app}", "env": "staging"})
     page = ui.open("vic")
     expect(row(page, f"{app}-staging").locator("[data-status]")).to_have_attribute("data-status", "deployed")
     action(page, f"{app}-staging", "View details")
@@ -151,6 +152,8 @@ def test_flow3_details_show_config_findings_evidence_calls_history_and_cost(ui: 
     expect(calls).to_contain_text("SageMaker calls dry-run would make")
     for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
         expect(calls).to_contain_text(f"sagemaker:{operation}")
+    expect(calls).to_contain_text("sagemaker-runtime:InvokeEndpoint")
+    expect(dialog.get_by_test_id("smoke-test")).to_have_text("described")  # dry-run: the request, not sent
     timeline = dialog.get_by_test_id("details-timeline")
     for step in ("Command received", "Plan proposed", "deployment requested", "Status deployed"):
         expect(timeline).to_contain_text(step)
