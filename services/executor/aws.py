@@ -42,6 +42,7 @@ TRANSIENT_TRIES = 6
 OWNER_TAG = "agentops:plan_id"  # on the model, config and endpoint: the plan they belong to
 MISSING_ENDPOINT = "\0missing"
 WITHHELD = "a log line that would show a Secrets Manager secret, withheld"
+TOKENS: set[str] = set()  # the Hugging Face tokens this process has read: never shown anywhere
 
 
 class DeployFailed(Exception):
@@ -97,12 +98,14 @@ class SageMakerBackend:
         self.sm, self.cw = sm, cw
         self._secrets = secrets  # Secrets Manager, made when a gated model first needs its token
         self._runtime: Any = None  # SageMaker Runtime, made for the first smoke test
-        self._tokens: set[str] = set()  # every token held, so no message that leaves here shows one
+        self._tokens = TOKENS  # every token held, so no message that leaves here shows one
         self.sleep: Callable[[float], None] = time.sleep
         # botocore logs each request's body at debug level: a line that would hold the token
-        # holds REDACTED instead, whatever logger wrote it
+        # holds REDACTED instead, whatever logger wrote it (one filter per handler, however many
+        # backends the process makes)
         for handler in logging.getLogger().handlers:
-            handler.addFilter(Redacting(self._tokens))
+            if not any(isinstance(f, Redacting) for f in handler.filters):
+                handler.addFilter(Redacting(TOKENS))
 
     # ---- the Hugging Face token -------------------------------------------------------
 
@@ -148,9 +151,7 @@ class SageMakerBackend:
         return {**call.params, "PrimaryContainer": container}
 
     def _scrubbed(self, failure: DeployFailed) -> DeployFailed:
-        message = str(failure)
-        for token in self._tokens:
-            message = message.replace(token, REDACTED)
+        message = redact(str(failure), self._tokens)
         return failure if message == str(failure) else DeployFailed(message)
 
     # ---- calls ------------------------------------------------------------------------
@@ -277,19 +278,15 @@ class SageMakerBackend:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             detail = f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip().rstrip(":")
-            return SmokeTest(outcome="failed", latency_ms=_since(started), detail=self._clean(detail))
+            detail = redact(detail, self._tokens)[:500]
+            return SmokeTest(outcome="failed", latency_ms=_since(started), detail=detail)
         except BotoCoreError as exc:
-            return SmokeTest(outcome="failed", latency_ms=_since(started), detail=self._clean(f"{type(exc).__name__}"))
+            return SmokeTest(outcome="failed", latency_ms=_since(started), detail=type(exc).__name__)
         latency = _since(started)
         if not body:
             return SmokeTest(outcome="failed", latency_ms=latency, detail="the endpoint answered with an empty body")
         kind = answer.get("ContentType") or "no content type"
         return SmokeTest(outcome="passed", latency_ms=latency, detail=f"HTTP 200, {len(body)} bytes of {kind}"[:500])
-
-    def _clean(self, text: str) -> str:
-        for token in self._tokens:
-            text = text.replace(token, REDACTED)
-        return text[:500]
 
     # ---- state ------------------------------------------------------------------------
 
@@ -328,10 +325,14 @@ class Redacting(logging.Filter):
         if "SecretString" in message:  # botocore's Secrets Manager response, before the token is known
             record.msg, record.args = f"{WITHHELD} ({record.name})", None
         elif self.secrets and any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, REDACTED)
-            record.msg, record.args = message, None
+            record.msg, record.args = redact(message, self.secrets), None
         return True
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def _since(started: float) -> float:

@@ -69,11 +69,21 @@ def aws(url: str, service: str) -> Any:
     return boto3.client(service, region_name="us-east-1", endpoint_url=url)
 
 
+def sandbox_settings(nats_url: str, database_url: str, moto_url: str, **overrides: Any) -> Settings:
+    """The whole system with the executor in sandbox mode against the test's moto server."""
+    return system_settings(
+        nats_url,
+        database_url,
+        executor_mode="sandbox",
+        sagemaker_endpoint_url=moto_url,
+        poll_initial_seconds=0.05,
+        **overrides,
+    )
+
+
 @pytest.fixture
 async def sandbox(nats_url: str, database_url: str, moto_url: str) -> AsyncIterator[System]:
-    settings = system_settings(
-        nats_url, database_url, executor_mode="sandbox", sagemaker_endpoint_url=moto_url, poll_initial_seconds=0.05
-    )
+    settings = sandbox_settings(nats_url, database_url, moto_url)
     async with running(settings) as client:
         yield System(client, settings)
 
@@ -243,14 +253,7 @@ def test_aws_mode_refuses_to_start_without_execute_and_a_role() -> None:
 async def test_an_endpoint_deleted_outside_agentops_is_reported_as_drift(
     nats_url: str, database_url: str, moto_url: str
 ) -> None:
-    settings = system_settings(
-        nats_url,
-        database_url,
-        executor_mode="sandbox",
-        sagemaker_endpoint_url=moto_url,
-        poll_initial_seconds=0.05,
-        reconcile_seconds=0.2,
-    )
+    settings = sandbox_settings(nats_url, database_url, moto_url, reconcile_seconds=0.2)
     async with running(settings) as client:
         system = System(client, settings)
         plan_id = (await system.command("deploy llama-3.1 8B for drift-bot", env="staging"))["plan_id"]
@@ -333,15 +336,7 @@ async def test_a_gated_model_gets_its_token_from_secrets_manager_and_nothing_rec
     arn = aws(moto_url, "secretsmanager").create_secret(
         Name="agentops/hf-token", SecretString=json.dumps({"HF_TOKEN": token})
     )["ARN"]
-    settings = system_settings(
-        nats_url,
-        database_url,
-        executor_mode="sandbox",
-        sagemaker_endpoint_url=moto_url,
-        poll_initial_seconds=0.05,
-        hf_token_secret_arn=arn,
-        log_level="debug",
-    )
+    settings = sandbox_settings(nats_url, database_url, moto_url, hf_token_secret_arn=arn, log_level="debug")
     caplog.set_level(logging.DEBUG)
     seen: list[bytes] = []
     nc = await connect(nats_url)
