@@ -23,7 +23,7 @@ Outcome = Literal["ignored", "counted", "approved", "rejected", "expired"]
 
 
 class Waiting(BaseModel):
-    """A request waiting for approvers: a new plan, or a change (restart, scale) of a live one."""
+    """A request waiting for approvers: a new plan, or a change (restart, scale, update, rollback) of a live one."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     requested_by: str

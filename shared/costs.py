@@ -1,9 +1,11 @@
 """What deployments cost, estimated from the audit log alone.
 
-A deployment is billed while it is ``deploying`` or ``deployed`` (SageMaker bills instances from
-launch until the endpoint is deleted). Its rate is the ``estimated_usd_per_hour`` of the newest
-``deployment.requested`` (deploy, restart or scale), which the guardian priced as catalog price x
-instance count. ``paused``, ``failed`` and ``deleted`` stop the meter.
+A deployment is billed while it is ``deploying``, ``deployed``, ``updating`` or ``rolled_back``
+(SageMaker bills instances from launch until the endpoint is deleted). Its rate is the
+``estimated_usd_per_hour`` of the newest ``deployment.requested`` (deploy, restart, scale, update,
+rollback), which the guardian priced as catalog price x instance count, or of a status that says
+what the endpoint serves after an update (a rollback returns to the old rate). ``paused``,
+``failed`` and ``deleted`` stop the meter.
 
 The estimate is used when Cost Explorer is not configured, and always for the guardian's
 month-to-date budget check (Cost Explorer lags by up to a day).
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import audit_events
 
-BILLING = {"deploying", "deployed"}
+BILLING = {"deploying", "deployed", "updating", "rolled_back"}
 STOPPED = {"paused", "failed", "deleted"}
 COST_EVENT_TYPES = ("deployment.requested", "deployment.status")
 HOURS_PER_MONTH = 730.0
@@ -47,11 +49,17 @@ class Meter:
             if self.since is not None and event.occurred_at > self.since:  # a scale: close the old rate's interval
                 self.intervals.append((self.since, event.occurred_at, self.rate))
                 self.since = event.occurred_at
-            self.rate = float(event.data.get("estimated_usd_per_hour", 0.0))
+            self.rate = float(event.data.get("estimated_usd_per_hour") or 0.0)
         elif event.type == "deployment.status":
             status = event.data.get("status")
             if status in BILLING and self.since is None:
                 self.since = event.occurred_at
+            if status in BILLING and event.data.get("estimated_usd_per_hour") is not None:
+                # an update rolled back (or landed): the rate of what the endpoint serves now
+                if self.since is not None and event.occurred_at > self.since:
+                    self.intervals.append((self.since, event.occurred_at, self.rate))
+                    self.since = event.occurred_at
+                self.rate = float(event.data["estimated_usd_per_hour"])
             elif status in STOPPED and self.since is not None:
                 self.intervals.append((self.since, event.occurred_at, self.rate))
                 self.since = None
@@ -113,7 +121,7 @@ async def cost_events(
     per_plan: dict[str, list[CostEvent]] = {}
     async with engine.connect() as conn:
         for row in await conn.execute(query):
-            fields = {"estimated_usd_per_hour": float(row.rate) if row.rate is not None else 0.0, "status": row.status}
+            fields = {"estimated_usd_per_hour": float(row.rate) if row.rate is not None else None, "status": row.status}
             per_plan.setdefault(row.plan_id, []).append(CostEvent(row.type, row.occurred_at, fields))
     return per_plan
 

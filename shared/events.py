@@ -26,6 +26,7 @@ from shared.models import (
     SageMakerCall,
     SageMakerDeploymentConfig,
     SmokeTest,
+    UpdateStrategy,
     utcnow,
 )
 
@@ -83,7 +84,7 @@ class PlanFailedData(Frozen):
 class PlanRejectedData(Frozen):
     errors: list[Finding]
     warnings: list[Finding] = Field(default_factory=list)
-    operation: Literal["deploy", "restart", "scale", "approve"] = "deploy"
+    operation: Literal["deploy", "restart", "scale", "update", "rollback", "approve"] = "deploy"
 
 
 class ApprovalRequestedData(Frozen):
@@ -98,9 +99,12 @@ class ApprovalRequestedData(Frozen):
     # sha256 of the canonical config: an approval counts only for the content it was given for
     plan_hash: str = ""
     approvals_required: int = Field(default=1, ge=1, le=5)
-    # a change of a live deployment (restart, scale) asks like a new plan; `previous` is what runs now
-    operation: Literal["deploy", "restart", "scale"] = "deploy"
+    # a change of a live deployment (restart, scale, update, rollback) asks like a new plan;
+    # `previous` is what runs now
+    operation: Literal["deploy", "restart", "scale", "update", "rollback"] = "deploy"
     previous: SageMakerDeploymentConfig | None = None
+    strategy: UpdateStrategy | None = None  # update and rollback: how traffic moves
+    previous_usd_per_hour: float | None = None
 
 
 class ApprovalDecidedData(Frozen):
@@ -112,10 +116,14 @@ class ApprovalDecidedData(Frozen):
 
 
 class DeploymentRequestedData(Frozen):
-    operation: Literal["deploy", "restart", "scale"] = "deploy"
+    operation: Literal["deploy", "restart", "scale", "update", "rollback"] = "deploy"
     env: Env
     config: SageMakerDeploymentConfig
     estimated_usd_per_hour: float
+    # update and rollback: what runs now, its price, and how traffic moves to `config`
+    previous: SageMakerDeploymentConfig | None = None
+    previous_usd_per_hour: float | None = None
+    strategy: UpdateStrategy | None = None
     # what the guardian let through but the requester should see (e.g. a gated model with no
     # Hugging Face token in dry-run)
     warnings: list[Finding] = Field(default_factory=list)
@@ -125,15 +133,22 @@ class DeploymentActionData(Frozen):
     action: Action
     requested_by: Name
     instance_count: int | None = Field(default=None, ge=1, le=100)
+    # update: what to change (None: keep), and how; rollback: the strategy only
+    model_id: Name | None = None
+    instance_type: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9.]{1,64}$")
+    strategy: UpdateStrategy | None = None
 
 
 class DeploymentStatusData(Frozen):
-    status: Literal["deploying", "deployed", "failed", "paused", "deleted"]
+    status: Literal["deploying", "deployed", "updating", "rolled_back", "failed", "paused", "deleted"]
     endpoint_name: str
     mode: Literal["dry-run", "sandbox", "aws"]
     calls: list[SageMakerCall] = Field(default_factory=list)
     reason: str | None = None
     smoke: SmokeTest | None = None  # deployed (or failed by it): the test request after InService
+    # deployed after an update, rolled_back: the configuration the endpoint serves now, and its price
+    config: SageMakerDeploymentConfig | None = None
+    estimated_usd_per_hour: float | None = None
 
 
 class NotificationFailedData(Frozen):

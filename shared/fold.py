@@ -23,7 +23,9 @@ from shared.events import (
     PlanRejected,
 )
 from shared.models import Env, PlanStatus
-from shared.readmodels import ApprovalRow, PendingChange, PlanRow
+from shared.readmodels import ApprovalRow, Change, PendingChange, PlanRow, Revision
+
+MAX_REVISIONS = 50  # history entries kept per plan (the audit log keeps them all)
 
 
 def fold_plan(row: PlanRow | None, event: Event, seq: int = 0) -> PlanRow | None:
@@ -99,6 +101,8 @@ def _requested(row: PlanRow, event: ApprovalRequested) -> dict[str, Any]:
             config=d.config,
             previous=d.previous,
             estimated_usd_per_hour=d.estimated_usd_per_hour,
+            previous_usd_per_hour=d.previous_usd_per_hour,
+            strategy=d.strategy,
             requested_by=d.requested_by,
             approvals_required=d.approvals_required,
             plan_hash=d.plan_hash,
@@ -149,7 +153,21 @@ def _deploying(row: PlanRow, event: DeploymentRequested) -> dict[str, Any]:
     }
     if d.warnings:
         update["details"]["findings"] = list(d.warnings)
-    if d.operation != "scale":
+    update["details"]["operation"] = d.operation
+    if d.operation in ("update", "rollback") and d.previous is not None and d.strategy is not None:
+        update["status"] = PlanStatus.UPDATING
+        before = d.previous_usd_per_hour
+        update["details"]["change"] = Change(
+            operation=d.operation,
+            before=d.previous,
+            after=d.config,
+            strategy=d.strategy,
+            usd_per_hour_before=before,
+            usd_per_hour_after=d.estimated_usd_per_hour,
+            cost_delta_usd_per_hour=None if before is None else round(d.estimated_usd_per_hour - before, 4),
+            requested_at=event.occurred_at,
+        )
+    elif d.operation != "scale":
         update["status"] = PlanStatus.DEPLOYING
     return update
 
@@ -165,11 +183,26 @@ def _status(row: PlanRow, event: DeploymentStatus) -> dict[str, Any]:
         "mode": d.mode,
         "sagemaker_calls": [*row.details.sagemaker_calls, *d.calls],
     }
-    if d.reason:
+    if d.reason or d.status == "deployed":  # a deployed endpoint has no standing failure
         details["reason"] = d.reason
     if d.smoke is not None:
         details["smoke"] = d.smoke
-    return {"status": PlanStatus(d.status), "details": details}
+    update: dict[str, Any] = {"status": PlanStatus(d.status), "details": details}
+    if d.config is not None:  # what the endpoint serves after an update or rollback
+        update["artifact"] = d.config
+    if d.status in ("deployed", "rolled_back", "failed") and (tried := row.artifact) is not None:
+        change = row.details.change
+        if d.status == "rolled_back" and change is not None:
+            tried = change.after  # the configuration that was tried, not the one it went back to
+        entry = Revision(
+            at=event.occurred_at,
+            operation=row.details.operation or "deploy",
+            config=tried,
+            outcome=d.status,  # type: ignore[arg-type]
+            reason=d.reason,
+        )
+        details["history"] = [*row.details.history, entry][-MAX_REVISIONS:]
+    return update
 
 
 def _closed() -> dict[str, Any]:

@@ -14,7 +14,15 @@ from pydantic import ValidationError
 
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.costs import HOURS_PER_MONTH
-from shared.models import MAX_INSTANCES, Env, Finding, SageMakerDeploymentConfig
+from shared.models import (
+    MAX_INSTANCES,
+    MAX_UPDATE_SECONDS,
+    PROVISION_SECONDS,
+    Env,
+    Finding,
+    SageMakerDeploymentConfig,
+    UpdateStrategy,
+)
 from shared.settings import ExecutorMode, Settings
 
 SCHEMA_CODES = {
@@ -55,8 +63,8 @@ def check(
         findings.append(
             Finding(
                 code="UNKNOWN_MODEL",
-                message=f"model {config.model_name!r} is not in the catalog: pick a catalog model "
-                "(GET the planner's catalog or `agentops parse` suggestions)",
+                message=f"model {config.model_name!r} is not in the catalog and was not sized from the Hugging Face "
+                "Hub: pick a catalog model (`agentops parse` suggests some) or a Hub model id (org/name)",
             )
         )
     if model is not None and model.gated:
@@ -92,6 +100,37 @@ def gated_token(model_id: str, settings: Settings) -> list[Finding]:
             message=f"{model_id} is gated on Hugging Face and no token is configured: set HF_TOKEN_SECRET_ARN "
             "(a Secrets Manager secret the executor reads) or HF_TOKEN, from an account that accepted the "
             f"model's license{'' if real else ', before deploying to AWS'}",
+        )
+    ]
+
+
+def update_strategy(
+    env: Env,
+    settings: Settings,
+    shift: str | None = None,
+    percent: int | None = None,
+    wait_seconds: int | None = None,
+) -> UpdateStrategy:
+    """The strategy of an update: what the command or request says, the env's setting for the
+    rest (UPDATE_STRATEGY). Raises ValueError (pydantic's) for a percent or wait out of range."""
+    base = settings.update_strategy.get(env.value, UpdateStrategy())
+    said = {"shift": shift, "percent": percent, "wait_seconds": wait_seconds}
+    if shift is not None and shift != base.shift and percent is None:
+        said["percent"] = 25 if shift == "linear" else 10  # a share that suits the named shift
+    return UpdateStrategy.model_validate({**base.model_dump(), **{k: v for k, v in said.items() if v is not None}})
+
+
+def strategy_findings(strategy: UpdateStrategy) -> list[Finding]:
+    """SageMaker stops a blue/green update after MaximumExecutionTimeoutInSeconds (at most 4 h)."""
+    total = strategy.bake_seconds() + PROVISION_SECONDS
+    if total <= MAX_UPDATE_SECONDS:
+        return []
+    return [
+        Finding(
+            code="UPDATE_TOO_SLOW",
+            message=f"{strategy.describe()} takes {strategy.bake_seconds() // 60} min of baking plus up to "
+            f"{PROVISION_SECONDS // 60} min to start the new fleet, over SageMaker's {MAX_UPDATE_SECONDS // 3600} h "
+            "limit for an update: use larger steps or a shorter wait",
         )
     ]
 

@@ -49,7 +49,8 @@ PRODUCERS: dict[str, frozenset[str]] = {
 # service -> the event types it consumes through its durable consumers
 CONSUMES: dict[str, tuple[str, ...]] = {
     "planner": ("intent.received",),
-    "guardian": ("plan.proposed", "approval.decided", "deployment.action"),
+    # deployment.status: how the updates it requested ended (what a rollback returns to)
+    "guardian": ("plan.proposed", "approval.decided", "deployment.action", "deployment.status"),
     "executor": ("deployment.requested", "deployment.action"),
     "auditor": (">",),
     "notifier": (">",),

@@ -15,8 +15,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.catalog import ModelCatalog, ModelSpec
+from shared.hub import looks_like_hub_id
 
-ActionName = Literal["deploy", "pause", "restart", "delete", "scale"]
+ActionName = Literal["deploy", "pause", "restart", "delete", "scale", "update", "rollback"]
+Shift = Literal["all_at_once", "canary", "linear"]
 
 
 class ParsedIntent(BaseModel):
@@ -29,11 +31,18 @@ class ParsedIntent(BaseModel):
     instance_count: int | None = None
     instance_type: str | None = None
     model_text: str | None = None  # what the user called the model, when the catalog lacks it
+    # a Hugging Face model id (`org/name`, as written) the catalog lacks: sized from the Hub
+    hub_id: str | None = None
+    # update and rollback: how traffic moves, where the command says ("with a 10% canary")
+    traffic: Shift | None = None
+    traffic_percent: int | None = None
+    traffic_wait_seconds: int | None = None
     conflicts: list[str] = []
 
 
 # Verbs, longest phrases first so "spin up" wins over "up".
 ACTION_WORDS: list[tuple[str, ActionName]] = [
+    ("roll back", "rollback"),
     ("tear down", "delete"),
     ("take down", "delete"),
     ("spin down", "pause"),
@@ -77,6 +86,17 @@ ACTION_WORDS: list[tuple[str, ActionName]] = [
     ("undeploy", "delete"),
     ("scale", "scale"),
     ("resize", "scale"),
+    ("update", "update"),
+    ("upgrade", "update"),
+    ("downgrade", "update"),
+    ("switch", "update"),
+    ("swap", "update"),
+    ("change", "update"),
+    ("migrate", "update"),
+    ("move", "update"),
+    ("rollback", "rollback"),
+    ("revert", "rollback"),
+    ("undo", "rollback"),
 ]
 # The same verbs with their object between verb and particle ("take chatbot-x down").
 SPLIT_VERBS: list[tuple[str, str, ActionName]] = [
@@ -88,6 +108,7 @@ SPLIT_VERBS: list[tuple[str, str, ActionName]] = [
     ("turn", "off", "pause"),
     ("turn", "on", "restart"),
     ("bring", "back", "restart"),
+    ("roll", "back", "rollback"),
     ("start", "again", "restart"),
     ("spin", "up", "deploy"),
     ("bring", "up", "deploy"),
@@ -218,7 +239,8 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
         envs.append(app_env)
     distinct = sorted(set(envs))
     budget, budget_problem = _budget(_budget_said(text.low))
-    several = _several_deployments(text.low, catalog) if action == "deploy" else None
+    several = _several_deployments(text.low, catalog) if action in ("deploy", "update") else None
+    traffic, percent, wait = _strategy(text.low) if action in ("update", "rollback") else (None, None, None)
     return ParsedIntent(
         action=action,
         model_id=model.id if model else None,
@@ -228,6 +250,10 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
         instance_count=_count(text.low, instance_type),
         instance_type=instance_type,
         model_text=model_text if model is None else None,
+        hub_id=_hub_id(text, catalog) if model is None else None,
+        traffic=traffic,
+        traffic_percent=percent,
+        traffic_wait_seconds=wait,
         conflicts=_conflicts(text.low, distinct)
         + ([budget_problem] if budget_problem else [])
         + ([several] if several else []),
@@ -375,6 +401,16 @@ def _model(low: str, catalog: ModelCatalog) -> tuple[ModelSpec | None, str | Non
     return None, _model_words(low)
 
 
+def _hub_id(text: _Text, catalog: ModelCatalog) -> str | None:
+    """An `org/name` the catalog lacks, with its case as written (Hub ids are shown that way)."""
+    folded = unicodedata.normalize("NFKC", text.raw)
+    for token in re.findall(r"(?<![\w./$-])[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(?![\w/])", folded):
+        token = token.rstrip(".")
+        if looks_like_hub_id(token) and catalog.get(token) is None:
+            return token
+    return None
+
+
 def _contains(words: list[str], needle: list[str]) -> bool:
     """The alias's words side by side, in any order ("8b llama 3.1" is "llama 3.1 8b")."""
     n, wanted = len(needle), sorted(needle)
@@ -385,6 +421,9 @@ def _model_words(low: str) -> str | None:
     """What stands between the verb and the app, for the 'unknown model' message."""
     verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == "deploy")
     m = re.search(rf"\b(?:{verbs})\s+(.+?)(?:{APP_INTRO}|\s+(?:on|in|to|with|using)\s|$)", low)
+    if m is None:  # an update names the model after "to" ("switch chatbot-x to gpt-7 turbo")
+        verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == "update")
+        m = re.search(rf"\b(?:{verbs})\b.*?\bto\s+(.+?)(?:{APP_INTRO}|\s+(?:on|in|with|using)\s|[,;]|$)", low)
     return m.group(1).strip() if m else None
 
 
@@ -392,7 +431,8 @@ def _model_words(low: str) -> str | None:
 
 
 def _app(low: str, action: ActionName | None, model_text: str | None) -> tuple[str | None, str | None]:
-    if action == "deploy" or action is None:
+    # a deploy names its app after "for"; so may an update ("switch to qwen 2.5 7b for chatbot-x")
+    if action in ("deploy", None) or (action == "update" and re.search(APP_INTRO, low)):
         m = re.search(APP_INTRO + r"(.+)$", low)
         words = m.group(1) if m else ""
     else:
@@ -402,11 +442,38 @@ def _app(low: str, action: ActionName | None, model_text: str | None) -> tuple[s
         verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == action)
         m = re.search(
             rf"\b(?:{verbs})\s+(?:(?:up|down|back|out)\s+)?(?:the\s+|our\s+|my\s+)?"
-            rf"(?:app\s+|deployment\s+(?:of\s+)?)?(.+)$",
+            rf"(?:app\s+|(?:deployment|model|endpoint)\s+(?:of\s+|for\s+)?)?(.+)$",
             low,
         )
         words = m.group(1) if m else ""
     return _slug(words)
+
+
+MINUTES = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600}
+
+
+def _strategy(low: str) -> tuple[Shift | None, int | None, int | None]:
+    """How an update moves traffic, where the command says: "with a 10% canary", "canary 20
+    percent", "linear in 25% steps", "all at once"; and how long each step bakes ("wait 5
+    minutes", "baking 10 min", "every 2 minutes"). Unsaid parts come from the env's setting."""
+    shift: Shift | None = None
+    percent: int | None = None
+    pct = r"(\d{1,3})\s*(?:%|percent|pct)"
+    if m := re.search(rf"{pct}\s*canary|\bcanary\s*(?:of|at|with|size)?\s*{pct}", low):
+        shift, percent = "canary", int(m.group(1) or m.group(2))
+    elif re.search(r"\bcanary\b", low):
+        shift = "canary"
+    if m := re.search(rf"\blinear(?:ly)?\b.*?{pct}|{pct}\s*(?:linear|steps?|increments?|at a time)", low):
+        shift, percent = "linear", int(m.group(1) or m.group(2))
+    elif re.search(r"\blinear(?:ly)?\b", low):
+        shift = "linear"
+    if re.search(r"\ball[\s-]+at[\s-]+once\b|\bin one go\b|\bwhole fleet\b", low):
+        shift = "all_at_once"
+    wait = None
+    units = "|".join(sorted(MINUTES, key=len, reverse=True))
+    if m := re.search(rf"\b(?:wait(?:ing)?|bak(?:e|ing)|hold(?:ing)?|every|for|of)\s+(\d{{1,4}})\s*({units})s?\b", low):
+        wait = int(m.group(1)) * MINUTES[m.group(2)]
+    return shift, percent, wait
 
 
 def _several_deployments(low: str, catalog: ModelCatalog) -> str | None:

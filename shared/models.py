@@ -32,6 +32,8 @@ class PlanStatus(StrEnum):
     REJECTED = "rejected"
     DEPLOYING = "deploying"
     DEPLOYED = "deployed"
+    UPDATING = "updating"
+    ROLLED_BACK = "rolled_back"  # live on its previous configuration after an update was undone
     FAILED = "failed"
     PAUSED = "paused"
     DELETED = "deleted"
@@ -42,14 +44,21 @@ class Action(StrEnum):
     RESTART = "restart"
     SCALE = "scale"
     DELETE = "delete"
+    UPDATE = "update"
+    ROLLBACK = "rollback"
 
 
-# The seed's allowed transitions for the lifecycle buttons.
+# Live and serving: deployed, or back on its previous configuration after an update was undone.
+SERVING = frozenset({PlanStatus.DEPLOYED, PlanStatus.ROLLED_BACK})
+# The seed's allowed transitions for the lifecycle buttons, plus update and rollback of a live one
+# (one change of an endpoint at a time: nothing but pause and delete while it is updating).
 ALLOWED_ACTIONS: dict[Action, frozenset[PlanStatus]] = {
-    Action.PAUSE: frozenset({PlanStatus.DEPLOYED, PlanStatus.DEPLOYING}),
-    Action.RESTART: frozenset({PlanStatus.PAUSED, PlanStatus.FAILED, PlanStatus.DEPLOYED}),
-    Action.SCALE: frozenset({PlanStatus.DEPLOYED}),
+    Action.PAUSE: frozenset({*SERVING, PlanStatus.DEPLOYING, PlanStatus.UPDATING}),
+    Action.RESTART: frozenset({PlanStatus.PAUSED, PlanStatus.FAILED, *SERVING}),
+    Action.SCALE: SERVING,
     Action.DELETE: frozenset(set(PlanStatus) - {PlanStatus.DELETED}),
+    Action.UPDATE: SERVING,
+    Action.ROLLBACK: SERVING,
 }
 
 
@@ -86,6 +95,42 @@ class SageMakerDeploymentConfig(Frozen):
         if not INSTANCE_TYPE_RE.fullmatch(value):
             raise ValueError(f"instance_type {value!r} is not a SageMaker instance type like ml.g5.xlarge")
         return value
+
+
+TrafficShift = Literal["all_at_once", "canary", "linear"]
+
+
+class UpdateStrategy(Frozen):
+    """How an update of a live endpoint moves traffic (SageMaker blue/green deployment guardrails):
+    all at once, a canary share first, or linear steps, each held `wait_seconds` while the
+    endpoint's alarms watch; an alarm in that time rolls the update back."""
+
+    shift: TrafficShift = "all_at_once"
+    percent: int = Field(default=10, ge=1, le=50, description="canary size, or each linear step, in % of capacity")
+    wait_seconds: int = Field(default=300, ge=0, le=3600, description="held at each step while the alarms watch")
+
+    def steps(self) -> int:
+        """How many traffic shifts the update makes (each held `wait_seconds`)."""
+        if self.shift == "all_at_once":
+            return 1
+        if self.shift == "canary":
+            return 2
+        return -(-100 // self.percent)
+
+    def bake_seconds(self) -> int:
+        return self.steps() * self.wait_seconds
+
+    def describe(self) -> str:
+        if self.shift == "all_at_once":
+            return f"blue/green, all at once, baked {self.wait_seconds} s"
+        if self.shift == "canary":
+            return f"blue/green, a {self.percent}% canary for {self.wait_seconds} s, then the rest"
+        return f"blue/green, linear steps of {self.percent}% every {self.wait_seconds} s"
+
+
+# SageMaker's bounds on a blue/green update (MaximumExecutionTimeoutInSeconds); the new fleet's
+# provisioning gets PROVISION_SECONDS on top of the strategy's bake time
+MAX_UPDATE_SECONDS, MIN_UPDATE_SECONDS, PROVISION_SECONDS = 14_400, 600, 1_800
 
 
 class Evidence(Frozen):

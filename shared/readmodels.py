@@ -11,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.approvals import Waiting
 from shared.events import ApprovalDecidedData, ApprovalRequestedData, DeploymentActionData
-from shared.models import Env, Evidence, Finding, PlanStatus, SageMakerCall, SageMakerDeploymentConfig, SmokeTest
+from shared.models import (
+    Env,
+    Evidence,
+    Finding,
+    PlanStatus,
+    SageMakerCall,
+    SageMakerDeploymentConfig,
+    SmokeTest,
+    UpdateStrategy,
+)
+
+Operation = Literal["deploy", "restart", "scale", "update", "rollback"]
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "withdrawn"]
 
@@ -22,16 +33,43 @@ class Model(BaseModel):
 
 
 class PendingChange(Model):
-    """A restart or scale of a live plan waiting for approvers; the plan keeps running as it is."""
+    """A restart, scale, update or rollback of a live plan waiting for approvers; the plan keeps
+    running as it is."""
 
-    operation: Literal["restart", "scale"]
+    operation: Literal["restart", "scale", "update", "rollback"]
     config: SageMakerDeploymentConfig
     previous: SageMakerDeploymentConfig | None = None
     estimated_usd_per_hour: float
+    previous_usd_per_hour: float | None = None
+    strategy: UpdateStrategy | None = None
     requested_by: str
     approvals_required: int
     plan_hash: str
     expires_at: datetime
+
+
+class Change(Model):
+    """An update or rollback of the live endpoint: before and after, how traffic moves, and what
+    it does to the hourly cost."""
+
+    operation: Literal["update", "rollback"]
+    before: SageMakerDeploymentConfig
+    after: SageMakerDeploymentConfig
+    strategy: UpdateStrategy
+    usd_per_hour_before: float | None = None
+    usd_per_hour_after: float
+    cost_delta_usd_per_hour: float | None = None
+    requested_at: datetime
+
+
+class Revision(Model):
+    """One configuration the endpoint was given, and how that ended."""
+
+    at: datetime
+    operation: Operation
+    config: SageMakerDeploymentConfig
+    outcome: Literal["deployed", "rolled_back", "failed"]
+    reason: str | None = None
 
 
 class PlanDetails(Model):
@@ -57,6 +95,11 @@ class PlanDetails(Model):
     reason: str | None = Field(default=None, description="why the deployment failed (or the last status said so)")
     smoke: SmokeTest | None = Field(
         default=None, description="the test request after the last deploy: outcome, latency"
+    )
+    operation: Operation | None = Field(default=None, description="the last request the executor got")
+    change: Change | None = Field(default=None, description="the last update or rollback")
+    history: list[Revision] = Field(
+        default_factory=list, description="every configuration the endpoint has had, oldest first"
     )
 
 

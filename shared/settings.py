@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.models import MAX_INSTANCES
+from shared.models import MAX_INSTANCES, UpdateStrategy
 
 
 class ExecutorMode(StrEnum):
@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # the audit log and logs show it as REDACTED.
     hf_token_secret_arn: str = ""
     hf_token: SecretStr = SecretStr("")
+    # Models outside the catalog (`org/name`) are sized from the Hugging Face Hub's metadata:
+    # HF_ENDPOINT points at a mirror (or a test server); empty is huggingface.co.
+    hf_endpoint: str = ""
+    hub_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     # Gateway.
     gateway_host: str = "127.0.0.1"
@@ -141,6 +145,13 @@ class Settings(BaseSettings):
     # is nothing against a monthly budget.
     spend_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     approval_sweep_seconds: float = Field(default=30.0, gt=0)
+    # How an update (or rollback) of a live endpoint moves traffic, per env, unless the command
+    # names a strategy ("with a 10% canary"): UPDATE_STRATEGY='{"prod": {"shift": "linear", ...}}'.
+    update_strategy: dict[str, UpdateStrategy] = {
+        "dev": UpdateStrategy(shift="all_at_once", wait_seconds=0),
+        "staging": UpdateStrategy(shift="all_at_once", wait_seconds=120),
+        "prod": UpdateStrategy(shift="canary", percent=10, wait_seconds=600),
+    }
 
     # Notifier: targets from WEBHOOKS (JSON list of {name, url, secret, events?}) and/or a file.
     webhooks: str = ""

@@ -19,6 +19,7 @@ from services.executor.service import Backend, Executor
 from shared import catalog
 from shared.bus import Bus
 from shared.events import DeploymentAction, DeploymentRequested, Event
+from shared.hub import Hub
 from shared.kv import KvStore, Store
 from shared.models import SageMakerCall
 from shared.settings import ExecutorMode, Settings
@@ -56,7 +57,8 @@ def create_app(
         await send(event)
         statuses.labels(getattr(event.data, "status", "?")).inc()
 
-    executor = Executor(records, publish, ctx, aws, settings.dry_run_deploy_seconds, count_calls=count)
+    hub = Hub(ctx.models, settings.hf_endpoint, timeout=settings.hub_timeout_seconds)
+    executor = Executor(records, publish, ctx, aws, settings.dry_run_deploy_seconds, count_calls=count, hub=hub)
     unowned = bus.metrics.gauge(
         "unowned_endpoints", "endpoints with AgentOps tags that no live plan has (found by the reconciler)", ()
     )

@@ -51,8 +51,9 @@ class DeployFailed(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # InService | Failed | missing
+    status: str  # InService | Failed | UpdateRollbackFailed | missing
     reason: str | None = None
+    config: str | None = None  # the endpoint config it serves (after an update: which one won)
 
 
 def client(settings: Settings, service: str) -> Any:
@@ -192,8 +193,10 @@ class SageMakerBackend:
             if call.operation == "CreateEndpoint":
                 self._must_own(p["EndpointName"], _plan_of(p.get("Tags", [])))
             return  # made by an earlier delivery of this request
-        if call.operation == "UpdateEndpointWeightsAndCapacities":
+        if call.operation in ("UpdateEndpointWeightsAndCapacities", "UpdateEndpoint"):
             self._must_own(p["EndpointName"], owner)
+        if call.operation == "UpdateEndpoint" and self._updating_to(p["EndpointName"], p["EndpointConfigName"]):
+            return  # an earlier delivery of this request started it: wait for it, do not start it twice
         try:
             getattr(self.sm, _snake(call.operation))(**self._sent(call))
         except ClientError as exc:
@@ -257,6 +260,13 @@ class SageMakerBackend:
             "takes over another plan's endpoint"
         )
 
+    def _updating_to(self, endpoint: str, config: str) -> bool:
+        answer = self.sm.describe_endpoint(EndpointName=endpoint)
+        if answer.get("EndpointConfigName") == config:
+            return True
+        pending = answer.get("PendingDeploymentSummary") or {}
+        return bool(pending.get("EndpointConfigName") == config and answer.get("EndpointStatus") == "Updating")
+
     @staticmethod
     def _found(describe: Callable[[], Any]) -> bool:
         try:
@@ -297,7 +307,7 @@ class SageMakerBackend:
             if _missing(exc):
                 return Outcome("missing")
             raise
-        return Outcome(answer["EndpointStatus"], answer.get("FailureReason"))
+        return Outcome(answer["EndpointStatus"], answer.get("FailureReason"), answer.get("EndpointConfigName"))
 
     def wait_in_service(self, name: str, heartbeat: Callable[[], None] = lambda: None) -> Outcome:
         """Poll with backoff until InService or Failed, within DEPLOY_TIMEOUT_SECONDS."""
@@ -305,7 +315,7 @@ class SageMakerBackend:
         delay = self.settings.poll_initial_seconds
         while True:
             state = self.endpoint(name)
-            if state.status in ("InService", "Failed", "missing"):
+            if state.status in ("InService", "Failed", "UpdateRollbackFailed", "missing"):
                 return state
             if time.monotonic() > deadline:
                 limit = self.settings.deploy_timeout_seconds

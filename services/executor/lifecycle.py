@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -9,10 +10,12 @@ from pydantic import BaseModel, ConfigDict
 from services.executor import sagemaker
 from shared.catalog import InstanceCatalog, ModelCatalog
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData, Event
-from shared.models import Action, Env, SageMakerCall, SageMakerDeploymentConfig, SmokeTest
+from shared.guardrails import hourly_cost
+from shared.models import Action, Env, SageMakerCall, SageMakerDeploymentConfig, SmokeTest, UpdateStrategy
 
 SERVICE = "executor"
-Status = Literal["deploying", "deployed", "failed", "paused", "deleted"]
+Status = Literal["deploying", "deployed", "updating", "rolled_back", "failed", "paused", "deleted"]
+CHANGES = ("update", "rollback")
 
 
 class Deployed(BaseModel):
@@ -24,6 +27,9 @@ class Deployed(BaseModel):
     config: SageMakerDeploymentConfig
     endpoint_live: bool
     settled: bool = False  # InService at least once since the last request: the reconciler may check it
+    revision: int = 0  # the model and endpoint config the endpoint serves (sagemaker.names_for)
+    revisions: int = 0  # the newest revision made: every one up to it is deleted with the plan
+    done: uuid.UUID | None = None  # the last update or rollback request carried out (a redelivery is not redone)
 
 
 class Context:
@@ -51,7 +57,9 @@ def status(
     calls: list[SageMakerCall],
     reason: str | None = None,
     smoke: SmokeTest | None = None,
+    serving: SageMakerDeploymentConfig | None = None,
 ) -> DeploymentStatus:
+    """`serving`: after an update or rollback, the configuration the endpoint serves (and its price)."""
     data = DeploymentStatusData(
         status=step,
         endpoint_name=endpoint,
@@ -59,13 +67,38 @@ def status(
         calls=calls,
         reason=reason,
         smoke=smoke,
+        config=serving,
+        estimated_usd_per_hour=hourly_cost(serving, ctx.instances) if serving is not None else None,
     )
     return cause.caused(DeploymentStatus, step, SERVICE, data)
 
 
-def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, Deployed]:
-    """The calls that bring the endpoint up (or resize it), reported as `deploying`."""
+def start(
+    event: DeploymentRequested, ctx: Context, before: Deployed | None = None
+) -> tuple[DeploymentStatus, Deployed]:
+    """The calls that bring the endpoint up (or resize it, or move it to a new configuration),
+    reported as `deploying` (`updating`), and the record once they have worked."""
     d = event.data
+    revision = before.revision if before is not None else 0
+    if d.operation in CHANGES and before is not None:
+        revision = before.revisions + 1
+        strategy = d.strategy or UpdateStrategy()
+        calls = sagemaker.update_calls(
+            d.config,
+            d.env,
+            event.plan_id,
+            revision,
+            strategy,
+            ctx.models,
+            ctx.instances,
+            ctx.role_arn,
+            ctx.region,
+            hf_token=ctx.hf_token,
+        )
+        record = before.model_copy(
+            update={"config": d.config, "revision": revision, "revisions": revision, "settled": False}
+        )
+        return status(event, ctx, "updating", d.config.endpoint_name, calls), record
     if d.operation == "deploy":
         calls = sagemaker.deploy_calls(
             d.config,
@@ -78,17 +111,48 @@ def start(event: DeploymentRequested, ctx: Context) -> tuple[DeploymentStatus, D
             ctx.alarms,
             hf_token=ctx.hf_token,
         )
+        revision = 0
     elif d.operation == "restart":
-        calls = [sagemaker.create_endpoint_call(d.config, d.env, event.plan_id)]
+        calls = [sagemaker.create_endpoint_call(d.config, d.env, event.plan_id, revision)]
     else:
         calls = [sagemaker.scale_call(d.config)]
-    record = Deployed(plan_id=event.plan_id, env=d.env, config=d.config, endpoint_live=True, settled=False)
+    made = before.revisions if before is not None else 0
+    record = Deployed(
+        plan_id=event.plan_id,
+        env=d.env,
+        config=d.config,
+        endpoint_live=True,
+        settled=False,
+        revision=revision,
+        revisions=max(made, revision),
+    )
     return status(event, ctx, "deploying", d.config.endpoint_name, calls), record
 
 
 def finish(event: DeploymentRequested, ctx: Context, check: SageMakerCall, smoke: SmokeTest) -> DeploymentStatus:
-    """`deployed`, with the smoke test request made (or, in dry-run, described) and its outcome."""
-    return status(event, ctx, "deployed", event.data.config.endpoint_name, [check], smoke=smoke)
+    """`deployed`, with the smoke test request made (or, in dry-run, described) and its outcome;
+    after an update or rollback, with the configuration it now serves."""
+    serving = event.data.config if event.data.operation in CHANGES else None
+    return status(event, ctx, "deployed", event.data.config.endpoint_name, [check], smoke=smoke, serving=serving)
+
+
+def back_call(before: Deployed, plan_id: str) -> SageMakerCall:
+    """Point the endpoint at the revision it served before (a smoke test failed on the new one):
+    all at once, as the old fleet is still there or is started again."""
+    return sagemaker.update_endpoint_call(
+        before.config, plan_id, before.revision, UpdateStrategy(shift="all_at_once", wait_seconds=0)
+    )
+
+
+def rolled_back(
+    event: DeploymentRequested,
+    ctx: Context,
+    before: Deployed,
+    calls: list[SageMakerCall],
+    why: str,
+    smoke: SmokeTest | None = None,
+) -> DeploymentStatus:
+    return status(event, ctx, "rolled_back", before.config.endpoint_name, calls, why, smoke, serving=before.config)
 
 
 def wind_down(
@@ -106,7 +170,9 @@ def wind_down(
         return status(event, ctx, "paused", config.endpoint_name, calls), record.model_copy(
             update={"endpoint_live": False}
         )
-    calls = sagemaker.delete_calls(config, event.plan_id, endpoint_exists=record.endpoint_live)
+    calls = sagemaker.delete_calls(
+        config, event.plan_id, endpoint_exists=record.endpoint_live, revisions=record.revisions
+    )
     return status(event, ctx, "deleted", config.endpoint_name, calls), record.model_copy(
         update={"endpoint_live": False}
     )

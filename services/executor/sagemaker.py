@@ -10,7 +10,15 @@ import json
 from dataclasses import dataclass
 
 from shared.catalog import InstanceCatalog, ModelCatalog
-from shared.models import Env, SageMakerCall, SageMakerDeploymentConfig
+from shared.models import (
+    MAX_UPDATE_SECONDS,
+    MIN_UPDATE_SECONDS,
+    PROVISION_SECONDS,
+    Env,
+    SageMakerCall,
+    SageMakerDeploymentConfig,
+    UpdateStrategy,
+)
 
 VARIANT = "AllTraffic"
 # What a recorded call shows for the Hugging Face token: the executor puts the token in its place
@@ -32,8 +40,11 @@ class Names:
     model: str
 
 
-def names_for(config: SageMakerDeploymentConfig, plan_id: str) -> Names:
-    suffix = hashlib.sha256(plan_id.encode()).hexdigest()[:8]
+def names_for(config: SageMakerDeploymentConfig, plan_id: str, revision: int = 0) -> Names:
+    """Revision 0 is what the plan first deployed; each update or rollback makes a new model and
+    endpoint config (revision 1, 2, ...) and points the endpoint at it."""
+    key = plan_id if revision == 0 else f"{plan_id}:{revision}"
+    suffix = hashlib.sha256(key.encode()).hexdigest()[:8]
     stem = config.endpoint_name[: 63 - len(suffix) - 5].rstrip("-")
     return Names(config.endpoint_name, f"{stem}-cfg-{suffix}", f"{stem}-mdl-{suffix}")
 
@@ -101,7 +112,26 @@ def deploy_calls(
 ) -> list[SageMakerCall]:
     """`hf_token`: a token is configured, so a gated model's container gets HF_TOKEN (REDACTED
     here; the executor fills it in as it sends the call)."""
-    n = names_for(config, plan_id)
+    return [
+        *model_and_config_calls(config, env, plan_id, 0, models, instances, role_arn, region, hf_token),
+        *alarm_calls(config, alarms or AlarmPolicy()),
+        create_endpoint_call(config, env, plan_id),
+    ]
+
+
+def model_and_config_calls(
+    config: SageMakerDeploymentConfig,
+    env: Env,
+    plan_id: str,
+    revision: int,
+    models: ModelCatalog,
+    instances: InstanceCatalog,
+    role_arn: str,
+    region: str,
+    hf_token: bool = False,
+) -> list[SageMakerCall]:
+    """The model and the endpoint config of one revision (nothing is serving them yet)."""
+    n = names_for(config, plan_id, revision)
     model = models.get(config.model_name)
     instance = instances.get(config.instance_type)
     container: dict[str, object] = {}
@@ -135,18 +165,72 @@ def deploy_calls(
                 "Tags": tags,
             },
         ),
-        *alarm_calls(config, alarms or AlarmPolicy()),
-        create_endpoint_call(config, env, plan_id),
     ]
 
 
-def create_endpoint_call(config: SageMakerDeploymentConfig, env: Env, plan_id: str) -> SageMakerCall:
-    n = names_for(config, plan_id)
-    rollback = [*alarm_names(config), *config.rollback_alarms]
+def update_calls(
+    config: SageMakerDeploymentConfig,
+    env: Env,
+    plan_id: str,
+    revision: int,
+    strategy: UpdateStrategy,
+    models: ModelCatalog,
+    instances: InstanceCatalog,
+    role_arn: str,
+    region: str,
+    hf_token: bool = False,
+) -> list[SageMakerCall]:
+    """A new revision's model and config, then the guarded switch of the endpoint to it."""
+    return [
+        *model_and_config_calls(config, env, plan_id, revision, models, instances, role_arn, region, hf_token),
+        update_endpoint_call(config, plan_id, revision, strategy),
+    ]
+
+
+def update_endpoint_call(
+    config: SageMakerDeploymentConfig, plan_id: str, revision: int, strategy: UpdateStrategy
+) -> SageMakerCall:
+    """`UpdateEndpoint` with SageMaker's deployment guardrails: blue/green, traffic shifted all at
+    once, to a canary first, or in linear steps, each step held while the endpoint's alarms watch;
+    an alarm in that time rolls the endpoint back to the configuration it had."""
+    routing: dict[str, object] = {"Type": strategy.shift.upper(), "WaitIntervalInSeconds": strategy.wait_seconds}
+    size = {"Type": "CAPACITY_PERCENT", "Value": strategy.percent}
+    if strategy.shift == "canary":
+        routing["CanarySize"] = size
+    elif strategy.shift == "linear":
+        routing["LinearStepSize"] = size
+    timeout = min(MAX_UPDATE_SECONDS, max(MIN_UPDATE_SECONDS, strategy.bake_seconds() + PROVISION_SECONDS))
+    return SageMakerCall(
+        operation="UpdateEndpoint",
+        params={
+            "EndpointName": config.endpoint_name,
+            "EndpointConfigName": names_for(config, plan_id, revision).endpoint_config,
+            "RetainAllVariantProperties": False,
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": routing,
+                    # the old fleet stays this long after the last shift, for a fast way back
+                    "TerminationWaitInSeconds": min(strategy.wait_seconds, 600),
+                    "MaximumExecutionTimeoutInSeconds": timeout,
+                },
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in rollback_alarms(config)]},
+            },
+        },
+    )
+
+
+def rollback_alarms(config: SageMakerDeploymentConfig) -> list[str]:
+    return [*alarm_names(config), *config.rollback_alarms]
+
+
+def create_endpoint_call(config: SageMakerDeploymentConfig, env: Env, plan_id: str, revision: int = 0) -> SageMakerCall:
+    n = names_for(config, plan_id, revision)
     params: dict[str, object] = {
         "EndpointName": n.endpoint,
         "EndpointConfigName": n.endpoint_config,
-        "DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in rollback]}},
+        "DeploymentConfig": {
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in rollback_alarms(config)]}
+        },
         "Tags": _tags(plan_id, config, env),
     }
     return SageMakerCall(operation="CreateEndpoint", params=params)
@@ -167,13 +251,19 @@ def pause_calls(config: SageMakerDeploymentConfig) -> list[SageMakerCall]:
     return [SageMakerCall(operation="DeleteEndpoint", params={"EndpointName": config.endpoint_name})]
 
 
-def delete_calls(config: SageMakerDeploymentConfig, plan_id: str, endpoint_exists: bool) -> list[SageMakerCall]:
-    n = names_for(config, plan_id)
+def delete_calls(
+    config: SageMakerDeploymentConfig, plan_id: str, endpoint_exists: bool, revisions: int = 0
+) -> list[SageMakerCall]:
+    """The endpoint, then every revision's endpoint config and model (0 to `revisions`)."""
+    names = [names_for(config, plan_id, r) for r in range(revisions + 1)]
     calls = pause_calls(config) if endpoint_exists else []
     return [
         *calls,
-        SageMakerCall(operation="DeleteEndpointConfig", params={"EndpointConfigName": n.endpoint_config}),
-        SageMakerCall(operation="DeleteModel", params={"ModelName": n.model}),
+        *(
+            SageMakerCall(operation="DeleteEndpointConfig", params={"EndpointConfigName": n.endpoint_config})
+            for n in names
+        ),
+        *(SageMakerCall(operation="DeleteModel", params={"ModelName": n.model}) for n in names),
         SageMakerCall(service="cloudwatch", operation="DeleteAlarms", params={"AlarmNames": alarm_names(config)}),
     ]
 

@@ -10,10 +10,22 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from services.executor.aws import DeployFailed, Outcome
-from services.executor.lifecycle import SERVICE, Context, Deployed, finish, start, status, wind_down
+from services.executor.lifecycle import (
+    CHANGES,
+    SERVICE,
+    Context,
+    Deployed,
+    back_call,
+    finish,
+    rolled_back,
+    start,
+    status,
+    wind_down,
+)
 from services.executor.sagemaker import smoke_call
 from shared.bus import Publish
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
+from shared.hub import Hub, HubError
 from shared.kv import Store
 from shared.models import SageMakerCall, SmokeTest
 
@@ -44,15 +56,23 @@ class Executor:
         dry_run_seconds: float = 0.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         count_calls: Callable[[list[SageMakerCall], str], None] = lambda calls, error: None,
+        hub: Hub | None = None,
     ) -> None:
         self.records, self.publish, self.ctx, self.aws = records, publish, ctx, aws
+        self.hub = hub  # the container of a Hugging Face model the catalog lacks (sized by the Hub)
         self.dry_run_seconds, self.sleep = dry_run_seconds, sleep
         self.count_calls = count_calls  # (calls made or described, "" or the error) -> metrics
 
     async def on_requested(self, event: DeploymentRequested, progress: Progress = _no_progress) -> None:
-        """Bring the endpoint up (or resize it). `progress` tells the broker we are still at it,
-        so it does not redeliver while SageMaker works."""
-        deploying, record = start(event, self.ctx)
+        """Bring the endpoint up (or resize it, or update it). `progress` tells the broker we are
+        still at it, so it does not redeliver while SageMaker works."""
+        if event.data.operation in CHANGES:
+            await self._change(event, progress)
+            return
+        if event.data.operation == "deploy" and (why := await self._no_container(event)):
+            await self.publish(status(event, self.ctx, "failed", event.data.config.endpoint_name, [], why))
+            return
+        deploying, record = start(event, self.ctx, await self.records.get(event.plan_id))
         await self.publish(deploying)
         await self.records.put(event.plan_id, record)
         check = smoke_call(event.data.config, self.ctx.models)
@@ -88,6 +108,116 @@ class Executor:
         else:
             reason = outcome.reason or f"the endpoint is {outcome.status}"
             await self.publish(status(event, self.ctx, "failed", endpoint, [], reason))
+
+    async def _no_container(self, event: DeploymentRequested) -> str | None:
+        """Why the model's serving container cannot be chosen (a Hub model the Hub cannot
+        describe now); None when it can. Nothing is created without one."""
+        if self.hub is None:
+            return None
+        try:
+            await self.hub.spec(event.data.config.model_name)
+        except HubError as exc:
+            return f"the model's container could not be chosen: {exc}"
+        return None
+
+    async def _change(self, event: DeploymentRequested, progress: Progress) -> None:
+        """An update or rollback: a new revision, then SageMaker's blue/green update to it. Done
+        when the endpoint serves the new revision and answers the smoke test; rolled back when
+        SageMaker undid it (alarms, a fleet that never got healthy: the endpoint is InService on
+        its old config, which is why the config is compared, never InService alone), or when the
+        smoke test fails on it."""
+        before = await self.records.get(event.plan_id)
+        endpoint = event.data.config.endpoint_name
+        if before is None or not before.endpoint_live:
+            why = (
+                "nothing was changed: the executor has no live endpoint for this plan (paused, or its record was lost)"
+            )
+            if before is not None:
+                await self.publish(rolled_back(event, self.ctx, before, [], why))
+            else:
+                await self.publish(status(event, self.ctx, "failed", endpoint, [], why))
+            return
+        if before.done == event.id:  # a redelivery of a request already carried out
+            return
+        if missing := await self._no_container(event):
+            await self.publish(rolled_back(event, self.ctx, before, [], f"nothing was changed: {missing}"))
+            return
+        updating, record = start(event, self.ctx, before)
+        await self.publish(updating)
+        check = smoke_call(event.data.config, self.ctx.models)
+        if self.aws is None:
+            self.count_calls([*updating.data.calls, check], "")
+            await self.sleep(self.dry_run_seconds)
+            await self._deployed(
+                event, record.model_copy(update={"done": event.id}), check, SmokeTest(outcome="described")
+            )
+            return
+        target = updating.data.calls[-1].params["EndpointConfigName"]
+        loop = asyncio.get_running_loop()
+
+        def heartbeat() -> None:
+            asyncio.run_coroutine_threadsafe(progress(), loop)
+
+        # what was made stays recorded whatever happens next (a delete removes every revision)
+        made = before.model_copy(update={"revisions": record.revisions, "done": event.id})
+        try:
+            await asyncio.to_thread(self.aws.run, updating.data.calls, event.plan_id)
+        except DeployFailed as exc:  # SageMaker refused it: the endpoint was not touched
+            self.count_calls(updating.data.calls, str(exc).split(":", 1)[0][:40])
+            await self.publish(rolled_back(event, self.ctx, before, [], f"the update was refused: {exc}"))
+            await self.records.put(event.plan_id, made)
+            return
+        self.count_calls(updating.data.calls, "")
+        outcome = await asyncio.to_thread(self.aws.wait_in_service, endpoint, heartbeat)
+        if outcome.status != "InService":
+            reason = outcome.reason or f"the endpoint is {outcome.status}"
+            await self.publish(status(event, self.ctx, "failed", endpoint, [], f"update: {reason}"))
+            await self.records.put(
+                event.plan_id, made.model_copy(update={"endpoint_live": outcome.status != "missing"})
+            )
+            return
+        if outcome.config != target:  # InService, but on the old configuration: SageMaker rolled back
+            why = outcome.reason or "an alarm fired or the new fleet did not become healthy"
+            await self.publish(
+                rolled_back(
+                    event, self.ctx, before, [], f"SageMaker rolled the update back ({why}); serving {outcome.config}"
+                )
+            )
+            await self.records.put(event.plan_id, made)
+            return
+        smoke = await asyncio.to_thread(self.aws.smoke, check)
+        self.count_calls([check], "" if smoke.outcome == "passed" else "SmokeTestFailed")
+        if smoke.outcome == "passed":
+            await self._deployed(event, record.model_copy(update={"done": event.id}), check, smoke)
+            return
+        await self._smoke_back(event, before, made, check, smoke, heartbeat)
+
+    async def _smoke_back(
+        self,
+        event: DeploymentRequested,
+        before: Deployed,
+        made: Deployed,
+        check: SageMakerCall,
+        smoke: SmokeTest,
+        heartbeat: Callable[[], None],
+    ) -> None:
+        """The new revision is InService but does not answer: back to the one before it."""
+        assert self.aws is not None
+        back = back_call(before, event.plan_id)
+        why = f"smoke test failed on the new configuration ({smoke.detail})"
+        try:
+            await asyncio.to_thread(self.aws.run, [back], event.plan_id)
+            outcome = await asyncio.to_thread(self.aws.wait_in_service, before.config.endpoint_name, heartbeat)
+        except DeployFailed as exc:
+            outcome = Outcome("Failed", str(exc))
+        self.count_calls([back], "" if outcome.status == "InService" else "RollbackFailed")
+        if outcome.status == "InService" and outcome.config == back.params["EndpointConfigName"]:
+            await self.publish(rolled_back(event, self.ctx, before, [check, back], f"{why}: rolled back", smoke))
+            await self.records.put(event.plan_id, made)
+            return
+        reason = f"{why}, and rolling back failed: {outcome.reason or outcome.status}"
+        await self.publish(status(event, self.ctx, "failed", before.config.endpoint_name, [check, back], reason, smoke))
+        await self.records.put(event.plan_id, made)
 
     async def on_action(self, event: DeploymentAction) -> None:
         """Pause and delete (restart and scale come through the guardian as requests)."""

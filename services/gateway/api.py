@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,10 +33,14 @@ from services.gateway.schemas import (
     MonthlyCost,
     PendingApprovals,
     PlanCost,
+    RollbackRequest,
     ScaleRequest,
+    StrategyRequest,
+    UpdateRequest,
 )
 from services.gateway.waiter import PlanWaiter
 from shared.bus import Bus, Publish
+from shared.catalog import models
 from shared.costs import costs_so_far
 from shared.events import (
     DeploymentAction,
@@ -44,6 +49,8 @@ from shared.events import (
     IntentReceived,
     IntentReceivedData,
 )
+from shared.guardrails import update_strategy
+from shared.hub import Hub, HubError, looks_like_hub_id
 from shared.models import ALLOWED_ACTIONS, Action, PlanStatus
 from shared.readmodels import PlanRow
 from shared.settings import Settings
@@ -68,6 +75,7 @@ class Gateway:
         self.broker = bus.broker
         self.asyncapi = asyncapi
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)
+        self.hub = Hub(models(), settings.hf_endpoint, timeout=settings.hub_timeout_seconds)
         self.cost_explorer = costs.CostExplorer(settings) if settings.executor_mode.value == "aws" else None
         self.idempotency = IdempotencyStore(bus.broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
         self.commands = bus.metrics.counter("commands", "commands answered, by outcome", ("outcome",))
@@ -210,7 +218,17 @@ async def command(
                 f"instance_count {lifecycle.instance_count} is over the limit of {gw.settings.max_instance_count}",
             )
         target = choose(lifecycle, await gw.read.by_endpoint(endpoint_names(lifecycle)), body.env)
-        done = await _act(gw, target.plan_id, lifecycle.action, who, lifecycle.instance_count, limited=True)
+        change = None
+        if lifecycle.action in (Action.UPDATE, Action.ROLLBACK):
+            said = StrategyRequest(
+                shift=lifecycle.traffic,  # type: ignore[arg-type]
+                percent=lifecycle.traffic_percent,
+                wait_seconds=lifecycle.traffic_wait_seconds,
+            )
+            change = await _change_of(gw, target, lifecycle.action, lifecycle.model_id, lifecycle.instance_type, said)
+        done = await _act(
+            gw, target.plan_id, lifecycle.action, who, lifecycle.instance_count, limited=True, change=change
+        )
         response = CommandResponse(
             command_id=done.command_id,
             status="accepted",
@@ -316,6 +334,88 @@ async def scale(plan_id: PlanIdPath, body: ScaleRequest, gw: GatewayDep, who: De
     return await _act(gw, plan_id, Action.SCALE, who, body.instance_count)
 
 
+@router.post("/api/deployments/{plan_id}/update", tags=["deployments"])
+async def update(plan_id: PlanIdPath, body: UpdateRequest, gw: GatewayDep, who: Deployer) -> ActionResponse:
+    """Change the live endpoint's model, instance type or count without downtime: a new
+    configuration, then a SageMaker blue/green update (all at once, canary or linear, watched by
+    the endpoint's alarms, rolled back automatically when they fire). Checked like a new plan; in
+    prod, or above the cost thresholds, it waits for approvers bound to the new configuration."""
+    row = await existing(gw, plan_id)
+    change = await _change_of(
+        gw, row, Action.UPDATE, body.model_id, body.instance_type, body.strategy, body.instance_count
+    )
+    return await _act(gw, plan_id, Action.UPDATE, who, body.instance_count, change=change)
+
+
+@router.post("/api/deployments/{plan_id}/rollback", tags=["deployments"])
+async def rollback(
+    plan_id: PlanIdPath, gw: GatewayDep, who: Deployer, body: RollbackRequest | None = None
+) -> ActionResponse:
+    """Return the live endpoint to the configuration its last update replaced, through the same
+    guarded blue/green update."""
+    row = await existing(gw, plan_id)
+    change = await _change_of(gw, row, Action.ROLLBACK, strategy=body.strategy if body else None)
+    return await _act(gw, plan_id, Action.ROLLBACK, who, change=change)
+
+
+async def _change_of(
+    gw: Gateway,
+    row: PlanRow,
+    action: Action,
+    model_id: str | None = None,
+    instance_type: str | None = None,
+    strategy: StrategyRequest | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """The fields of an update or rollback request, or a 4xx/409 that says what is wrong with it.
+    The guardian checks it again (the read model may lag a change that just happened)."""
+    what = row.details.endpoint_name or row.plan_id
+    if row.status in ALLOWED_ACTIONS[action] and row.details.pending_change is not None:
+        waiting = row.details.pending_change.operation
+        raise HTTPException(409, f"a {waiting} of {what} is waiting for approval: decide it (GET /approvals) first")
+    fields: dict[str, Any] = {}
+    current = row.artifact
+    if action is Action.UPDATE:
+        if model_id is not None:
+            spec = models().get(model_id)
+            if spec is None and looks_like_hub_id(model_id):
+                try:
+                    spec = await gw.hub.spec(model_id)
+                except HubError as exc:
+                    raise HTTPException(exc.status if exc.status < 500 else 503, str(exc)) from None
+            if spec is None:
+                close = difflib.get_close_matches(model_id.lower(), [m.id.lower() for m in models().models], n=1)
+                hint = f", e.g. {models().get(close[0]).id}" if close else ""  # type: ignore[union-attr]
+                raise HTTPException(
+                    422, f"unknown model {model_id!r}: name a catalog model id{hint} or a Hugging Face id (org/name)"
+                )
+            model_id = spec.id
+        if current is not None and all(
+            new in (None, old)
+            for new, old in (
+                (model_id, current.model_name),
+                (instance_type, current.instance_type),
+                (count, current.instance_count),
+            )
+        ):
+            raise HTTPException(
+                409,
+                f"the update changes nothing: {what} already runs {current.model_name} on "
+                f"{current.instance_count} x {current.instance_type}",
+            )
+        fields |= {"model_id": model_id, "instance_type": instance_type}
+    elif row.status in ALLOWED_ACTIONS[action] and not any(
+        r.outcome == "deployed" and r.config != current for r in row.details.history
+    ):
+        raise HTTPException(409, f"{what} has had no other configuration to roll back to")
+    said = strategy or StrategyRequest()
+    try:
+        fields["strategy"] = update_strategy(row.env, gw.settings, said.shift, said.percent, said.wait_seconds)
+    except ValueError as exc:
+        raise HTTPException(422, f"the update strategy is not valid: {exc}") from None
+    return fields
+
+
 @router.delete("/api/deployments/{plan_id}", tags=["deployments"])
 async def delete(plan_id: PlanIdPath, gw: GatewayDep, who: Deployer) -> ActionResponse:
     return await _act(gw, plan_id, Action.DELETE, who)
@@ -329,7 +429,13 @@ async def existing(gw: Gateway, plan_id: str) -> PlanRow:
 
 
 async def _act(
-    gw: Gateway, plan_id: str, action: Action, who: Principal, count: int | None = None, limited: bool = False
+    gw: Gateway,
+    plan_id: str,
+    action: Action,
+    who: Principal,
+    count: int | None = None,
+    limited: bool = False,
+    change: dict[str, Any] | None = None,
 ) -> ActionResponse:
     if not limited:
         rate_limit(gw, who)
@@ -341,9 +447,8 @@ async def _act(
         raise HTTPException(
             409, f"cannot {action.value} a plan that is {status.value}; {action.value} applies to: {allowed}"
         )
-    event = DeploymentAction(
-        plan_id=plan_id, actor=actor, data=DeploymentActionData(action=action, requested_by=actor, instance_count=count)
-    )
+    data = DeploymentActionData(action=action, requested_by=actor, instance_count=count, **(change or {}))
+    event = DeploymentAction(plan_id=plan_id, actor=actor, data=data)
     await gw.send(event)
     return ActionResponse(
         command_id=str(event.id),
@@ -353,7 +458,7 @@ async def _act(
         + (
             "; like a new plan it is checked again, and in prod or above the approval threshold it waits "
             "for approvers (GET /approvals)"
-            if action in (Action.SCALE, Action.RESTART)
+            if action in (Action.SCALE, Action.RESTART, Action.UPDATE, Action.ROLLBACK)
             else ""
         ),
     )

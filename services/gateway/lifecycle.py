@@ -16,7 +16,9 @@ from shared.intent import ParsedIntent, parse
 from shared.models import Action
 from shared.readmodels import PlanRow
 
-LIFECYCLE_ACTIONS = {a.value: a for a in (Action.PAUSE, Action.RESTART, Action.DELETE, Action.SCALE)}
+LIFECYCLE_ACTIONS = {
+    a.value: a for a in (Action.PAUSE, Action.RESTART, Action.DELETE, Action.SCALE, Action.UPDATE, Action.ROLLBACK)
+}
 ENVS = ("staging", "prod", "dev")
 
 
@@ -26,6 +28,12 @@ class LifecycleRequest:
     app: str
     env: str | None
     instance_count: int | None
+    # update: what changes; update and rollback: how traffic moves, as far as the command says
+    model_id: str | None = None
+    instance_type: str | None = None
+    traffic: str | None = None
+    traffic_percent: int | None = None
+    traffic_wait_seconds: int | None = None
 
 
 def lifecycle_request(command: str) -> LifecycleRequest | None:
@@ -42,7 +50,29 @@ def lifecycle_request(command: str) -> LifecycleRequest | None:
         raise HTTPException(
             422, f"an endpoint cannot scale to 0 instances: 'pause {intent.app}' stops it without losing its config"
         )
-    return LifecycleRequest(LIFECYCLE_ACTIONS[verb], intent.app, intent.env, intent.instance_count)
+    model_id = intent.model_id or intent.hub_id  # a Hub model is sized when the request is checked
+    if intent.action == "update":
+        if model_id is None and intent.model_text and not intent.instance_type and not intent.instance_count:
+            raise HTTPException(
+                422, f"unknown model {intent.model_text!r}: name a catalog model to update {intent.app} to"
+            )
+        if model_id is None and intent.instance_type is None and intent.instance_count is None:
+            raise HTTPException(
+                422, f"say what to change, e.g. 'update {intent.app} to qwen 2.5 7b' or '... on ml.g6e.xlarge'"
+            )
+    if intent.conflicts and intent.action in ("update", "rollback"):
+        raise HTTPException(422, "; ".join(intent.conflicts))
+    return LifecycleRequest(
+        LIFECYCLE_ACTIONS[verb],
+        intent.app,
+        intent.env,
+        intent.instance_count,
+        model_id=model_id if intent.action == "update" else None,
+        instance_type=intent.instance_type if intent.action == "update" else None,
+        traffic=intent.traffic,
+        traffic_percent=intent.traffic_percent,
+        traffic_wait_seconds=intent.traffic_wait_seconds,
+    )
 
 
 def endpoint_names(request: LifecycleRequest) -> list[str]:

@@ -11,7 +11,9 @@ from shared.db import approvals, deployments
 from shared.models import PlanStatus
 from shared.readmodels import ApprovalRow, PlanRow
 
-ACTIVE = (PlanStatus.DEPLOYING.value, PlanStatus.DEPLOYED.value)
+ACTIVE = tuple(
+    s.value for s in (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED, PlanStatus.UPDATING, PlanStatus.ROLLED_BACK)
+)
 # Plans that hold (or held, while paused or failed) an endpoint: the ones lifecycle commands address.
 LIFECYCLE = (*ACTIVE, PlanStatus.PAUSED.value, PlanStatus.FAILED.value)
 

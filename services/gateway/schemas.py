@@ -7,7 +7,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator, model_validator
 
 from shared.events import CATALOG, ApprovalDecidedData, Constraints
-from shared.models import MAX_INSTANCES, DeploymentPlan, Env, Evidence, Finding, PlanStatus, SageMakerDeploymentConfig
+from shared.models import (
+    INSTANCE_TYPE_RE,
+    MAX_INSTANCES,
+    DeploymentPlan,
+    Env,
+    Evidence,
+    Finding,
+    PlanStatus,
+    SageMakerDeploymentConfig,
+    TrafficShift,
+)
 from shared.readmodels import PlanDetails
 from shared.text import tree_problem
 
@@ -100,6 +110,44 @@ class ActionResponse(Response):
     plan_id: str
     action: str
     message: str
+
+
+class StrategyRequest(Strict):
+    """How traffic moves to the new configuration; what is left out comes from UPDATE_STRATEGY."""
+
+    shift: TrafficShift | None = Field(default=None, description="all_at_once, canary or linear (blue/green)")
+    percent: StrictInt | None = Field(
+        default=None, ge=1, le=50, description="canary size or linear step, % of capacity"
+    )
+    wait_seconds: StrictInt | None = Field(default=None, ge=0, le=3600, description="how long each step is watched")
+
+
+class UpdateRequest(Strict):
+    """What to change on the live endpoint (at least one of model, instance type, count)."""
+
+    model_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = Field(
+        default=None, description="a catalog model id, e.g. Qwen/Qwen2.5-7B-Instruct"
+    )
+    instance_type: str | None = Field(default=None, max_length=64, description="an ml.* instance type")
+    instance_count: StrictInt | None = Field(default=None, ge=1, le=MAX_INSTANCES)
+    strategy: StrategyRequest | None = None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _ml_type(cls, value: str | None) -> str | None:
+        if value is not None and not INSTANCE_TYPE_RE.fullmatch(value):
+            raise ValueError(f"instance_type {value!r} is not a SageMaker instance type like ml.g5.xlarge")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateRequest:
+        if self.model_id is None and self.instance_type is None and self.instance_count is None:
+            raise ValueError("say what to change: model_id, instance_type and/or instance_count")
+        return self
+
+
+class RollbackRequest(Strict):
+    strategy: StrategyRequest | None = None
 
 
 class ScaleRequest(Strict):

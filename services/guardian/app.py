@@ -12,7 +12,8 @@ from services.guardian.service import Guardian, SpendFn, StatusFn
 from services.guardian.spend import PlanStatuses, SpendSource
 from shared import catalog
 from shared.bus import Bus
-from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
+from shared.events import ApprovalDecided, DeploymentAction, DeploymentStatus, PlanProposed
+from shared.hub import Hub
 from shared.kv import KvStore, MemoryStore, Store
 from shared.settings import Settings
 
@@ -62,6 +63,7 @@ def create_app(
         decided=lambda decision, seconds: waited.labels(decision).observe(seconds),
         owners=owners,
         status_of=statuses,
+        hub=Hub(policy.models, settings.hf_endpoint, timeout=settings.hub_timeout_seconds),
     )
 
     @bus.durable("plan.proposed", max_workers=4)
@@ -75,6 +77,10 @@ def create_app(
     @bus.durable("deployment.action")
     async def on_lifecycle(event: DeploymentAction) -> None:
         await guardian.on_action(event)
+
+    @bus.durable("deployment.status")
+    async def on_status(event: DeploymentStatus) -> None:
+        await guardian.on_status(event)
 
     app = bus.app()
     tasks: list[asyncio.Task[None]] = []

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.approvals import Waiting, approvals_required, decide, plan_hash
-from shared.catalog import InstanceCatalog, ModelCatalog
+from shared.catalog import InstanceCatalog, ModelCatalog, cheapest_fit, fits
 from shared.events import (
     ApprovalDecided,
     ApprovalDecidedData,
@@ -19,6 +19,7 @@ from shared.events import (
     DeploymentAction,
     DeploymentRequested,
     DeploymentRequestedData,
+    DeploymentStatus,
     Event,
     PlanProposed,
     PlanRejected,
@@ -26,8 +27,8 @@ from shared.events import (
     canonical_json,
     derive_event_id,
 )
-from shared.guardrails import Spend, check, errors, hourly_cost
-from shared.models import Action, Env, Finding, SageMakerDeploymentConfig
+from shared.guardrails import Spend, check, errors, hourly_cost, instance_allowed, strategy_findings, update_strategy
+from shared.models import Action, Env, Finding, SageMakerDeploymentConfig, UpdateStrategy
 from shared.settings import Settings
 
 SERVICE = "guardian"
@@ -35,11 +36,15 @@ SERVICE = "guardian"
 EXPIRY_NAMESPACE = uuid.UUID("2f4b9f0e-8d4c-4a57-9a0e-6a3c1f5e7b21")
 
 
+Change = Literal["restart", "scale", "update", "rollback"]
+
+
 class PendingChange(BaseModel):
-    """A restart or scale of a live deployment waiting for approval, like a new plan would."""
+    """A restart, scale, update or rollback of a live deployment waiting for approval, like a new
+    plan would."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    operation: Literal["restart", "scale"]
+    operation: Change
     config: SageMakerDeploymentConfig
     plan_hash: str
     approvals_required: int
@@ -47,6 +52,17 @@ class PendingChange(BaseModel):
     expires_at: datetime
     approved_by: tuple[str, ...] = ()
     requested_at: datetime | None = None  # None on records older than the field
+    strategy: UpdateStrategy | None = None  # update and rollback
+
+
+class Updating(BaseModel):
+    """An update or rollback the executor is carrying out: what ran before it, and the request
+    whose status events end it (deployed: it took; rolled_back or failed: the old one runs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    operation: Literal["update", "rollback"]
+    before: SageMakerDeploymentConfig
+    request_id: uuid.UUID
 
 
 class GuardedPlan(BaseModel):
@@ -66,8 +82,11 @@ class GuardedPlan(BaseModel):
     plan_hash: str = ""
     approvals_required: int = 1
     approved_by: tuple[str, ...] = ()
-    # set while a restart or scale of this (live) plan waits for its approvers
+    # set while a restart, scale, update or rollback of this (live) plan waits for its approvers
     change: PendingChange | None = None
+    # the configurations updates replaced, oldest first: a rollback returns to the last one
+    previous: tuple[SageMakerDeploymentConfig, ...] = ()
+    updating: Updating | None = None
 
     @property
     def waiting(self) -> bool:
@@ -94,7 +113,8 @@ def endpoint_taken(endpoint: str, owner: str, owner_status: str | None) -> Findi
     return Finding(
         code="ENDPOINT_TAKEN",
         message=f"{endpoint} already belongs to plan {owner}{state}: change that plan instead "
-        f"(POST /api/deployments/{owner}/scale, /pause or /restart), or delete it first "
+        f"(POST /api/deployments/{owner}/update, or say 'update <app> to <model>'; /scale, /pause, "
+        "/restart), or delete it first "
         f"(DELETE /api/deployments/{owner}) and deploy again",
     )
 
@@ -106,7 +126,9 @@ class Policy:
     def findings(
         self, plan: GuardedPlan, config: SageMakerDeploymentConfig | None = None, spend: Spend | None = None
     ) -> list[Finding]:
-        return check(config or plan.config, plan.env, plan.model_id, self.models, self.instances, self.settings, spend)
+        config = config or plan.config
+        model_id = config.model_name if config.model_name != plan.config.model_name else plan.model_id
+        return check(config, plan.env, model_id, self.models, self.instances, self.settings, spend)
 
     def approvals_required(self, env: Env, usd_per_hour: float) -> int:
         return approvals_required(env, usd_per_hour, self.settings)
@@ -131,7 +153,7 @@ def on_plan(
     )
     findings = ([taken] if taken else []) + policy.findings(plan, spend=spend)
     if errors(findings):
-        return [_rejected(event, findings, "deploy")], None
+        return [rejected(event, findings, "deploy")], None
     cost = hourly_cost(d.config, policy.instances) or 0.0
     required = policy.approvals_required(d.env, cost)
     if required:
@@ -180,7 +202,7 @@ def on_decision(
         return [], plan.model_copy(update={"approved_by": counted.approved_by})
     findings = policy.findings(plan, spend=spend)  # prices, limits and spend may have moved since the request
     if errors(findings):
-        return [_rejected(event, findings, "approve")], plan.model_copy(update={"state": "rejected"})
+        return [rejected(event, findings, "approve")], plan.model_copy(update={"state": "rejected"})
     cost = hourly_cost(plan.config, policy.instances) or 0.0
     # One deployment per approved request, whichever decision completed it: the id comes from the
     # request, so a second approval that slips in while this one is being retried (seen under
@@ -208,14 +230,157 @@ def _on_change_decision(
         return [], plan.model_copy(update={"change": change.model_copy(update={"approved_by": counted.approved_by})})
     findings = policy.findings(plan, change.config, spend)
     if errors(findings):  # the live plan stays as it is; only the change is refused
-        return [_rejected(event, findings, change.operation)], cleared
-    new_hash = plan_hash(plan.env, plan.model_id, change.config)
-    updated = cleared.model_copy(update={"config": change.config, "plan_hash": new_hash})
-    deploy = _requested(event, updated, change.operation, hourly_cost(change.config, policy.instances) or 0.0)
-    deploy = deploy.model_copy(
-        update={"id": derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")}
-    )
-    return [deploy], updated
+        return [rejected(event, findings, change.operation)], cleared
+    request_id = derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")
+    updated = _changed(cleared, change.operation, change.config, request_id)
+    cost = hourly_cost(change.config, policy.instances) or 0.0
+    deploy = _requested(event, updated, change.operation, cost, before=plan, strategy=change.strategy, policy=policy)
+    return [deploy.model_copy(update={"id": request_id})], updated
+
+
+def _changed(
+    plan: GuardedPlan, operation: Change, config: SageMakerDeploymentConfig, request_id: uuid.UUID
+) -> GuardedPlan:
+    """The record once `operation` to `config` is requested of the executor."""
+    update: dict[str, object] = {
+        "config": config,
+        "model_id": config.model_name,
+        "plan_hash": plan_hash(plan.env, config.model_name, config),
+        "change": None,
+    }
+    if operation in ("update", "rollback"):
+        update["updating"] = Updating(operation=operation, before=plan.config, request_id=request_id)  # type: ignore[arg-type]
+    return plan.model_copy(update=update)
+
+
+def on_status(event: DeploymentStatus, plan: GuardedPlan | None) -> GuardedPlan | None:
+    """How an update or rollback ended, from the executor's status events for its request: the
+    record then holds what the endpoint serves, and which configurations a rollback can return
+    to. None: nothing to change."""
+    if plan is None or plan.updating is None:
+        return None
+    u, status = plan.updating, event.data.status
+    if status in ("paused", "deleted"):  # stopped (by anyone) before the update ended: it never took
+        return _serving(plan, u.before)
+    if event.causation_id != u.request_id:
+        return None
+    if status == "deployed":
+        previous = (*plan.previous, u.before) if u.operation == "update" else plan.previous[:-1]
+        return plan.model_copy(update={"updating": None, "previous": previous[-MAX_HISTORY:]})
+    if status in ("rolled_back", "failed"):
+        return _serving(plan, event.data.config or u.before)
+    return None
+
+
+def _serving(plan: GuardedPlan, config: SageMakerDeploymentConfig) -> GuardedPlan:
+    update = {"updating": None, "config": config, "model_id": config.model_name}
+    return plan.model_copy(update={**update, "plan_hash": plan_hash(plan.env, config.model_name, config)})
+
+
+MAX_HISTORY = 20  # configurations a rollback can go back through
+
+
+def on_update(
+    event: DeploymentAction, plan: GuardedPlan, policy: Policy, spend: Spend | None, now: datetime
+) -> Outcome:
+    """An update (new model, instance type or count) or a rollback to the configuration the last
+    update replaced: checked like a new plan, held for approvers like one (bound to the new
+    configuration's hash), and carried out by the executor as a SageMaker blue/green update."""
+    d = event.data
+    operation: Literal["update", "rollback"] = "update" if d.action is Action.UPDATE else "rollback"
+    if plan.updating is not None or plan.change is not None:
+        busy = plan.updating.operation if plan.updating else f"{plan.change.operation} waiting for approval"  # type: ignore[union-attr]
+        why = Finding(
+            code="UPDATE_IN_PROGRESS",
+            message=f"{plan.config.endpoint_name} has a {busy} in progress: wait for it to finish, then try again",
+        )
+        return [rejected(event, [why], operation)], None
+    if operation == "rollback":
+        if not plan.previous:
+            why = Finding(
+                code="NO_PREVIOUS_CONFIG",
+                message=f"{plan.config.endpoint_name} has had no other configuration to roll back to",
+            )
+            return [rejected(event, [why], operation)], None
+        config = plan.previous[-1]
+    else:
+        made = _update_config(plan, d.model_id, d.instance_type, d.instance_count, policy)
+        if isinstance(made, Finding):
+            return [rejected(event, [made], operation)], None
+        config = made
+    if _same(config, plan.config):
+        why = Finding(code="NOTHING_TO_CHANGE", message=f"{plan.config.endpoint_name} already runs that configuration")
+        return [rejected(event, [why], operation)], None
+    strategy = d.strategy or update_strategy(plan.env, policy.settings)
+    findings = policy.findings(plan, config, spend) + strategy_findings(strategy)
+    if errors(findings):
+        return [rejected(event, findings, operation)], None
+    config = SageMakerDeploymentConfig.model_validate(config.model_dump())
+    cost = hourly_cost(config, policy.instances) or 0.0
+    required = policy.approvals_required(plan.env, cost)
+    if required:
+        expires = now + timedelta(hours=policy.settings.approval_ttl_hours)
+        target = plan.model_copy(update={"model_id": config.model_name})
+        change = PendingChange(
+            operation=operation,
+            config=config,
+            plan_hash=change_hash(target, operation, config, d.requested_by, expires, strategy),
+            approvals_required=required,
+            requested_by=d.requested_by,
+            requested_at=now,
+            expires_at=expires,
+            strategy=strategy,
+        )
+        request = ApprovalRequestedData(
+            intent=f"{operation} {config.endpoint_name}: {plan.intent}"[:1000],
+            env=plan.env,
+            requested_by=d.requested_by,
+            config=config,
+            estimated_usd_per_hour=cost,
+            expires_at=expires,
+            warnings=findings,
+            plan_hash=change.plan_hash,
+            approvals_required=required,
+            operation=operation,
+            previous=plan.config,
+            strategy=strategy,
+            previous_usd_per_hour=hourly_cost(plan.config, policy.instances),
+        )
+        return [event.caused(ApprovalRequested, "approval", SERVICE, request)], plan.model_copy(
+            update={"change": change}
+        )
+    target = plan.model_copy(update={"config": config, "model_id": config.model_name})
+    requested = _requested(event, target, operation, cost, findings, before=plan, strategy=strategy, policy=policy)
+    return [requested], _changed(plan, operation, config, requested.id)
+
+
+def _same(a: SageMakerDeploymentConfig, b: SageMakerDeploymentConfig) -> bool:
+    keys = ("model_name", "instance_type", "instance_count")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
+
+
+def _update_config(
+    plan: GuardedPlan, model_id: str | None, instance_type: str | None, count: int | None, policy: Policy
+) -> SageMakerDeploymentConfig | Finding:
+    """The live configuration with what the update changes. A new model that the current
+    instance type cannot hold moves to the cheapest one the env allows that can, as a new plan
+    would be sized."""
+    model = policy.models.get(model_id or plan.model_id)
+    if model is None:
+        return Finding(code="UNKNOWN_MODEL", message=f"model {model_id!r} is not in the catalog: name a catalog model")
+    if instance_type is None:
+        instance_type = plan.config.instance_type
+        current = policy.instances.get(instance_type)
+        if model.id != plan.model_id and (current is None or not fits(model, current)):
+            chosen = cheapest_fit(model, policy.instances, lambda n: instance_allowed(n, plan.env, policy.settings))
+            instance_type = chosen.name if chosen else instance_type  # none fits: the GPU check says so
+    fields = {
+        **plan.config.model_dump(),
+        "model_name": model.id,
+        "instance_type": instance_type,
+        "instance_count": count or plan.config.instance_count,
+    }
+    return SageMakerDeploymentConfig.model_construct(**fields)
 
 
 def expire(plan: GuardedPlan, cause: Event | None = None) -> ApprovalDecided:
@@ -261,8 +426,16 @@ def on_action(
     again, and in prod or above the cost thresholds held for one or two approvers bound to the new
     configuration's hash. Pause and delete only reduce spend and are not ours."""
     action = event.data.action
+    if action in (Action.UPDATE, Action.ROLLBACK) and plan is not None and plan.state == "approved":
+        return on_update(event, plan, policy, spend, now or event.occurred_at)
     if action not in (Action.RESTART, Action.SCALE) or plan is None or plan.state != "approved":
         return [], None
+    if plan.updating is not None:  # SageMaker takes one change of an endpoint at a time
+        why = Finding(
+            code="UPDATE_IN_PROGRESS",
+            message=f"{plan.config.endpoint_name} has an {plan.updating.operation} in progress: wait for it to finish",
+        )
+        return [rejected(event, [why], "restart" if action is Action.RESTART else "scale")], None
     config = plan.config
     if action is Action.SCALE:
         count = event.data.instance_count or config.instance_count
@@ -271,7 +444,7 @@ def on_action(
     findings = policy.findings(plan, config, spend if action is Action.RESTART or scaling_up else None)
     operation: Literal["restart", "scale"] = "restart" if action is Action.RESTART else "scale"
     if errors(findings):
-        return [_rejected(event, findings, operation)], None
+        return [rejected(event, findings, operation)], None
     config = SageMakerDeploymentConfig.model_validate(config.model_dump())
     cost = hourly_cost(config, policy.instances) or 0.0
     required = policy.approvals_required(plan.env, cost)
@@ -308,22 +481,28 @@ def on_action(
 
 
 def change_hash(
-    plan: GuardedPlan, operation: str, config: SageMakerDeploymentConfig, requested_by: str, expires_at: datetime
+    plan: GuardedPlan,
+    operation: str,
+    config: SageMakerDeploymentConfig,
+    requested_by: str,
+    expires_at: datetime,
+    strategy: UpdateStrategy | None = None,
 ) -> str:
-    """What an approver of a change approves: the operation, the new configuration and the
-    request it answers (a second restart request is a new decision, not the old one's repeat)."""
-    content = {
+    """What an approver of a change approves: the operation, the new configuration (and, for an
+    update, how traffic moves to it) and the request it answers (a second restart request is a
+    new decision, not the old one's repeat)."""
+    content: dict[str, object] = {
         "operation": operation,
         "plan": plan_hash(plan.env, plan.model_id, config),
         "requested_by": requested_by,
         "expires_at": expires_at.isoformat(),
     }
+    if strategy is not None:
+        content["strategy"] = strategy.model_dump(mode="json")
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
-def _rejected(
-    cause: Event, findings: list[Finding], operation: Literal["deploy", "restart", "scale", "approve"]
-) -> PlanRejected:
+def rejected(cause: Event, findings: list[Finding], operation: Change | Literal["deploy", "approve"]) -> PlanRejected:
     data = PlanRejectedData(
         errors=errors(findings), warnings=[f for f in findings if f.severity == "warning"], operation=operation
     )
@@ -333,15 +512,22 @@ def _rejected(
 def _requested(
     cause: Event,
     plan: GuardedPlan,
-    operation: Literal["deploy", "restart", "scale"],
+    operation: Change | Literal["deploy"],
     cost: float,
     warnings: list[Finding] | None = None,
+    before: GuardedPlan | None = None,
+    strategy: UpdateStrategy | None = None,
+    policy: Policy | None = None,
 ) -> DeploymentRequested:
+    changing = operation in ("update", "rollback") and before is not None
     data = DeploymentRequestedData(
         operation=operation,
         env=plan.env,
         config=plan.config,
         estimated_usd_per_hour=cost,
         warnings=[f for f in warnings or [] if f.severity == "warning"],
+        previous=before.config if changing and before else None,
+        previous_usd_per_hour=hourly_cost(before.config, policy.instances) if changing and before and policy else None,
+        strategy=strategy if changing else None,
     )
     return cause.caused(DeploymentRequested, "requested", SERVICE, data)

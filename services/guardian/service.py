@@ -21,10 +21,13 @@ from services.guardian.approvals import (
     on_action,
     on_decision,
     on_plan,
+    on_status,
+    rejected,
 )
 from shared.bus import Publish
-from shared.events import ApprovalDecided, DeploymentAction, PlanProposed
+from shared.events import ApprovalDecided, DeploymentAction, DeploymentStatus, PlanProposed
 from shared.guardrails import Spend
+from shared.hub import Hub, HubError
 from shared.kv import MemoryStore, Store
 from shared.models import Action, Finding, utcnow
 
@@ -51,6 +54,7 @@ class Guardian:
         decided: Callable[[str, float], None] = lambda decision, seconds: None,
         owners: Store[EndpointOwner] | None = None,
         status_of: StatusFn | None = None,
+        hub: Hub | None = None,
     ) -> None:
         # `pending` holds only the plans waiting for a decision, so the expiry sweep reads those
         # and not every plan ever validated.
@@ -60,11 +64,25 @@ class Guardian:
         self.owners: Store[EndpointOwner] = owners if owners is not None else MemoryStore()
         self.status_of = status_of
         self._claims = asyncio.Lock()  # plans are handled concurrently; claims one at a time
+        self.hub = hub  # sizes a Hugging Face model the catalog lacks, as the planner did
+
+    async def _unknown(self, model_id: str | None) -> Finding | None:
+        """Why a model outside the catalog cannot be checked (the Hub cannot describe it); None
+        when it is known (the catalog's, or sized from the Hub and remembered)."""
+        if self.hub is None or not model_id:
+            return None
+        try:
+            await self.hub.spec(model_id)
+        except HubError as exc:
+            return Finding(code="UNKNOWN_MODEL", message=str(exc))
+        return None
 
     async def on_proposed(self, event: PlanProposed) -> None:
         spend, endpoint = await self._month(), event.data.config.endpoint_name
+        unknown = await self._unknown(event.data.model_id)
         async with self._claims:
-            outcome = on_plan(event, self.policy, self.clock(), spend, await self._taken(endpoint, event.plan_id))
+            taken = await self._taken(endpoint, event.plan_id)
+            outcome = on_plan(event, self.policy, self.clock(), spend, taken or unknown)
             if outcome[1] is not None:  # passed, or waiting for approval: the endpoint is this plan's
                 await self.owners.put(endpoint, EndpointOwner(endpoint=endpoint, plan_id=event.plan_id))
         await self._settle(event.plan_id, outcome)
@@ -96,6 +114,9 @@ class Guardian:
 
     async def on_action(self, event: DeploymentAction) -> None:
         plan = await self.plans.get(event.plan_id)
+        if (unknown := await self._unknown(event.data.model_id)) is not None:
+            await self.publish(rejected(event, [unknown], event.data.action.value))  # type: ignore[arg-type]
+            return
         await self._settle(event.plan_id, on_action(event, plan, self.policy, await self._month(), self.clock()))
         if plan is not None and event.data.action is Action.DELETE:
             endpoint = plan.config.endpoint_name
@@ -103,6 +124,14 @@ class Guardian:
                 owner = await self.owners.get(endpoint)
                 if owner is not None and owner.plan_id == event.plan_id:
                     await self.owners.delete(endpoint)
+
+    async def on_status(self, event: DeploymentStatus) -> None:
+        """The end of an update or rollback it asked for: what the endpoint serves now."""
+        if event.data.status in ("deploying", "updating"):
+            return  # only an ending changes the record (most status events end here, unread)
+        record = on_status(event, await self.plans.get(event.plan_id))
+        if record is not None:
+            await self.plans.put(event.plan_id, record)
 
     async def index_pending(self) -> None:
         """Index what an older version left waiting without the index (once per start)."""

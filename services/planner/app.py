@@ -17,6 +17,7 @@ from services.planner.service import Planner
 from shared import catalog
 from shared.bus import Bus
 from shared.events import Event, IntentReceived
+from shared.hub import Hub
 from shared.models import Evidence
 from shared.settings import Settings
 
@@ -83,10 +84,11 @@ def create_app(settings: Settings, bus: Bus) -> FastStream:
     def timed(client: ChatClient) -> ChatClient:
         return TimedChat(client, lambda backend, outcome, took: llm_seconds.labels(backend, outcome).observe(took))
 
-    llm = build_llm_planner(settings, models, instances, cite, wrap=timed)
+    hub = Hub(models, settings.hf_endpoint, timeout=settings.hub_timeout_seconds)
+    llm = build_llm_planner(settings, models, instances, cite, wrap=timed, hub=hub)
 
     async def by_rules(event: IntentReceived) -> Event:
-        return await plan_command(event, models, instances, settings, cite)
+        return await plan_command(event, models, instances, settings, cite, hub)
 
     seconds = bus.metrics.histogram("planning_seconds", "time to plan a command (retrieval, LLM)", ("planner",))
     fallbacks = bus.metrics.counter("llm_fallbacks", "plans the rules made because the LLM failed or erred")

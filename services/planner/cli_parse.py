@@ -9,6 +9,8 @@ from shared.catalog import models
 from shared.intent import parse
 
 FIELDS = ("action", "model_id", "app", "env", "budget_usd_per_hour", "instance_count", "instance_type")
+# shown to people when the command says them (the scoring script's lines keep FIELDS only)
+EXTRA = ("hub_id", "traffic", "traffic_percent", "traffic_wait_seconds", "conflicts")
 
 
 def parse_json(command: str) -> dict[str, object]:
@@ -21,5 +23,7 @@ def main(commands: list[str], jsonl: bool) -> int:
         for line in sys.stdin:
             print(json.dumps(parse_json(line.rstrip("\n"))), flush=False)
         return 0
-    print(json.dumps(parse_json(" ".join(commands)), indent=2))
+    parsed = parse(" ".join(commands), models())
+    said = {k: v for k, v in parsed.model_dump(include=set(EXTRA)).items() if v}
+    print(json.dumps({**parsed.model_dump(include=set(FIELDS)), **said}, indent=2))
     return 0

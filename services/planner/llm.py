@@ -21,10 +21,11 @@ import httpx
 from botocore.config import Config
 from pydantic import ValidationError
 
-from services.planner.planning import SERVICE, Cite, Understood, propose, queries, understand
+from services.planner.planning import SERVICE, Cite, Understood, propose, queries, resolve
 from shared.catalog import InstanceCatalog, ModelCatalog, fits
 from shared.events import IntentReceived, PlanFailed, PlanProposed
 from shared.guardrails import check, errors
+from shared.hub import Hub
 from shared.models import Evidence, SageMakerDeploymentConfig
 from shared.settings import Settings
 
@@ -99,12 +100,19 @@ def _content(answer: Any) -> str:
 
 class LlmPlanner:
     def __init__(
-        self, client: ChatClient, models: ModelCatalog, instances: InstanceCatalog, settings: Settings, cite: Cite
+        self,
+        client: ChatClient,
+        models: ModelCatalog,
+        instances: InstanceCatalog,
+        settings: Settings,
+        cite: Cite,
+        hub: Hub | None = None,
     ) -> None:
         self.client, self.models, self.instances, self.settings, self.cite = client, models, instances, settings, cite
+        self.hub = hub
 
     async def plan(self, event: IntentReceived) -> PlanProposed | PlanFailed:
-        u = understand(event, self.models)
+        u = await resolve(event, self.models, self.hub)
         if isinstance(u, PlanFailed):
             return u
         evidence = {choice: await self.cite(query) for choice, query in queries(u).items()}
@@ -215,6 +223,7 @@ def build_llm_planner(
     instances: InstanceCatalog,
     cite: Cite,
     wrap: Callable[[ChatClient], ChatClient] = lambda client: client,
+    hub: Hub | None = None,
 ) -> LlmPlanner | None:
     """The LLM planner the settings name, or None (rules). `wrap` sees the client first (timing)."""
     client: ChatClient
@@ -234,4 +243,4 @@ def build_llm_planner(
         )
     else:
         return None
-    return LlmPlanner(wrap(client), models, instances, settings, cite)
+    return LlmPlanner(wrap(client), models, instances, settings, cite, hub)

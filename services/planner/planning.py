@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from shared.catalog import InstanceCatalog, InstanceSpec, ModelCatalog, ModelSpec, fits
+from shared.catalog import InstanceCatalog, ModelCatalog, ModelSpec, cheapest_fit
 from shared.events import (
     IntentReceived,
     PlanFailed,
@@ -17,6 +17,7 @@ from shared.events import (
     PlanProposedData,
 )
 from shared.guardrails import instance_allowed
+from shared.hub import Hub, HubError
 from shared.intent import ParsedIntent, parse
 from shared.models import Env, Evidence, SageMakerDeploymentConfig
 from shared.settings import Settings
@@ -35,6 +36,20 @@ class Understood:
     env: Env
 
 
+async def resolve(event: IntentReceived, models: ModelCatalog, hub: Hub | None) -> Understood | PlanFailed:
+    """`understand`, after sizing a Hugging Face model the catalog lacks (`org/name`) from the
+    Hub's metadata; a model the Hub cannot describe (missing, unreachable) is refused, never
+    guessed."""
+    parsed = parse(event.data.command, models)
+    if hub is not None and parsed.model_id is None and parsed.hub_id and parsed.action in ("deploy", None):
+        try:
+            await hub.spec(parsed.hub_id)  # remembered in `models`: the parse below finds it
+        except HubError as exc:
+            understood = parsed.model_dump(exclude_none=True, exclude={"conflicts"})
+            return event.caused(PlanFailed, "plan", SERVICE, PlanFailedData(reason=str(exc), understood=understood))
+    return understand(event, models)
+
+
 def understand(event: IntentReceived, models: ModelCatalog) -> Understood | PlanFailed:
     parsed = parse(event.data.command, models)
     problem = _problem(parsed, models)
@@ -47,10 +62,16 @@ def understand(event: IntentReceived, models: ModelCatalog) -> Understood | Plan
 
 
 async def plan_command(
-    event: IntentReceived, models: ModelCatalog, instances: InstanceCatalog, settings: Settings, cite: Cite
+    event: IntentReceived,
+    models: ModelCatalog,
+    instances: InstanceCatalog,
+    settings: Settings,
+    cite: Cite,
+    hub: Hub | None = None,
 ) -> PlanProposed | PlanFailed:
-    """The rules planner: deterministic, offline, every choice citing the passage behind it."""
-    understood = understand(event, models)
+    """The rules planner: deterministic, every choice citing the passage behind it (offline but
+    for the Hub's metadata of a model outside the catalog)."""
+    understood = await resolve(event, models, hub)
     if isinstance(understood, PlanFailed):
         return understood
     evidence = {choice: await cite(query) for choice, query in queries(understood).items()}
@@ -105,7 +126,9 @@ def _problem(parsed: ParsedIntent, models: ModelCatalog) -> PlanFailedData | Non
         asked = parsed.model_text or "the model"
         close = closest_models(asked, models)
         return PlanFailedData(
-            reason=f"unknown model {asked!r}: name a catalog model" + (f", e.g. {close[0]}" if close else ""),
+            reason=f"unknown model {asked!r}: name a catalog model"
+            + (f", e.g. {close[0]}" if close else "")
+            + ", or a Hugging Face model id (org/name)",
             understood=understood,
             suggestions=close,
         )
@@ -203,11 +226,3 @@ def _env(event: IntentReceived, parsed: ParsedIntent, assumptions: list[str]) ->
             return Env(env)
     assumptions.append("env staging: none was given")
     return Env.STAGING
-
-
-def cheapest_fit(
-    model: ModelSpec, instances: InstanceCatalog, allowed: Callable[[str], bool] = lambda _: True
-) -> InstanceSpec | None:
-    """The cheapest instance whose GPUs hold the model, among those `allowed` (the env's list)."""
-    fitting = [i for i in instances.instances if fits(model, i) and allowed(i.name)]
-    return min(fitting, key=lambda i: (i.usd_per_hour, i.gpu_memory_gib), default=None)

@@ -1,5 +1,5 @@
 """The REST API from a terminal: `agentops do | ls | show | approvals | approve | reject | pause |
-restart | delete | scale | login`.
+restart | delete | scale | update | rollback | login`.
 
 Where it talks to: AGENTOPS_URL and AGENTOPS_API_KEY, else what `agentops login` stored (0600), else
 the local `agentops up` of AGENTOPS_HOME (its gateway port and admin key). Exit codes: 0 done (a
@@ -317,6 +317,24 @@ def act(args: argparse.Namespace, api: Api) -> int:
         answer = api.call("POST", f"/api/deployments/{plan_id}/scale", {"instance_count": args.count})
     elif args.verb == "delete":
         answer = api.call("DELETE", f"/api/deployments/{plan_id}")
+    elif args.verb in ("update", "rollback"):
+        strategy = {
+            k: v
+            for k, v in (("shift", args.shift), ("percent", args.percent), ("wait_seconds", args.bake))
+            if v is not None
+        }
+        body: dict[str, Any] = {"strategy": strategy} if strategy else {}
+        if args.verb == "update":
+            body |= {
+                k: v
+                for k, v in (
+                    ("model_id", args.model),
+                    ("instance_type", args.instance_type),
+                    ("instance_count", args.count),
+                )
+                if v is not None
+            }
+        answer = api.call("POST", f"/api/deployments/{plan_id}/{args.verb}", body)
     else:
         answer = api.call("POST", f"/api/deployments/{plan_id}/{args.verb}")
     if args.json:
@@ -364,6 +382,8 @@ VERBS = {
     "restart": act,
     "delete": act,
     "scale": act,
+    "update": act,
+    "rollback": act,
 }
 
 
@@ -397,6 +417,17 @@ def add_parsers(sub: Any) -> None:
     scale = verb("scale", "change the instance count (checked like a new plan)")
     scale.add_argument("plan")
     scale.add_argument("count", type=int)
+    update = verb("update", "change a live endpoint's model, type or count (blue/green, checked like a new plan)")
+    update.add_argument("plan")
+    update.add_argument("--model", help="a catalog model id or a Hugging Face id (org/name)")
+    update.add_argument("--instance-type", help="e.g. ml.g6e.xlarge")
+    update.add_argument("--count", type=int, help="instances")
+    rollback = verb("rollback", "return a live endpoint to the configuration its last update replaced")
+    rollback.add_argument("plan")
+    for parser in (update, rollback):
+        parser.add_argument("--shift", choices=["all_at_once", "canary", "linear"], help="default: UPDATE_STRATEGY")
+        parser.add_argument("--percent", type=int, help="canary size or linear step, % of capacity")
+        parser.add_argument("--bake", type=int, help="seconds each step is watched by the alarms")
     login_ = verb("login", "store a gateway URL and API key (0600) for the verbs above", json_flag=False)
     login_.add_argument("url")
     login_.add_argument("--key", help="the API key (default: AGENTOPS_API_KEY, else asked)")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 HERE = Path(__file__).parent
+MAX_REMEMBERED = 512
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 # Weights plus 20% for KV cache, activations and the serving runtime.
 MEMORY_HEADROOM = 1.2
@@ -22,6 +24,9 @@ class Container(BaseModel):
     # {region} and {account} are filled in per region; the account map covers the regions we know.
     image_uri: str
     env: dict[str, str] = Field(default_factory=dict)
+    # where the image tag was taken from and when (the catalog's container templates say so)
+    source: str = ""
+    checked: str = ""
 
 
 class ModelSpec(BaseModel):
@@ -64,7 +69,11 @@ class InstanceSpec(BaseModel):
 class ModelCatalog(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     ecr_accounts: dict[str, str]
+    # the current serving images, for models sized from the Hugging Face Hub (shared/hub.py)
+    containers: dict[Literal["tgi", "djl-lmi"], Container]
     models: list[ModelSpec] = Field(min_length=1)
+    # models taken from the Hub while this process runs: found by `get` like the catalog's own
+    _extra: dict[str, ModelSpec] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> ModelCatalog:
@@ -88,7 +97,14 @@ class ModelCatalog(BaseModel):
         return model.container.image_uri.format(account=account, region=region)
 
     def get(self, model_id: str) -> ModelSpec | None:
-        return next((m for m in self.models if m.id.lower() == model_id.lower()), None)
+        key = model_id.lower()
+        return next((m for m in self.models if m.id.lower() == key), None) or self._extra.get(key)
+
+    def remember(self, spec: ModelSpec) -> None:
+        """A model sized from the Hub, found by `get` from now on (bounded: the oldest go first)."""
+        if len(self._extra) >= MAX_REMEMBERED:
+            self._extra.pop(next(iter(self._extra)))
+        self._extra[spec.id.lower()] = spec
 
 
 class InstanceCatalog(BaseModel):
@@ -121,6 +137,15 @@ def instances() -> InstanceCatalog:
 
 def fits(model: ModelSpec, instance: InstanceSpec) -> bool:
     return instance.accelerator == "gpu" and instance.gpu_memory_gib >= model.memory_gib
+
+
+def cheapest_fit(
+    model: ModelSpec, instances: InstanceCatalog, allowed: Callable[[str], bool] = lambda _: True
+) -> InstanceSpec | None:
+    """The cheapest instance whose GPUs hold the model, among those `allowed` (the env's list):
+    the planner sizes a new plan with it, the guardian an update that changes the model."""
+    fitting = [i for i in instances.instances if fits(model, i) and allowed(i.name)]
+    return min(fitting, key=lambda i: (i.usd_per_hour, i.gpu_memory_gib), default=None)
 
 
 def gpus_needed(model: ModelSpec, instance: InstanceSpec) -> int:

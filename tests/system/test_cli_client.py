@@ -140,3 +140,25 @@ async def test_login_stores_the_url_and_key_privately_and_the_verbs_use_them(cli
     assert listed.returncode == 0 and "deployments" in json.loads(listed.stdout)
     denied = await cli("pause", "anything", AGENTOPS_URL="", AGENTOPS_API_KEY="")
     assert denied.returncode == 2  # no such plan (vic may look, and finds nothing to pause)
+
+
+async def test_update_and_rollback_from_the_terminal(cli: Cli) -> None:
+    first = await cli.json("do", "deploy qwen 2.5 7b for cli-upd", "--env", "staging")
+    plan_id = first["plan_id"]
+    await cli.system.wait_status(plan_id, "deployed")
+    updated = await cli.json(
+        "update", "cli-upd-staging", "--model", "mistralai/Mistral-7B-Instruct-v0.3", "--shift", "canary"
+    )
+    assert updated["action"] == "update"
+    plan = await cli.system.plan(plan_id)
+    for _ in range(200):
+        if len(plan["details"]["history"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+        plan = await cli.system.plan(plan_id)
+    assert plan["artifact"]["model_name"] == "mistralai/Mistral-7B-Instruct-v0.3"
+    assert plan["details"]["change"]["strategy"]["shift"] == "canary"
+    back = await cli("rollback", plan_id[:8])
+    assert back.returncode == 0 and "rollback requested" in back.stdout
+    bad = await cli("update", plan_id, "--shift", "canary", "--percent", "90")
+    assert bad.returncode == 1 and "percent: Input should be less than or equal to 50" in bad.stderr

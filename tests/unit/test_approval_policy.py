@@ -6,17 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.guardian.approvals import Policy, on_action, on_decision, on_plan
+from services.guardian.approvals import Policy, on_action, on_decision, on_plan, on_status
 from shared import catalog
 from shared.events import (
     ApprovalDecided,
     ApprovalDecidedData,
     DeploymentAction,
     DeploymentActionData,
+    DeploymentRequested,
+    DeploymentStatus,
+    DeploymentStatusData,
     PlanProposed,
     PlanProposedData,
 )
-from shared.models import Action, Env, Evidence, SageMakerDeploymentConfig
+from shared.models import Action, Env, Evidence, SageMakerDeploymentConfig, UpdateStrategy
 from shared.settings import Settings
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -190,3 +193,119 @@ def test_a_scale_asks_for_as_many_approvers_as_its_new_cost_needs(count: int, ap
         assert [e.type for e in events] == ["deployment.requested"]
     else:
         assert events[0].data.approvals_required == approvers  # type: ignore[attr-defined]
+
+
+# ---- updates and rollbacks ----------------------------------------------------------
+
+
+def update_to(who: str = "erin", **change: object) -> DeploymentAction:
+    data = DeploymentActionData(action=Action.UPDATE, requested_by=who, **change)  # type: ignore[arg-type]
+    return DeploymentAction(plan_id="p1", actor=who, data=data)
+
+
+def roll_back(who: str = "erin") -> DeploymentAction:
+    return DeploymentAction(
+        plan_id="p1", actor=who, data=DeploymentActionData(action=Action.ROLLBACK, requested_by=who)
+    )
+
+
+def ended(
+    request: DeploymentRequested, status: str, config: SageMakerDeploymentConfig | None = None
+) -> DeploymentStatus:
+    data = DeploymentStatusData(status=status, endpoint_name="bot-staging", mode="dry-run", config=config)  # type: ignore[arg-type]
+    return request.caused(DeploymentStatus, status, "executor", data)
+
+
+def test_an_update_in_staging_goes_through_with_the_envs_strategy_and_a_cost_delta() -> None:
+    _, live = on_plan(proposal(), policy(), NOW)
+    assert live is not None
+    events, updating = on_action(update_to(model_id="Qwen/Qwen2.5-7B-Instruct"), live, policy(), now=NOW)
+    (request,) = events
+    assert isinstance(request, DeploymentRequested) and updating is not None and updating.updating is not None
+    d = request.data
+    assert d.operation == "update" and d.config.model_name == "Qwen/Qwen2.5-7B-Instruct"
+    assert d.previous == live.config and d.config.instance_type == live.config.instance_type  # it fits: kept
+    assert d.strategy == Settings().update_strategy["staging"] and d.previous_usd_per_hour is not None
+    # it took: the old configuration is what a rollback returns to
+    done = on_status(ended(request, "deployed", d.config), updating)
+    assert done is not None and done.updating is None and done.previous == (live.config,)
+    assert done.model_id == "Qwen/Qwen2.5-7B-Instruct"
+    back, rolling = on_action(roll_back(), done, policy(), now=NOW)
+    assert back[0].data.operation == "rollback" and back[0].data.config == live.config  # type: ignore[attr-defined]
+    assert rolling is not None
+    after = on_status(ended(back[0], "deployed", live.config), rolling)  # type: ignore[arg-type]
+    assert after is not None and after.previous == () and after.config == live.config
+
+
+def test_a_model_the_instance_cannot_hold_is_moved_to_the_cheapest_that_can() -> None:
+    _, live = on_plan(proposal(instance="ml.g5.xlarge"), policy(), NOW)
+    assert live is not None
+    events, _ = on_action(update_to(model_id="Qwen/Qwen2.5-32B-Instruct"), live, policy(), now=NOW)
+    request = events[0]
+    assert isinstance(request, DeploymentRequested), events
+    chosen = catalog.instances().get(request.data.config.instance_type)
+    model = catalog.models().get("Qwen/Qwen2.5-32B-Instruct")
+    assert chosen is not None and model is not None and chosen.gpu_memory_gib >= model.memory_gib
+
+
+def test_an_update_rolled_back_by_sagemaker_leaves_the_record_on_the_old_config() -> None:
+    _, live = on_plan(proposal(), policy(), NOW)
+    assert live is not None
+    events, updating = on_action(update_to(instance_count=2), live, policy(), now=NOW)
+    assert updating is not None
+    other = DeploymentRequested(plan_id="p1", actor="guardian", data=events[0].data)  # type: ignore[arg-type]
+    assert on_status(ended(other, "rolled_back", live.config), updating) is None  # not this request's status
+    back = on_status(ended(events[0], "rolled_back", live.config), updating)  # type: ignore[arg-type]
+    assert back is not None and back.config == live.config and back.previous == () and back.updating is None
+    paused = on_status(ended(other, "paused"), updating)  # a pause by anyone ends the update
+    assert paused is not None and paused.updating is None and paused.config == live.config
+
+
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        (update_to(model_id="meta-llama/Llama-3.1-8B-Instruct"), "NOTHING_TO_CHANGE"),
+        (roll_back(), "NO_PREVIOUS_CONFIG"),
+        (update_to(model_id="nobody/NoSuchModel-9B"), "UNKNOWN_MODEL"),
+        (update_to(instance_type="ml.g5.48xlarge", instance_count=4), "OVER_BUDGET"),
+    ],
+)
+def test_an_update_that_cannot_be_done_is_refused_with_the_reason(action: DeploymentAction, code: str) -> None:
+    _, live = on_plan(proposal(budget=15), policy(), NOW)
+    assert live is not None
+    events, record = on_action(action, live, policy(), now=NOW)
+    assert [e.type for e in events] == ["plan.rejected"] and record is None
+    assert code in [f.code for f in events[0].data.errors]  # type: ignore[attr-defined]
+    assert events[0].data.operation == action.data.action.value  # type: ignore[attr-defined]
+
+
+def test_one_change_of_an_endpoint_at_a_time() -> None:
+    _, live = on_plan(proposal(), policy(), NOW)
+    assert live is not None
+    _, updating = on_action(update_to(instance_count=2), live, policy(), now=NOW)
+    assert updating is not None
+    for action in (update_to(instance_count=3), roll_back(), scale_to(1)):
+        events, record = on_action(action, updating, policy(), now=NOW)
+        assert [e.type for e in events] == ["plan.rejected"] and record is None
+        assert events[0].data.errors[0].code == "UPDATE_IN_PROGRESS"  # type: ignore[attr-defined]
+
+
+def test_an_update_in_prod_waits_for_approvers_bound_to_the_new_config_and_strategy() -> None:
+    _, plan = on_plan(proposal(env=Env.PROD, count=2), policy(), NOW)
+    assert plan is not None
+    live = plan.model_copy(update={"state": "approved"})
+    canary = UpdateStrategy(shift="canary", percent=20, wait_seconds=300)
+    events, held = on_action(update_to(model_id="Qwen/Qwen2.5-7B-Instruct", strategy=canary), live, policy(), now=NOW)
+    assert [e.type for e in events] == ["approval.requested"] and held is not None and held.change is not None
+    request = events[0].data  # type: ignore[attr-defined]
+    assert request.operation == "update" and request.strategy == canary and request.previous == live.config
+    assert held.config == live.config  # nothing changes until someone approves
+    other = on_action(update_to(model_id="Qwen/Qwen2.5-7B-Instruct"), live, policy(), now=NOW)[1]
+    assert other is not None and other.change is not None and other.change.plan_hash != held.change.plan_hash
+    assert on_decision(decide("erin", held.change.plan_hash), held, policy()) == ([], None)  # the requester
+    events, done = on_decision(decide("bob", held.change.plan_hash), held, policy())
+    (deploy,) = events
+    assert isinstance(deploy, DeploymentRequested) and deploy.data.operation == "update"
+    assert deploy.data.strategy == canary and deploy.data.previous == live.config
+    assert done is not None and done.updating is not None and done.updating.request_id == deploy.id
+    assert done.config.model_name == "Qwen/Qwen2.5-7B-Instruct"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from shared.catalog import HERE, InstanceCatalog, ModelCatalog, instances, models
+from shared.intent import parse
 
 EVAL = Path(__file__).parents[2].parent / "shared" / "eval" / "intents.jsonl"
 
@@ -53,3 +56,53 @@ def test_a_broken_catalog_is_refused_at_load() -> None:
     inst["instances"][0] = {**inst["instances"][0], "accelerator": "gpu"}
     with pytest.raises(ValidationError):
         InstanceCatalog.model_validate(inst)
+
+
+# The SageMaker Python SDK's image configuration (src/sagemaker/image_uri_config/huggingface-llm.json
+# and djl-lmi.json) names these repositories, tag shapes and, for the regions the catalog lists,
+# this registry account.
+SDK_REPOSITORIES = {"tgi": "huggingface-pytorch-tgi-inference", "djl-lmi": "djl-inference"}
+SDK_TAGS = {
+    "tgi": re.compile(r"^\d+\.\d+\.\d+-tgi(\d+)\.(\d+)\.(\d+)-gpu-py3\d+-cu\d+-ubuntu\d+\.\d+$"),
+    "djl-lmi": re.compile(r"^0\.(\d+)\.(\d+)-lmi(\d+)\.\d+\.\d+-cu\d+$"),
+}
+
+
+def test_hub_models_get_current_serving_images_with_their_source_and_date() -> None:
+    catalog = models()
+    assert set(catalog.ecr_accounts.values()) == {"763104351884"}
+    newest = {"tgi": (3, 3, 6), "djl-lmi": (35, 0)}  # TGI 3.3.6; LMI V17 (DJL-Serving 0.35.0)
+    for framework, template in catalog.containers.items():
+        repository, tag = template.image_uri.split("/", 1)[1].split(":")
+        assert repository == SDK_REPOSITORIES[framework]
+        version = SDK_TAGS[framework].fullmatch(tag)
+        assert version is not None, tag
+        assert tuple(int(v) for v in version.groups()[: len(newest[framework])]) >= newest[framework]
+        assert template.source and date.fromisoformat(template.checked) >= date(2026, 1, 1)
+        assert not template.env  # each model sets its own
+
+
+def test_every_image_is_a_tag_the_sdk_would_build() -> None:
+    for m in models().models:
+        repository, tag = m.container.image_uri.split("/", 1)[1].split(":")
+        assert repository == SDK_REPOSITORIES[m.container.framework], m.id
+        assert SDK_TAGS[m.container.framework].fullmatch(tag), (m.id, tag)
+
+
+@pytest.mark.parametrize(
+    ("said", "model_id"),
+    [
+        ("qwen 3 8b", "Qwen/Qwen3-8B"),
+        ("qwen3 32b", "Qwen/Qwen3-32B"),
+        ("gemma 3 27b", "google/gemma-3-27b-it"),
+        ("mistral small 24b", "mistralai/Mistral-Small-24B-Instruct-2501"),
+        ("gpt-oss 120b", "openai/gpt-oss-120b"),
+        ("llama 4 scout", "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
+        ("deepseek r1 distill qwen 14b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B"),
+    ],
+)
+def test_current_open_models_are_in_the_catalog_on_current_images(said: str, model_id: str) -> None:
+    parsed = parse(f"deploy {said} for new-bot", models())
+    assert parsed.model_id == model_id
+    spec = models().get(model_id)
+    assert spec is not None and spec.container.image_uri == models().containers[spec.container.framework].image_uri

@@ -60,3 +60,22 @@ def test_only_the_window_counts() -> None:
 def test_failed_before_running_costs_nothing_beyond_its_attempt() -> None:
     events = [requested(T0, 10.0), status(T0, "deploying"), status(T0 + timedelta(minutes=6), "failed")]
     assert deployment_cost(events, T0, T0 + timedelta(days=1)) == 1.0
+
+
+def test_an_update_bills_the_new_rate_and_a_rollback_returns_to_the_old_one() -> None:
+    events = [
+        requested(T0, 2.0),
+        status(T0, "deploying"),
+        status(T0, "deployed"),
+        requested(T0 + timedelta(hours=1), 5.0),  # the update is priced at its new configuration
+        status(T0 + timedelta(hours=1), "updating"),
+        CostEvent(
+            "deployment.status",
+            T0 + timedelta(hours=2),
+            {"status": "rolled_back", "estimated_usd_per_hour": 2.0},
+        ),
+        status(T0 + timedelta(hours=3), "deleted"),
+    ]
+    assert deployment_cost(events, T0, T0 + timedelta(days=1)) == 2.0 + 5.0 + 2.0
+    # a status that says nothing of its price leaves the rate as it was
+    assert deployment_cost([*events[:3], status(T0 + timedelta(hours=1), "deleted")], T0, T0 + timedelta(days=1)) == 2.0

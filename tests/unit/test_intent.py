@@ -174,3 +174,59 @@ def test_a_command_naming_two_deployments_is_refused_with_a_reason(command: str)
 def test_one_deployment_with_commas_and_and_is_not_two() -> None:
     got = parse("deploy llama 3.1 8b for chatbot-x, budget $20/hour, and two instances in staging", models())
     assert got.conflicts == [] and (got.app, got.instance_count, got.env) == ("chatbot-x", 2, "staging")
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "update chatbot-x to qwen 2.5 7b",
+            {"action": "update", "app": "chatbot-x", "model_id": "Qwen/Qwen2.5-7B-Instruct"},
+        ),
+        (
+            "switch chatbot-x in prod to llama 3.1 70b",
+            {"action": "update", "app": "chatbot-x", "env": "prod", "model_id": "meta-llama/Llama-3.1-70B-Instruct"},
+        ),
+        (
+            "upgrade summarizer to mistral nemo on ml.g6e.xlarge",
+            {"action": "update", "app": "summarizer", "instance_type": "ml.g6e.xlarge"},
+        ),
+        ("swap the model of support-bot for 7b qwen-2.5", {"action": "update", "model_id": "Qwen/Qwen2.5-7B-Instruct"}),
+        ("move to mistral 7b for faq-bot in staging", {"action": "update", "app": "faq-bot", "env": "staging"}),
+        (
+            "downgrade live-search to 2 instances",
+            {"action": "update", "app": "live-search", "instance_count": 2, "env": None},
+        ),
+        ("roll back chatbot-x", {"action": "rollback", "app": "chatbot-x"}),
+        ("rollback chatbot-x in staging", {"action": "rollback", "app": "chatbot-x", "env": "staging"}),
+        ("please roll the prod-mirror endpoint back", {"action": "rollback", "app": "prod-mirror", "env": None}),
+        ("revert billing-bot in production", {"action": "rollback", "app": "billing-bot", "env": "prod"}),
+        ("undo the last change to search-api", {"action": "rollback"}),
+    ],
+)
+def test_updates_and_rollbacks_in_words(command: str, expected: dict) -> None:  # type: ignore[type-arg]
+    parsed = parse(command, models()).model_dump()
+    assert {k: parsed[k] for k in expected} == expected, parsed
+
+
+@pytest.mark.parametrize(
+    ("command", "traffic", "percent", "wait"),
+    [
+        ("update chatbot-x to qwen 2.5 7b with a 10% canary", "canary", 10, None),
+        ("switch chatbot-x to mistral 7b, canary of 25 percent, bake 15 minutes", "canary", 25, 900),
+        ("upgrade chatbot-x to llama 3.1 8b linearly in 20% steps every 5 min", "linear", 20, 300),
+        ("update chatbot-x to 3 instances all at once", "all_at_once", None, None),
+        ("roll back chatbot-x with a canary, waiting 2 minutes", "canary", None, 120),
+        ("update chatbot-x to qwen 2.5 7b", None, None, None),
+    ],
+)
+def test_an_update_may_say_how_traffic_moves(
+    command: str, traffic: str | None, percent: int | None, wait: int | None
+) -> None:
+    parsed = parse(command, models())
+    assert (parsed.traffic, parsed.traffic_percent, parsed.traffic_wait_seconds) == (traffic, percent, wait)
+
+
+def test_updating_two_apps_at_once_is_refused() -> None:
+    parsed = parse("update chatbot-x to qwen 2.5 7b and faq-bot to mistral 7b", models())
+    assert any("more than one deployment" in c for c in parsed.conflicts)

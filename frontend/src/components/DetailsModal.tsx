@@ -125,6 +125,19 @@ function Body({ detail }: { detail: PlanDetail }) {
           <Row label="Created">{when(plan.created_at)}</Row>
           <Row label="Updated">{when(plan.updated_at)}</Row>
         </dl>
+        {d.change && (
+          <p data-testid="last-change" className="mt-2 text-sm">
+            Last {d.change.operation}: {d.change.before.model_name} on {d.change.before.instance_count} × {d.change.before.instance_type} →{' '}
+            {d.change.after.model_name} on {d.change.after.instance_count} × {d.change.after.instance_type} ({d.change.strategy.shift.replace(/_/g, ' ')}
+            {d.change.strategy.shift !== 'all_at_once' ? ` ${d.change.strategy.percent}%` : ''}, {d.change.strategy.wait_seconds} s a step)
+            {d.change.cost_delta_usd_per_hour != null ? `, ${d.change.cost_delta_usd_per_hour >= 0 ? '+' : '−'}${usd(Math.abs(d.change.cost_delta_usd_per_hour))}/h` : ''}
+          </p>
+        )}
+        {plan.status === 'rolled_back' && d.reason && (
+          <p role="status" data-testid="rollback-reason" className="mt-2 text-sm text-orange-700 dark:text-orange-400">
+            Rolled back: {d.reason}
+          </p>
+        )}
         {plan.status === 'failed' && d.reason && (
           <p role="status" data-testid="failure-reason" className="mt-2 text-sm text-red-600">
             Failed: {d.reason}
@@ -134,6 +147,18 @@ function Body({ detail }: { detail: PlanDetail }) {
       <Section title="Configuration" testid="details-config">
         {plan.artifact ? <Json value={plan.artifact} /> : <p className="text-sm text-gray-500">No configuration: the command did not produce a plan.</p>}
       </Section>
+      {(d.history?.length ?? 0) > 0 && (
+        <Section title="Configuration history" testid="details-history">
+          <ol className="space-y-1 text-sm">
+            {d.history!.map((r, i) => (
+              <li key={i} data-outcome={r.outcome}>
+                {when(r.at)} · {r.operation} · {r.config.model_name} on {r.config.instance_count} × {r.config.instance_type} · {r.outcome.replace(/_/g, ' ')}
+                {r.reason ? <span className="text-gray-500"> ({r.reason})</span> : null}
+              </li>
+            ))}
+          </ol>
+        </Section>
+      )}
       {(d.assumptions?.length ?? 0) > 0 && (
         <Section title="Why this plan">
           <ul className="list-disc space-y-1 pl-5 text-sm">{d.assumptions!.map((a) => <li key={a}>{a}</li>)}</ul>

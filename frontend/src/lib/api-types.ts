@@ -1,9 +1,9 @@
 // Generated from the gateway's /openapi.json by `agentops api-types`: do not edit.
 // A test fails when this file is stale (tests/unit/test_api_types.py).
 
-export type Action = "pause" | "restart" | "scale" | "delete"
+export type Action = "pause" | "restart" | "scale" | "delete" | "update" | "rollback"
 
-export const ActionValues = ["pause", "restart", "scale", "delete"] as const
+export const ActionValues = ["pause", "restart", "scale", "delete", "update", "rollback"] as const
 
 export type ActionResponse = {
   success: boolean
@@ -103,6 +103,20 @@ export type AuditPage = {
   next_cursor: number | null
 }
 
+/** An update or rollback of the live endpoint: before and after, how traffic moves, and what it does to the hourly cost. */
+export type Change = {
+  operation: "update" | "rollback"
+  before: SageMakerDeploymentConfig
+  after: SageMakerDeploymentConfig
+  strategy: UpdateStrategy
+  usd_per_hour_before: number | null
+  usd_per_hour_after: number
+  cost_delta_usd_per_hour: number | null
+  requested_at: string
+}
+
+export const ChangeOperationValues = ["update", "rollback"] as const
+
 export type CommandRequest = {
   command: string
   /** staging, prod or dev; the stricter of this and the command's own wins */
@@ -154,6 +168,9 @@ export type DeploymentActionData = {
   action: Action
   requested_by: string
   instance_count: number | null
+  model_id: string | null
+  instance_type: string | null
+  strategy: UpdateStrategy | null
 }
 
 export type DeploymentDetail = {
@@ -265,19 +282,21 @@ export type PendingApprovals = {
   approvals: PendingApproval[]
 }
 
-/** A restart or scale of a live plan waiting for approvers; the plan keeps running as it is. */
+/** A restart, scale, update or rollback of a live plan waiting for approvers; the plan keeps running as it is. */
 export type PendingChange = {
-  operation: "restart" | "scale"
+  operation: "restart" | "scale" | "update" | "rollback"
   config: SageMakerDeploymentConfig
   previous: SageMakerDeploymentConfig | null
   estimated_usd_per_hour: number
+  previous_usd_per_hour: number | null
+  strategy: UpdateStrategy | null
   requested_by: string
   approvals_required: number
   plan_hash: string
   expires_at: string
 }
 
-export const PendingChangeOperationValues = ["restart", "scale"] as const
+export const PendingChangeOperationValues = ["restart", "scale", "update", "rollback"] as const
 
 export type Period = {
   start: string
@@ -327,11 +346,17 @@ export type PlanDetails = {
   reason: string | null
   /** the test request after the last deploy: outcome, latency */
   smoke: SmokeTest | null
+  /** the last request the executor got */
+  operation: "deploy" | "restart" | "scale" | "update" | "rollback" | null
+  /** the last update or rollback */
+  change: Change | null
+  /** every configuration the endpoint has had, oldest first */
+  history: Revision[]
 }
 
-export type PlanStatus = "planning" | "validation_failed" | "pending_approval" | "rejected" | "deploying" | "deployed" | "failed" | "paused" | "deleted"
+export type PlanStatus = "planning" | "validation_failed" | "pending_approval" | "rejected" | "deploying" | "deployed" | "updating" | "rolled_back" | "failed" | "paused" | "deleted"
 
-export const PlanStatusValues = ["planning", "validation_failed", "pending_approval", "rejected", "deploying", "deployed", "failed", "paused", "deleted"] as const
+export const PlanStatusValues = ["planning", "validation_failed", "pending_approval", "rejected", "deploying", "deployed", "updating", "rolled_back", "failed", "paused", "deleted"] as const
 
 export type PlanWithDetails = {
   plan_id: string
@@ -352,6 +377,23 @@ export type PlanWithDetails = {
   allowed_actions: Action[]
   /** assumptions, findings, SageMaker calls, the failure's reason */
   details: PlanDetails
+}
+
+/** One configuration the endpoint was given, and how that ended. */
+export type Revision = {
+  at: string
+  operation: "deploy" | "restart" | "scale" | "update" | "rollback"
+  config: SageMakerDeploymentConfig
+  outcome: "deployed" | "rolled_back" | "failed"
+  reason: string | null
+}
+
+export const RevisionOperationValues = ["deploy", "restart", "scale", "update", "rollback"] as const
+
+export const RevisionOutcomeValues = ["deployed", "rolled_back", "failed"] as const
+
+export type RollbackRequest = {
+  strategy?: StrategyRequest | null
 }
 
 /** One SageMaker API call, made or (in dry-run) that would have been made. */
@@ -387,6 +429,37 @@ export type SmokeTest = {
 
 export const SmokeTestOutcomeValues = ["passed", "failed", "described"] as const
 
+/** How traffic moves to the new configuration; what is left out comes from UPDATE_STRATEGY. */
+export type StrategyRequest = {
+  /** all_at_once, canary or linear (blue/green) */
+  shift?: "all_at_once" | "canary" | "linear" | null
+  /** canary size or linear step, % of capacity */
+  percent?: number | null
+  /** how long each step is watched */
+  wait_seconds?: number | null
+}
+
+/** What to change on the live endpoint (at least one of model, instance type, count). */
+export type UpdateRequest = {
+  /** a catalog model id, e.g. Qwen/Qwen2.5-7B-Instruct */
+  model_id?: string | null
+  /** an ml.* instance type */
+  instance_type?: string | null
+  instance_count?: number | null
+  strategy?: StrategyRequest | null
+}
+
+/** How an update of a live endpoint moves traffic (SageMaker blue/green deployment guardrails): all at once, a canary share first, or linear steps, each held `wait_seconds` while the endpoint's alarms watch; an alarm in that time rolls the update back. */
+export type UpdateStrategy = {
+  shift: "all_at_once" | "canary" | "linear"
+  /** canary size, or each linear step, in % of capacity */
+  percent: number
+  /** held at each step while the alarms watch */
+  wait_seconds: number
+}
+
+export const UpdateStrategyShiftValues = ["all_at_once", "canary", "linear"] as const
+
 export type ValidationError = {
   loc: (string | number)[]
   msg: string
@@ -395,7 +468,7 @@ export type ValidationError = {
   ctx?: Record<string, unknown>
 }
 
-/** A request waiting for approvers: a new plan, or a change (restart, scale) of a live one. */
+/** A request waiting for approvers: a new plan, or a change (restart, scale, update, rollback) of a live one. */
 export type Waiting = {
   requested_by: string
   approvals_required: number

@@ -26,6 +26,8 @@ export const STATUS_LABEL: Record<PlanStatus, string> = {
   rejected: 'Rejected',
   deploying: 'Deploying',
   deployed: 'Deployed',
+  updating: 'Updating',
+  rolled_back: 'Rolled back',
   failed: 'Failed',
   paused: 'Paused',
   deleted: 'Deleted',
@@ -35,6 +37,8 @@ export const STATUS_LABEL: Record<PlanStatus, string> = {
 export const STATUS_TONE: Record<PlanStatus, string> = {
   deployed: 'bg-green-100 text-green-800 dark:bg-green-900/40 dark:text-green-300',
   deploying: 'bg-blue-100 text-blue-800 dark:bg-blue-900/40 dark:text-blue-300',
+  updating: 'bg-blue-100 text-blue-800 dark:bg-blue-900/40 dark:text-blue-300',
+  rolled_back: 'bg-orange-100 text-orange-800 dark:bg-orange-900/40 dark:text-orange-300',
   planning: 'bg-blue-100 text-blue-800 dark:bg-blue-900/40 dark:text-blue-300',
   pending_approval: 'bg-yellow-100 text-yellow-800 dark:bg-yellow-900/40 dark:text-yellow-300',
   failed: 'bg-red-100 text-red-800 dark:bg-red-900/40 dark:text-red-300',
@@ -44,4 +48,4 @@ export const STATUS_TONE: Record<PlanStatus, string> = {
   deleted: 'bg-gray-200 text-gray-500 dark:bg-gray-800 dark:text-gray-400',
 }
 
-export const IN_PROGRESS: PlanStatus[] = ['planning', 'deploying', 'pending_approval']
+export const IN_PROGRESS: PlanStatus[] = ['planning', 'deploying', 'updating', 'pending_approval']
