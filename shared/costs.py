@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import audit_events
+from shared.budgets import Standing, app_of, scopes_of, standing
+from shared.db import audit_events, deployments
 
 BILLING = {"deploying", "deployed", "updating", "rolled_back"}
 STOPPED = {"paused", "failed", "deleted"}
@@ -142,3 +143,42 @@ async def costs_so_far(engine: AsyncEngine, plan_ids: list[str], now: datetime |
     per_plan = await cost_events(engine, plan_ids=plan_ids)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return {p: round(meter(per_plan.get(p, [])).usd(epoch, now), 4) for p in plan_ids}
+
+
+LIVE = ("deploying", "deployed", "updating", "rolled_back")
+
+
+async def standings(engine: AsyncEngine, now: datetime | None = None) -> dict[str, Standing]:
+    """Month-to-date spend, run rate and month-end forecast per budget scope (`env:<env>`,
+    `app:<app>`), from the audit-log meter and each plan's env and endpoint."""
+    now = now or datetime.now(UTC)
+    start = month_start(now)
+    per_plan = await cost_events(engine)
+    query = select(deployments.c.plan_id, deployments.c.env, deployments.c.details["endpoint_name"].astext)
+    async with engine.connect() as conn:
+        where = {r[0]: (r[1], r[2]) for r in await conn.execute(query) if r[2]}
+    totals: dict[str, list[float]] = {}
+    for plan_id, events in per_plan.items():
+        if plan_id not in where:
+            continue
+        env, endpoint = where[plan_id]
+        m = meter(events)
+        spent, rate = m.usd(start, now), (m.rate if m.running else 0.0)
+        for scope in scopes_of(env, app_of(endpoint, env)):
+            total = totals.setdefault(scope, [0.0, 0.0])
+            total[0] += spent
+            total[1] += rate
+    return {scope: standing(spent, rate, now) for scope, (spent, rate) in totals.items()}
+
+
+async def live_in_scope(engine: AsyncEngine, scope: str) -> list[str]:
+    """The plans whose endpoints bill now in a budget scope (what a `pause` threshold pauses)."""
+    kind, _, name = scope.partition(":")
+    query = select(deployments.c.plan_id, deployments.c.env, deployments.c.details["endpoint_name"].astext).where(
+        deployments.c.status.in_(LIVE)
+    )
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(query.order_by(deployments.c.plan_id)))
+    if kind == "env":
+        return [r[0] for r in rows if r[1] == name]
+    return [r[0] for r in rows if r[2] and app_of(r[2], r[1]) == name]

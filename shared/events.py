@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, StrictFloat, StrictInt, StringConstraints, TypeAdapter
 
+from shared.budgets import SCOPE, Budget, Threshold
 from shared.models import (
     MAX_INSTANCES,
     Action,
@@ -151,6 +152,26 @@ class DeploymentStatusData(Frozen):
     estimated_usd_per_hour: float | None = None
 
 
+class BudgetSetData(Frozen):
+    """A monthly budget set, changed or (budget None) removed, by whom."""
+
+    scope: str = Field(pattern=SCOPE)
+    budget: Budget | None = None
+    set_by: Name
+
+
+class BudgetThresholdCrossedData(Frozen):
+    scope: str = Field(pattern=SCOPE)
+    period: str = Field(pattern=r"^\d{4}-\d{2}$")
+    monthly_usd: float
+    threshold: Threshold
+    spend_usd: float
+    forecast_usd: float
+    run_rate_usd_per_hour: float
+    # pause: the plans whose endpoints the budget paused
+    paused: list[PlanId] = Field(default_factory=list, max_length=1000)
+
+
 class NotificationFailedData(Frozen):
     target: Name
     event_id: uuid.UUID
@@ -264,6 +285,23 @@ class DeploymentStatus(Event):
     data: DeploymentStatusData
 
 
+class BudgetSet(Event):
+    TYPE: ClassVar[str] = "budget.set"
+    type: Literal["budget.set"] = "budget.set"
+    data: BudgetSetData
+
+
+class BudgetThresholdCrossed(Event):
+    TYPE: ClassVar[str] = "budget.threshold_crossed"
+    type: Literal["budget.threshold_crossed"] = "budget.threshold_crossed"
+    data: BudgetThresholdCrossedData
+
+
+def budget_plan_id(scope: str) -> str:
+    """Budget events are filed under a plan id of their own ("budget-env-prod")."""
+    return "budget-" + scope.replace(":", "-")
+
+
 class NotificationFailed(Event):
     """A webhook the notifier gave up on after its last retry."""
 
@@ -292,6 +330,8 @@ CATALOG: dict[str, type[Event]] = {
         DeploymentRequested,
         DeploymentAction,
         DeploymentStatus,
+        BudgetSet,
+        BudgetThresholdCrossed,
         NotificationFailed,
         MessageRejected,
     )
@@ -307,6 +347,8 @@ AnyEvent = Annotated[
     | DeploymentRequested
     | DeploymentAction
     | DeploymentStatus
+    | BudgetSet
+    | BudgetThresholdCrossed
     | NotificationFailed
     | MessageRejected,
     Field(discriminator="type"),

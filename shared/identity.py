@@ -39,8 +39,11 @@ PRODUCERS: dict[str, frozenset[str]] = {
     # people decide through the gateway; the guardian only ever decides "expired"
     "approval.decided": frozenset({"gateway", "guardian"}),
     "deployment.requested": frozenset({"guardian"}),
-    "deployment.action": frozenset({"gateway"}),
+    # people act through the gateway; the guardian pauses only, for a budget past a pause threshold
+    "deployment.action": frozenset({"gateway", "guardian"}),
     "deployment.status": frozenset({"executor"}),
+    "budget.set": frozenset({"gateway"}),
+    "budget.threshold_crossed": frozenset({"guardian"}),
     "notification.failed": frozenset({"notifier"}),
     # every consumer records what it refused, as itself
     "message.rejected": frozenset(SERVICES),
@@ -50,7 +53,7 @@ PRODUCERS: dict[str, frozenset[str]] = {
 CONSUMES: dict[str, tuple[str, ...]] = {
     "planner": ("intent.received",),
     # deployment.status: how the updates it requested ended (what a rollback returns to)
-    "guardian": ("plan.proposed", "approval.decided", "deployment.action", "deployment.status"),
+    "guardian": ("plan.proposed", "approval.decided", "deployment.action", "deployment.status", "budget.set"),
     "executor": ("deployment.requested", "deployment.action"),
     "auditor": (">",),
     "notifier": (">",),
@@ -63,7 +66,7 @@ HEARS: dict[str, tuple[str, ...]] = {
 # service -> KV buckets it owns (reads and writes)
 BUCKETS: dict[str, tuple[str, ...]] = {
     "gateway": ("gateway-idempotency",),
-    "guardian": ("guardian-plans", "guardian-pending", "guardian-endpoints"),
+    "guardian": ("guardian-plans", "guardian-pending", "guardian-endpoints", "guardian-budgets"),
     "executor": ("executor-deployments",),
     "auditor": ("audit-anchors",),
     "cli": ("audit-anchors",),
@@ -94,6 +97,8 @@ def may_produce(service: str, event_type: str, data: Any = None) -> str | None:
         return f"{event_type} is produced by {', '.join(sorted(owners))}, not {service}"
     if event_type == "approval.decided" and service == "guardian" and _get(data, "decision") != "expired":
         return "the guardian decides only expiry; approvals and rejections come from people through the gateway"
+    if event_type == "deployment.action" and service == "guardian" and str(_get(data, "action")) != "pause":
+        return "the guardian only pauses (for a budget); other actions come from people through the gateway"
     if event_type == "message.rejected" and _get(data, "service") != service:
         return f"{service} may record only its own rejections"
     return None

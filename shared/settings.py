@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.budgets import SCOPE as BUDGET_SCOPE
 from shared.models import MAX_INSTANCES, UpdateStrategy
 
 
@@ -145,6 +147,11 @@ class Settings(BaseSettings):
     # is nothing against a monthly budget.
     spend_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     approval_sweep_seconds: float = Field(default=30.0, gt=0)
+    # Monthly budgets per scope to start with (`env:prod`, `app:chatbot-x`), in USD, with the
+    # default thresholds (50 % notify, 80 % forecast notify, 100 % block); PUT /api/budgets/{scope}
+    # (or `agentops budgets set`) sets or changes one, audited. Checked every BUDGET_CHECK_SECONDS.
+    budgets: dict[str, float] = {}
+    budget_check_seconds: float = Field(default=60.0, gt=0, le=3600)
     # How an update (or rollback) of a live endpoint moves traffic, per env, unless the command
     # names a strategy ("with a 10% canary"): UPDATE_STRATEGY='{"prod": {"shift": "linear", ...}}'.
     update_strategy: dict[str, UpdateStrategy] = {
@@ -152,6 +159,16 @@ class Settings(BaseSettings):
         "staging": UpdateStrategy(shift="all_at_once", wait_seconds=120),
         "prod": UpdateStrategy(shift="canary", percent=10, wait_seconds=600),
     }
+
+    # Slack approvals: interaction callbacks at POST /api/integrations/slack/interactions are
+    # verified with the app's signing secret; Slack users act as the AgentOps users they are linked
+    # to (`agentops slack link`). The bot token opens the reason dialog of a Reject.
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_api_url: str = "https://slack.com/api"
+    # where the gateway may post message updates (a callback's response_url): Slack's own hooks
+    slack_response_url_prefix: str = "https://hooks.slack.com/"
+    slack_users_file: Path | None = None
 
     # Notifier: targets from WEBHOOKS (JSON list of {name, url, secret, events?}) and/or a file.
     webhooks: str = ""
@@ -206,6 +223,20 @@ class Settings(BaseSettings):
     @property
     def api_keys_path(self) -> Path:
         return self.api_keys_file or self.agentops_home / "api-keys.json"
+
+    @property
+    def slack_users_path(self) -> Path:
+        return self.slack_users_file or self.agentops_home / "slack-users.json"
+
+    @field_validator("budgets")
+    @classmethod
+    def _budget_scopes(cls, value: dict[str, float]) -> dict[str, float]:
+        for scope, usd in value.items():
+            if not re.fullmatch(BUDGET_SCOPE, scope):
+                raise ValueError(f"BUDGETS: {scope!r} is not a scope: use env:<dev|staging|prod> or app:<app>")
+            if not usd > 0:
+                raise ValueError(f"BUDGETS: the budget of {scope} must be a positive number of USD a month")
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -60,3 +60,9 @@ def _utc(value: datetime) -> datetime:
 
 
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters escaped, so text from a command or a plan can never
+    become a link, a mention or a broadcast in a Slack message (notifier and gateway alike)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -5,6 +5,7 @@ import { clearKey, loadKey, saveKey } from './lib/auth'
 import { can, SessionContext, useSession } from './lib/context'
 import { useLiveEvents } from './lib/live'
 import { ApprovalsPanel } from './components/ApprovalsPanel'
+import { BudgetsPanel } from './components/BudgetsPanel'
 import { CommandBar } from './components/CommandBar'
 import { DeploymentTable } from './components/DeploymentTable'
 import { Header } from './components/Header'
@@ -67,6 +68,7 @@ function Dashboard({ apiKey }: { apiKey: string }) {
       <main className="mx-auto max-w-7xl space-y-6 px-4 py-6">
         <KPICards />
         <ApprovalsPanel live={live} />
+        <BudgetsPanel live={live} />
         <DeploymentTable live={live} />
       </main>
       {deployer && <CommandBar send={session.api.command} />}

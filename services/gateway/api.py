@@ -340,11 +340,12 @@ async def update(plan_id: PlanIdPath, body: UpdateRequest, gw: GatewayDep, who: 
     configuration, then a SageMaker blue/green update (all at once, canary or linear, watched by
     the endpoint's alarms, rolled back automatically when they fire). Checked like a new plan; in
     prod, or above the cost thresholds, it waits for approvers bound to the new configuration."""
+    rate_limit(gw, who)  # before anything is looked up (a Hub model is asked of the Hub)
     row = await existing(gw, plan_id)
     change = await _change_of(
         gw, row, Action.UPDATE, body.model_id, body.instance_type, body.strategy, body.instance_count
     )
-    return await _act(gw, plan_id, Action.UPDATE, who, body.instance_count, change=change)
+    return await _act(gw, plan_id, Action.UPDATE, who, body.instance_count, limited=True, change=change)
 
 
 @router.post("/api/deployments/{plan_id}/rollback", tags=["deployments"])
@@ -353,9 +354,10 @@ async def rollback(
 ) -> ActionResponse:
     """Return the live endpoint to the configuration its last update replaced, through the same
     guarded blue/green update."""
+    rate_limit(gw, who)
     row = await existing(gw, plan_id)
     change = await _change_of(gw, row, Action.ROLLBACK, strategy=body.strategy if body else None)
-    return await _act(gw, plan_id, Action.ROLLBACK, who, change=change)
+    return await _act(gw, plan_id, Action.ROLLBACK, who, limited=True, change=change)
 
 
 async def _change_of(

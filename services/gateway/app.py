@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.gateway import approvals_api, audit_api, dashboard, openapi
+from services.gateway import approvals_api, audit_api, budgets_api, dashboard, openapi, slack
 from services.gateway.api import SERVICE, Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
@@ -26,7 +26,10 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
     """`asyncapi` gives the AsyncAPI document served at /asyncapi (the runtime builds it from every
     service's declarations)."""
     assert bus.name == SERVICE
-    publish = bus.publisher(["intent.received", "approval.decided", "deployment.action"], timeout=3.0)
+    # message.rejected: the Slack callbacks it refused (services/gateway/slack.py)
+    publish = bus.publisher(
+        ["intent.received", "approval.decided", "deployment.action", "budget.set", "message.rejected"], timeout=3.0
+    )
     waiter = PlanWaiter()
     engine = make_engine(settings.service_database_url)
     feed = Feed(
@@ -49,6 +52,7 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         try:
             yield
         finally:
+            await app.state.slack.close()
             await feed.stop()
             await bus.broker.stop()
             await engine.dispose()
@@ -60,10 +64,13 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
     )
     app.state.keys = KeyStore(settings)
+    app.state.slack = slack.Slack(settings, app.state.keys)
     app.state.gateway = Gateway(settings, bus, publish, waiter, ReadModel(engine), feed, asyncapi)
     app.include_router(router)
     app.include_router(approvals_api.router)
     app.include_router(audit_api.router)
+    app.include_router(slack.router)
+    app.include_router(budgets_api.router)
     dashboard.install(app, settings)  # last: it only adds the build's own files
     install_error_handlers(app)
     openapi.install(app)

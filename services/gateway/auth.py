@@ -156,6 +156,13 @@ class KeyStore:
             self._refresh()
         return self.generation
 
+    def principal_of(self, user_id: str, via: str) -> Principal | None:
+        """`user_id` with the roles of all their active keys (None: no active key), acting through
+        `via` (a linked Slack user: the rate limit is theirs)."""
+        self._refresh()
+        roles = {role for r in self._by_hash.values() if r.user_id == user_id for role in r.roles}
+        return Principal(user_id, frozenset(roles), via) if roles else None
+
     def authenticate(self, secret: str) -> Principal | None:
         self._refresh()
         record = self._by_hash.get(hash_key(secret))

@@ -69,6 +69,16 @@ class IdempotencyStore:
             return {"plan_id": str(first["plan_id"]), "command_id": str(first.get("command_id", ""))}
         raise RuntimeError("could not claim the idempotency key")
 
+    async def claim_once(self, scope: str, value: str) -> bool:
+        """True the first time `value` is seen in `scope` (on any gateway replica, within the
+        bucket's TTL); False for a repeat (a replayed Slack callback)."""
+        kv = await self._open()
+        try:
+            await kv.create(f"{scope}." + hashlib.sha256(value.encode()).hexdigest(), b"1")
+            return True
+        except KeyWrongLastSequenceError:
+            return False
+
     async def claim_vote(self, plan_id: str, plan_hash: str, approver: str, vote: bytes) -> bytes | None:
         """None the first time `approver` votes on this request (on any gateway replica); after
         that, the vote first claimed. The read model learns of a vote only once the auditor has

@@ -8,17 +8,26 @@ import logging
 from faststream import FastStream
 
 from services.guardian.approvals import SERVICE, EndpointOwner, GuardedPlan, Policy
+from services.guardian.budgeting import BudgetRecord, Budgets
 from services.guardian.service import Guardian, SpendFn, StatusFn
 from services.guardian.spend import PlanStatuses, SpendSource
 from shared import catalog
 from shared.bus import Bus
-from shared.events import ApprovalDecided, DeploymentAction, DeploymentStatus, PlanProposed
+from shared.costs import live_in_scope, standings
+from shared.events import ApprovalDecided, BudgetSet, DeploymentAction, DeploymentStatus, PlanProposed
 from shared.hub import Hub
 from shared.kv import KvStore, MemoryStore, Store
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-PRODUCES = ["plan.rejected", "approval.requested", "approval.decided", "deployment.requested"]
+PRODUCES = [
+    "plan.rejected",
+    "approval.requested",
+    "approval.decided",
+    "deployment.requested",
+    "budget.threshold_crossed",
+    "deployment.action",  # pause only, for a budget past a pause threshold
+]
 
 
 # a minute to a week: approvers answer in minutes, requests expire after hours (APPROVAL_TTL_HOURS)
@@ -54,16 +63,30 @@ def create_app(
         ("decision",),
         buckets=DECISION_BUCKETS,
     )
+    publish = bus.publisher(PRODUCES)
+    budgets = (
+        Budgets(
+            KvStore(bus.broker, "guardian-budgets", BudgetRecord, settings.stream_replicas),
+            publish,
+            lambda: standings(source.engine),
+            lambda scope: live_in_scope(source.engine, scope),
+            initial=settings.budgets,
+            max_age_seconds=settings.spend_cache_seconds,
+        )
+        if source is not None
+        else None
+    )
     guardian = Guardian(
         plans,
         pending,
-        bus.publisher(PRODUCES),
+        publish,
         policy,
         spend or source,
         decided=lambda decision, seconds: waited.labels(decision).observe(seconds),
         owners=owners,
         status_of=statuses,
         hub=Hub(policy.models, settings.hf_endpoint, timeout=settings.hub_timeout_seconds),
+        budgets=budgets,
     )
 
     @bus.durable("plan.proposed", max_workers=4)
@@ -78,6 +101,11 @@ def create_app(
     async def on_lifecycle(event: DeploymentAction) -> None:
         await guardian.on_action(event)
 
+    @bus.durable("budget.set")
+    async def on_budget(event: BudgetSet) -> None:
+        if budgets is not None:
+            await budgets.on_set(event)
+
     @bus.durable("deployment.status")
     async def on_status(event: DeploymentStatus) -> None:
         await guardian.on_status(event)
@@ -89,6 +117,8 @@ def create_app(
     @app.after_startup
     async def _sweeper() -> None:
         tasks.append(asyncio.create_task(sweep(guardian, settings.approval_sweep_seconds, stopping)))
+        if budgets is not None:
+            tasks.append(asyncio.create_task(watch_budgets(budgets, settings.budget_check_seconds, stopping)))
 
     @app.on_shutdown
     async def _stop() -> None:
@@ -116,3 +146,23 @@ async def sweep(guardian: Guardian, every: float, stopping: asyncio.Event) -> No
             await guardian.sweep_once()
         except Exception:  # the broker may be away; the next round tries again
             log.exception("approval expiry sweep failed; retrying next round")
+
+
+async def watch_budgets(budgets: Budgets, every: float, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        try:
+            for crossing in await budgets.check_once():
+                d = crossing.data
+                log.warning(
+                    "budget %s: past its %g%% %s threshold (%s): $%.2f spent, $%.2f forecast of $%.2f",
+                    d.scope,
+                    d.threshold.percent,
+                    d.threshold.action,
+                    d.threshold.basis,
+                    d.spend_usd,
+                    d.forecast_usd,
+                    d.monthly_usd,
+                )
+        except Exception:  # the database or the broker may be away; the next round tries again
+            log.exception("budget check failed; retrying next round")
+        await asyncio.sleep(every)

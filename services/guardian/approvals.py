@@ -138,8 +138,14 @@ Outcome = tuple[list[Event], GuardedPlan | None]
 
 
 def on_plan(
-    event: PlanProposed, policy: Policy, now: datetime, spend: Spend | None = None, taken: Finding | None = None
+    event: PlanProposed,
+    policy: Policy,
+    now: datetime,
+    spend: Spend | None = None,
+    taken: Finding | None = None,
+    budget: list[Finding] | None = None,
 ) -> Outcome:
+    """`budget`: why a budget of the plan's env or app refuses more spending now (BUDGET_BLOCKED)."""
     d = event.data
     plan = GuardedPlan(
         plan_id=event.plan_id,
@@ -151,7 +157,7 @@ def on_plan(
         state="approved",
         plan_hash=plan_hash(d.env, d.model_id, d.config),
     )
-    findings = ([taken] if taken else []) + policy.findings(plan, spend=spend)
+    findings = ([taken] if taken else []) + (budget or []) + policy.findings(plan, spend=spend)
     if errors(findings):
         return [rejected(event, findings, "deploy")], None
     cost = hourly_cost(d.config, policy.instances) or 0.0
@@ -183,11 +189,16 @@ def on_plan(
 
 
 def on_decision(
-    event: ApprovalDecided, plan: GuardedPlan | None, policy: Policy, spend: Spend | None = None
+    event: ApprovalDecided,
+    plan: GuardedPlan | None,
+    policy: Policy,
+    spend: Spend | None = None,
+    budget: list[Finding] | None = None,
 ) -> Outcome:
-    """A decision, judged by the shared rule (shared/approvals.py) at the time it was taken."""
+    """A decision, judged by the shared rule (shared/approvals.py) at the time it was taken.
+    `budget`: a budget that blocks more spending now refuses what the approval would start."""
     if plan is not None and plan.state == "approved" and plan.change is not None:
-        return _on_change_decision(event, plan, plan.change, policy, spend)
+        return _on_change_decision(event, plan, plan.change, policy, spend, budget)
     if plan is None or plan.state != "pending_approval" or plan.expires_at is None:
         return [], None  # a repeat, or a decision on something that is not waiting
     outcome, counted = decide(Waiting.of(plan, plan.expires_at, plan.approved_by), event.data, event.occurred_at)
@@ -200,7 +211,8 @@ def on_decision(
         return [], plan.model_copy(update={"state": "rejected"})
     if outcome == "counted":
         return [], plan.model_copy(update={"approved_by": counted.approved_by})
-    findings = policy.findings(plan, spend=spend)  # prices, limits and spend may have moved since the request
+    # prices, limits, spend and budgets may have moved since the request
+    findings = (budget or []) + policy.findings(plan, spend=spend)
     if errors(findings):
         return [rejected(event, findings, "approve")], plan.model_copy(update={"state": "rejected"})
     cost = hourly_cost(plan.config, policy.instances) or 0.0
@@ -215,7 +227,12 @@ def on_decision(
 
 
 def _on_change_decision(
-    event: ApprovalDecided, plan: GuardedPlan, change: PendingChange, policy: Policy, spend: Spend | None
+    event: ApprovalDecided,
+    plan: GuardedPlan,
+    change: PendingChange,
+    policy: Policy,
+    spend: Spend | None,
+    budget: list[Finding] | None = None,
 ) -> Outcome:
     """The same rule as for a new plan, applied to the change's own request and hash."""
     outcome, counted = decide(Waiting.of(change, change.expires_at, change.approved_by), event.data, event.occurred_at)
@@ -228,7 +245,10 @@ def _on_change_decision(
         return [], cleared
     if outcome == "counted":
         return [], plan.model_copy(update={"change": change.model_copy(update={"approved_by": counted.approved_by})})
-    findings = policy.findings(plan, change.config, spend)
+    spends_more = change.operation == "restart" or (hourly_cost(change.config, policy.instances) or 0.0) > (
+        hourly_cost(plan.config, policy.instances) or 0.0
+    )
+    findings = (budget or [] if spends_more else []) + policy.findings(plan, change.config, spend)
     if errors(findings):  # the live plan stays as it is; only the change is refused
         return [rejected(event, findings, change.operation)], cleared
     request_id = derive_event_id(EXPIRY_NAMESPACE, f"{plan.plan_id}:{change.plan_hash}:change-approved")
@@ -281,7 +301,12 @@ MAX_HISTORY = 20  # configurations a rollback can go back through
 
 
 def on_update(
-    event: DeploymentAction, plan: GuardedPlan, policy: Policy, spend: Spend | None, now: datetime
+    event: DeploymentAction,
+    plan: GuardedPlan,
+    policy: Policy,
+    spend: Spend | None,
+    now: datetime,
+    budget: list[Finding] | None = None,
 ) -> Outcome:
     """An update (new model, instance type or count) or a rollback to the configuration the last
     update replaced: checked like a new plan, held for approvers like one (bound to the new
@@ -312,7 +337,8 @@ def on_update(
         why = Finding(code="NOTHING_TO_CHANGE", message=f"{plan.config.endpoint_name} already runs that configuration")
         return [rejected(event, [why], operation)], None
     strategy = d.strategy or update_strategy(plan.env, policy.settings)
-    findings = policy.findings(plan, config, spend) + strategy_findings(strategy)
+    costlier = (hourly_cost(config, policy.instances) or 0.0) > (hourly_cost(plan.config, policy.instances) or 0.0)
+    findings = (budget or [] if costlier else []) + policy.findings(plan, config, spend) + strategy_findings(strategy)
     if errors(findings):
         return [rejected(event, findings, operation)], None
     config = SageMakerDeploymentConfig.model_validate(config.model_dump())
@@ -421,13 +447,14 @@ def on_action(
     policy: Policy,
     spend: Spend | None = None,
     now: datetime | None = None,
+    budget: list[Finding] | None = None,
 ) -> Outcome:
     """Restart and scale spend money again, so they pass the same rules as a new plan: validated
     again, and in prod or above the cost thresholds held for one or two approvers bound to the new
     configuration's hash. Pause and delete only reduce spend and are not ours."""
     action = event.data.action
     if action in (Action.UPDATE, Action.ROLLBACK) and plan is not None and plan.state == "approved":
-        return on_update(event, plan, policy, spend, now or event.occurred_at)
+        return on_update(event, plan, policy, spend, now or event.occurred_at, budget)
     if action not in (Action.RESTART, Action.SCALE) or plan is None or plan.state != "approved":
         return [], None
     if plan.updating is not None:  # SageMaker takes one change of an endpoint at a time
@@ -441,7 +468,8 @@ def on_action(
         count = event.data.instance_count or config.instance_count
         config = SageMakerDeploymentConfig.model_construct(**{**config.model_dump(), "instance_count": count})
     scaling_up = action is Action.SCALE and config.instance_count > plan.config.instance_count
-    findings = policy.findings(plan, config, spend if action is Action.RESTART or scaling_up else None)
+    spends_more = action is Action.RESTART or scaling_up
+    findings = (budget or [] if spends_more else []) + policy.findings(plan, config, spend if spends_more else None)
     operation: Literal["restart", "scale"] = "restart" if action is Action.RESTART else "scale"
     if errors(findings):
         return [rejected(event, findings, operation)], None

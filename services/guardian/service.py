@@ -24,12 +24,14 @@ from services.guardian.approvals import (
     on_status,
     rejected,
 )
+from services.guardian.budgeting import Budgets
+from shared.budgets import app_of
 from shared.bus import Publish
 from shared.events import ApprovalDecided, DeploymentAction, DeploymentStatus, PlanProposed
 from shared.guardrails import Spend
 from shared.hub import Hub, HubError
 from shared.kv import MemoryStore, Store
-from shared.models import Action, Finding, utcnow
+from shared.models import Action, Env, Finding, utcnow
 
 log = logging.getLogger(__name__)
 SpendFn = Callable[[], Awaitable[Spend]]
@@ -55,6 +57,7 @@ class Guardian:
         owners: Store[EndpointOwner] | None = None,
         status_of: StatusFn | None = None,
         hub: Hub | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         # `pending` holds only the plans waiting for a decision, so the expiry sweep reads those
         # and not every plan ever validated.
@@ -65,6 +68,10 @@ class Guardian:
         self.status_of = status_of
         self._claims = asyncio.Lock()  # plans are handled concurrently; claims one at a time
         self.hub = hub  # sizes a Hugging Face model the catalog lacks, as the planner did
+        self.budgets = budgets  # monthly budgets per env and app; a blocking one refuses more spend
+
+    async def _budget(self, env: Env, endpoint: str) -> list[Finding]:
+        return await self.budgets.blocking(env, app_of(endpoint, env.value)) if self.budgets else []
 
     async def _unknown(self, model_id: str | None) -> Finding | None:
         """Why a model outside the catalog cannot be checked (the Hub cannot describe it); None
@@ -80,9 +87,10 @@ class Guardian:
     async def on_proposed(self, event: PlanProposed) -> None:
         spend, endpoint = await self._month(), event.data.config.endpoint_name
         unknown = await self._unknown(event.data.model_id)
+        budget = await self._budget(event.data.env, endpoint)
         async with self._claims:
             taken = await self._taken(endpoint, event.plan_id)
-            outcome = on_plan(event, self.policy, self.clock(), spend, taken or unknown)
+            outcome = on_plan(event, self.policy, self.clock(), spend, taken or unknown, budget)
             if outcome[1] is not None:  # passed, or waiting for approval: the endpoint is this plan's
                 await self.owners.put(endpoint, EndpointOwner(endpoint=endpoint, plan_id=event.plan_id))
         await self._settle(event.plan_id, outcome)
@@ -107,7 +115,8 @@ class Guardian:
             # published it failed before storing it and is being retried. Dropping the decision
             # here lost approvals under outages; wait for the record instead (redelivered).
             raise WaitingForRecord(f"no record of plan {event.plan_id} yet; retrying the decision")
-        outcome = on_decision(event, plan, self.policy, await self._month())
+        budget = await self._budget(plan.env, plan.config.endpoint_name) if plan is not None else []
+        outcome = on_decision(event, plan, self.policy, await self._month(), budget)
         await self._settle(event.plan_id, outcome)
         if (waited := time_to_decision(plan, outcome[1], event)) is not None:
             self.decided(event.data.decision, waited)
@@ -117,7 +126,9 @@ class Guardian:
         if (unknown := await self._unknown(event.data.model_id)) is not None:
             await self.publish(rejected(event, [unknown], event.data.action.value))  # type: ignore[arg-type]
             return
-        await self._settle(event.plan_id, on_action(event, plan, self.policy, await self._month(), self.clock()))
+        budget = await self._budget(plan.env, plan.config.endpoint_name) if plan is not None else []
+        outcome = on_action(event, plan, self.policy, await self._month(), self.clock(), budget)
+        await self._settle(event.plan_id, outcome)
         if plan is not None and event.data.action is Action.DELETE:
             endpoint = plan.config.endpoint_name
             async with self._claims:

@@ -164,6 +164,18 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     revoke.set_defaults(func=_keys_revoke)
 
+    slack = sub.add_parser("slack", help="who a Slack user is when they click Approve or Reject").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    link = slack.add_parser("link", help="a Slack user acts as an AgentOps user (with that user's key roles)")
+    link.add_argument("slack_user_id", help="e.g. U024BE7LH (Slack profile: Copy member ID)")
+    link.add_argument("user_id", help="the AgentOps user, as in `agentops keys list`")
+    link.set_defaults(func=_slack_link)
+    unlink = slack.add_parser("unlink", help="a Slack user's clicks count for nobody again")
+    unlink.add_argument("slack_user_id")
+    unlink.set_defaults(func=_slack_unlink)
+    slack.add_parser("list", help="the links").set_defaults(func=_slack_list)
+
     from services.runtime import client
 
     client.add_parsers(sub)
@@ -583,6 +595,50 @@ def _keys_revoke(args: argparse.Namespace) -> int:
         )
         return 2
     print(f"revoked {record.id} ({record.user_id})")
+    return 0
+
+
+def _slack_link(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.gateway.auth import KeyFile, env_keys
+    from services.gateway.slack import SlackLinks
+
+    settings = Settings()
+    known = {r.user_id for r in [*env_keys(settings.api_keys), *KeyFile(settings.api_keys_path).load()] if r.active}
+    if args.user_id not in known:
+        print(
+            f"agentops slack link: {args.user_id!r} has no active API key (see `agentops keys list`)", file=sys.stderr
+        )
+        return 2
+    try:
+        made = SlackLinks(settings.slack_users_path).link(args.slack_user_id, args.user_id)
+    except ValidationError:
+        print(f"agentops slack link: {args.slack_user_id!r} is not a Slack user id like U024BE7LH", file=sys.stderr)
+        return 2
+    print(f"linked Slack user {made.slack_user_id} to {made.user_id}")
+    return 0
+
+
+def _slack_unlink(args: argparse.Namespace) -> int:
+    from services.gateway.slack import SlackLinks
+
+    if not SlackLinks(Settings().slack_users_path).unlink(args.slack_user_id):
+        print(
+            f"agentops slack unlink: {args.slack_user_id!r} is not linked (see `agentops slack list`)", file=sys.stderr
+        )
+        return 2
+    print(f"unlinked Slack user {args.slack_user_id}")
+    return 0
+
+
+def _slack_list(_args: argparse.Namespace) -> int:
+    import json
+
+    from services.gateway.slack import SlackLinks
+
+    for link in SlackLinks(Settings().slack_users_path).load():
+        print(json.dumps(link.model_dump()))
     return 0
 
 

@@ -1,5 +1,5 @@
 """The REST API from a terminal: `agentops do | ls | show | approvals | approve | reject | pause |
-restart | delete | scale | update | rollback | login`.
+restart | delete | scale | update | rollback | budgets | login`.
 
 Where it talks to: AGENTOPS_URL and AGENTOPS_API_KEY, else what `agentops login` stored (0600), else
 the local `agentops up` of AGENTOPS_HOME (its gateway port and admin key). Exit codes: 0 done (a
@@ -344,6 +344,49 @@ def act(args: argparse.Namespace, api: Api) -> int:
     return OK
 
 
+def budgets(args: argparse.Namespace, api: Api) -> int:
+    """`budgets list | set SCOPE USD [--threshold PCT[:actual|forecast][:notify|block|pause]]... | remove SCOPE`."""
+    if args.budget_verb == "list":
+        listed = api.call("GET", "/api/budgets")
+        if args.json:
+            out.print_json(data=listed)
+            return OK
+        table = Table("scope", "budget/month", "spent", "forecast", "past")
+        for b in listed:
+            past = ", ".join(f"{t['percent']:g}% {t['basis']} {t['action']}" for t in b["crossed"]) or "-"
+            table.add_row(
+                b["scope"], f"${b['monthly_usd']:,.2f}", f"${b['spend_usd']:,.2f}", f"${b['forecast_usd']:,.2f}", past
+            )
+        out.print(table)
+        return OK
+    if args.budget_verb == "remove":
+        answer = api.call("DELETE", f"/api/budgets/{args.scope}")
+    else:
+        body: dict[str, Any] = {"monthly_usd": args.usd}
+        if args.threshold:
+            body["thresholds"] = [threshold_of(t) for t in args.threshold]
+        answer = api.call("PUT", f"/api/budgets/{args.scope}", body)
+    out.print_json(data=answer) if args.json else out.print(answer["message"])
+    return OK
+
+
+def threshold_of(text: str) -> dict[str, Any]:
+    """ "80", "80:forecast", "100:block", "90:forecast:pause"."""
+    percent, *rest = text.split(":")
+    try:
+        found: dict[str, Any] = {"percent": float(percent.rstrip("%"))}
+    except ValueError:
+        raise Stop(f"threshold {text!r}: start with a percent, e.g. 80 or 100:block") from None
+    for word in rest:
+        if word in ("actual", "forecast"):
+            found["basis"] = word
+        elif word in ("notify", "block", "pause"):
+            found["action"] = word
+        else:
+            raise Stop(f"threshold {text!r}: {word!r} is neither actual/forecast nor notify/block/pause")
+    return found
+
+
 def login(args: argparse.Namespace) -> int:
     key = args.key or os.environ.get("AGENTOPS_API_KEY") or getpass.getpass("API key: ")
     creds = Credentials(args.url.rstrip("/"), key.strip(), "login")
@@ -384,6 +427,7 @@ VERBS = {
     "scale": act,
     "update": act,
     "rollback": act,
+    "budgets": budgets,
 }
 
 
@@ -428,6 +472,19 @@ def add_parsers(sub: Any) -> None:
         parser.add_argument("--shift", choices=["all_at_once", "canary", "linear"], help="default: UPDATE_STRATEGY")
         parser.add_argument("--percent", type=int, help="canary size or linear step, % of capacity")
         parser.add_argument("--bake", type=int, help="seconds each step is watched by the alarms")
+    budgets_ = verb("budgets", "monthly budgets per env and app: list, set, remove")
+    budget_sub = budgets_.add_subparsers(dest="budget_verb", required=True, metavar="ACTION")
+    budget_sub.add_parser("list", help="each budget with its spend, forecast and the thresholds it is past")
+    set_ = budget_sub.add_parser("set", help="set or change a budget (admin)")
+    set_.add_argument("scope", help="env:prod, env:staging, env:dev or app:<app>")
+    set_.add_argument("usd", type=float, help="USD a month")
+    set_.add_argument(
+        "--threshold",
+        action="append",
+        help="PCT[:actual|forecast][:notify|block|pause], repeat (default 50, 80:forecast, 100:block)",
+    )
+    remove = budget_sub.add_parser("remove", help="remove a budget (admin)")
+    remove.add_argument("scope")
     login_ = verb("login", "store a gateway URL and API key (0600) for the verbs above", json_flag=False)
     login_.add_argument("url")
     login_.add_argument("--key", help="the API key (default: AGENTOPS_API_KEY, else asked)")

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/asyncapi"}
 STREAMING = {"/api/events"}
+# Authenticated by the caller's request signature, not an API key (tests/integration/test_slack.py)
+SIGNED = {"/api/integrations/slack/interactions"}
 SAMPLE_BODY = {"command": "deploy llama-3.1 8B for authz-bot", "env": "staging"}
 
 
@@ -62,8 +64,11 @@ def holds(user: str, role: Role) -> bool:
 
 
 async def test_every_route_declares_a_role_or_is_public(system: System) -> None:
-    open_routes = [(m, p) for m, p, role in routes(system) if role is None and p not in PUBLIC]
+    open_routes = [(m, p) for m, p, role in routes(system) if role is None and p not in PUBLIC | SIGNED]
     assert open_routes == []
+    for path in SIGNED:  # unconfigured here (no signing secret): refused, whatever the body
+        unsigned = await system.client.post(path, content=b"payload=%7B%7D", headers={"Authorization": ""})
+        assert unsigned.status_code == 404 and "SLACK_SIGNING_SECRET" in unsigned.text
     assert len(routes(system)) >= 15
 
 

@@ -19,7 +19,7 @@ from shared.events import (
     PlanProposed,
     PlanProposedData,
 )
-from shared.models import Action, Env, Evidence, SageMakerDeploymentConfig, UpdateStrategy
+from shared.models import Action, Env, Evidence, Finding, SageMakerDeploymentConfig, UpdateStrategy
 from shared.settings import Settings
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -309,3 +309,15 @@ def test_an_update_in_prod_waits_for_approvers_bound_to_the_new_config_and_strat
     assert deploy.data.strategy == canary and deploy.data.previous == live.config
     assert done is not None and done.updating is not None and done.updating.request_id == deploy.id
     assert done.config.model_name == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_an_approval_given_after_a_budget_blocks_starts_nothing() -> None:
+    _, pending = on_plan(proposal(env=Env.PROD, count=2), policy(), NOW)
+    assert pending is not None
+    blocked = Finding(code="BUDGET_BLOCKED", message="the env:prod budget of $10.00/month is past its 100% block")
+    events, record = on_decision(decide("bob", pending.plan_hash), pending, policy(), budget=[blocked])
+    assert [e.type for e in events] == ["plan.rejected"] and record is not None and record.state == "rejected"
+    assert events[0].data.errors[0].code == "BUDGET_BLOCKED"  # type: ignore[attr-defined]
+    live = pending.model_copy(update={"state": "approved"})
+    down, _ = on_action(scale_to(1), live, policy(), now=NOW, budget=[blocked])  # spends less: not blocked
+    assert [e.type for e in down] == ["approval.requested"]  # prod asks as ever; the budget does not refuse it

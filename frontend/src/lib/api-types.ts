@@ -84,7 +84,7 @@ export type AuditEvent = {
   seq: number
   event_id: string
   /** the event type */
-  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "notification.failed" | "message.rejected"
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "notification.failed" | "message.rejected"
   plan_id: string | null
   actor: string
   occurred_at: string
@@ -95,12 +95,40 @@ export type AuditEvent = {
   prev_hash: string
 }
 
-export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "notification.failed", "message.rejected"] as const
+export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "notification.failed", "message.rejected"] as const
 
 export type AuditPage = {
   events: AuditEvent[]
   /** pass it back as `cursor` for the next page; null at the end */
   next_cursor: number | null
+}
+
+export type BudgetChanged = {
+  status?: string
+  scope: string
+  message: string
+}
+
+export type BudgetRequest = {
+  /** USD a month, over 0 */
+  monthly_usd: number
+  /** default: 50 % notify, 80 % of the forecast notify, 100 % block */
+  thresholds?: Threshold_Input[] | null
+}
+
+export type BudgetView = {
+  scope: string
+  monthly_usd: number
+  thresholds: Threshold_Output[]
+  /** month to date, from the audit-log meter */
+  spend_usd: number
+  /** month to date plus the current run rate to the month's end */
+  forecast_usd: number
+  run_rate_usd_per_hour: number
+  /** the thresholds the scope is past now */
+  crossed: Threshold_Output[]
+  /** who set it (None: the BUDGETS setting) */
+  set_by: string | null
 }
 
 /** An update or rollback of the live endpoint: before and after, how traffic moves, and what it does to the hourly cost. */
@@ -242,7 +270,7 @@ export type HistoryEvent = {
   seq: number
   event_id: string
   /** the event type */
-  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "notification.failed" | "message.rejected"
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "notification.failed" | "message.rejected"
   plan_id: string | null
   actor: string
   occurred_at: string
@@ -251,7 +279,7 @@ export type HistoryEvent = {
   data: Record<string, unknown>
 }
 
-export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "notification.failed", "message.rejected"] as const
+export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "notification.failed", "message.rejected"] as const
 
 export type Me = {
   user_id: string
@@ -438,6 +466,28 @@ export type StrategyRequest = {
   /** how long each step is watched */
   wait_seconds?: number | null
 }
+
+export type Threshold_Input = {
+  /** a share of the monthly budget, in % */
+  percent: number
+  basis?: "actual" | "forecast"
+  action?: "notify" | "block" | "pause"
+}
+
+export const Threshold_InputBasisValues = ["actual", "forecast"] as const
+
+export const Threshold_InputActionValues = ["notify", "block", "pause"] as const
+
+export type Threshold_Output = {
+  /** a share of the monthly budget, in % */
+  percent: number
+  basis: "actual" | "forecast"
+  action: "notify" | "block" | "pause"
+}
+
+export const Threshold_OutputBasisValues = ["actual", "forecast"] as const
+
+export const Threshold_OutputActionValues = ["notify", "block", "pause"] as const
 
 /** What to change on the live endpoint (at least one of model, instance type, count). */
 export type UpdateRequest = {

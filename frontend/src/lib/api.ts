@@ -20,6 +20,7 @@ export type MonthlyCost = T.MonthlyCost
 export type PlanCost = T.PlanCost
 export type DeploymentList = T.DeploymentList
 export type Action = T.Action
+export type BudgetView = T.BudgetView
 
 export interface Ready {
   status: 'ready' | 'not_ready'
@@ -109,6 +110,7 @@ export class Api {
   pending = () => this.request<T.PendingApprovals>('GET', '/api/metrics/approvals/pending')
   monthly = () => this.request<MonthlyCost>('GET', '/api/metrics/costs/monthly')
   approvals = () => this.request<Approval[]>('GET', '/approvals')
+  budgets = () => this.request<BudgetView[]>('GET', '/api/budgets')
   command = (command: string, env: string) =>
     this.request<CommandResponse>('POST', '/api/agent/command', { command, env })
   pause = (id: string) => this.request<T.ActionResponse>('POST', `/api/deployments/${encodeURIComponent(id)}/pause`)

@@ -5,6 +5,7 @@ export const keys = {
   ready: ['ready'] as const,
   deployments: ['deployments'] as const,
   approvals: ['approvals'] as const,
+  budgets: ['budgets'] as const,
   metrics: ['metrics'] as const,
   metric: (name: 'active' | 'pending' | 'cost') => ['metrics', name] as const,
   plan: (id: string) => ['plan', id] as const,

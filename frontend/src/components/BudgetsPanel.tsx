@@ -1,0 +1,55 @@
+import { useQuery } from '@tanstack/react-query'
+import { Wallet } from 'lucide-react'
+import clsx from 'clsx'
+import type { BudgetView } from '../lib/api'
+import { useSession } from '../lib/context'
+import { usd } from '../lib/format'
+import { keys } from '../lib/keys'
+
+/** Monthly budgets per env and app: spend so far, the month-end forecast at today's rate, and the
+ * thresholds already past (what the guardian did about them: notify, block, pause). */
+export function BudgetsPanel({ live }: { live: boolean }) {
+  const { api } = useSession()
+  const query = useQuery({ queryKey: keys.budgets, queryFn: api.budgets, refetchInterval: live ? 60_000 : 15_000 })
+  const budgets = query.data ?? []
+  if (query.isSuccess && budgets.length === 0) return null
+  return (
+    <section aria-labelledby="budgets-title" data-testid="budgets" className="rounded-xl border border-gray-200 bg-white shadow-sm dark:border-gray-800 dark:bg-gray-900">
+      <div className="flex items-center gap-2 border-b border-gray-200 px-5 py-3 dark:border-gray-800">
+        <Wallet className="h-4 w-4 text-emerald-500" aria-hidden />
+        <h2 id="budgets-title" className="font-semibold">Budgets this month</h2>
+      </div>
+      {query.isError && <p role="alert" className="px-5 py-3 text-sm text-red-600">Could not load budgets: {(query.error as Error).message}</p>}
+      <ul className="divide-y divide-gray-100 dark:divide-gray-800">
+        {budgets.map((b) => <BudgetRow key={b.scope} budget={b} />)}
+      </ul>
+    </section>
+  )
+}
+
+export function BudgetRow({ budget: b }: { budget: BudgetView }) {
+  const share = Math.min(100, (b.spend_usd / b.monthly_usd) * 100)
+  const forecast = Math.min(100, (b.forecast_usd / b.monthly_usd) * 100)
+  const worst = b.crossed.reduce<string | null>((acc, t) => (t.action === 'pause' ? 'pause' : t.action === 'block' && acc !== 'pause' ? 'block' : acc ?? t.action), null)
+  return (
+    <li className="px-5 py-3 text-sm" data-scope={b.scope}>
+      <div className="flex flex-wrap items-baseline justify-between gap-2">
+        <span className="font-mono">{b.scope}</span>
+        <span>
+          <strong data-testid="budget-spend">{usd(b.spend_usd)}</strong> of {usd(b.monthly_usd)} · forecast{' '}
+          <span data-testid="budget-forecast">{usd(b.forecast_usd)}</span>
+        </span>
+      </div>
+      <div className="mt-2 h-2 w-full overflow-hidden rounded bg-gray-100 dark:bg-gray-800" aria-hidden>
+        <div className="h-2 bg-emerald-200 dark:bg-emerald-900" style={{ width: `${forecast}%` }}>
+          <div className={clsx('h-2', share >= 100 ? 'bg-red-500' : share >= 80 ? 'bg-yellow-500' : 'bg-emerald-500')} style={{ width: `${forecast ? (share / forecast) * 100 : 0}%` }} />
+        </div>
+      </div>
+      {b.crossed.length > 0 && (
+        <p data-testid="budget-crossed" className={clsx('mt-1', worst === 'notify' ? 'text-yellow-700 dark:text-yellow-400' : 'text-red-700 dark:text-red-400')}>
+          Past {b.crossed.map((t) => `${t.percent}% (${t.basis}, ${t.action})`).join(', ')}
+        </p>
+      )}
+    </li>
+  )
+}

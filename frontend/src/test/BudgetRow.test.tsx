@@ -1,0 +1,36 @@
+import { render, screen } from '@testing-library/react'
+import { describe, expect, it } from 'vitest'
+import { BudgetRow } from '../components/BudgetsPanel'
+import type { BudgetView } from '../lib/api'
+
+function budget(spend: number, crossed: BudgetView['crossed']): BudgetView {
+  return {
+    scope: 'env:prod',
+    monthly_usd: 1000,
+    thresholds: [
+      { percent: 50, basis: 'actual', action: 'notify' },
+      { percent: 100, basis: 'actual', action: 'pause' },
+    ],
+    spend_usd: spend,
+    forecast_usd: spend * 2,
+    run_rate_usd_per_hour: 1.5,
+    crossed,
+    set_by: 'root',
+  }
+}
+
+describe('a budget row', () => {
+  it('shows spend, forecast and no warning while under every threshold', () => {
+    render(<ul><BudgetRow budget={budget(120, [])} /></ul>)
+    expect(screen.getByTestId('budget-spend').textContent).toBe('$120.00')
+    expect(screen.getByTestId('budget-forecast').textContent).toBe('$240.00')
+    expect(screen.queryByTestId('budget-crossed')).toBeNull()
+  })
+
+  it('names the thresholds it is past and what they did', () => {
+    render(<ul><BudgetRow budget={budget(1200, [{ percent: 50, basis: 'actual', action: 'notify' }, { percent: 100, basis: 'actual', action: 'pause' }])} /></ul>)
+    const crossed = screen.getByTestId('budget-crossed')
+    expect(crossed.textContent).toBe('Past 50% (actual, notify), 100% (actual, pause)')
+    expect(crossed.className).toContain('text-red-700')
+  })
+})
