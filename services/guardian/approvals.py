@@ -341,43 +341,57 @@ def on_update(
     findings = (budget or [] if costlier else []) + policy.findings(plan, config, spend) + strategy_findings(strategy)
     if errors(findings):
         return [rejected(event, findings, operation)], None
+    return _hold_or_request(event, plan, operation, config, findings, policy, now, strategy)
+
+
+def _hold_or_request(
+    event: DeploymentAction,
+    plan: GuardedPlan,
+    operation: Change,
+    config: SageMakerDeploymentConfig,
+    findings: list[Finding],
+    policy: Policy,
+    now: datetime,
+    strategy: UpdateStrategy | None = None,
+) -> Outcome:
+    """A change of a live plan that passed the checks: held for one or two approvers bound to the
+    new configuration (and strategy) in prod or above the thresholds, else requested at once."""
     config = SageMakerDeploymentConfig.model_validate(config.model_dump())
     cost = hourly_cost(config, policy.instances) or 0.0
     required = policy.approvals_required(plan.env, cost)
-    if required:
-        expires = now + timedelta(hours=policy.settings.approval_ttl_hours)
-        target = plan.model_copy(update={"model_id": config.model_name})
-        change = PendingChange(
-            operation=operation,
-            config=config,
-            plan_hash=change_hash(target, operation, config, d.requested_by, expires, strategy),
-            approvals_required=required,
-            requested_by=d.requested_by,
-            requested_at=now,
-            expires_at=expires,
-            strategy=strategy,
-        )
-        request = ApprovalRequestedData(
-            intent=f"{operation} {config.endpoint_name}: {plan.intent}"[:1000],
-            env=plan.env,
-            requested_by=d.requested_by,
-            config=config,
-            estimated_usd_per_hour=cost,
-            expires_at=expires,
-            warnings=findings,
-            plan_hash=change.plan_hash,
-            approvals_required=required,
-            operation=operation,
-            previous=plan.config,
-            strategy=strategy,
-            previous_usd_per_hour=hourly_cost(plan.config, policy.instances),
-        )
-        return [event.caused(ApprovalRequested, "approval", SERVICE, request)], plan.model_copy(
-            update={"change": change}
-        )
-    target = plan.model_copy(update={"config": config, "model_id": config.model_name})
-    requested = _requested(event, target, operation, cost, findings, before=plan, strategy=strategy, policy=policy)
-    return [requested], _changed(plan, operation, config, requested.id)
+    requested_by = event.data.requested_by
+    if not required:
+        target = plan.model_copy(update={"config": config, "model_id": config.model_name})
+        requested = _requested(event, target, operation, cost, findings, before=plan, strategy=strategy, policy=policy)
+        return [requested], _changed(plan, operation, config, requested.id)
+    expires = now + timedelta(hours=policy.settings.approval_ttl_hours)
+    target = plan.model_copy(update={"model_id": config.model_name})
+    change = PendingChange(
+        operation=operation,
+        config=config,
+        plan_hash=change_hash(target, operation, config, requested_by, expires, strategy),
+        approvals_required=required,
+        requested_by=requested_by,
+        requested_at=now,
+        expires_at=expires,
+        strategy=strategy,
+    )
+    request = ApprovalRequestedData(
+        intent=f"{operation} {config.endpoint_name}: {plan.intent}"[:1000],
+        env=plan.env,
+        requested_by=requested_by,
+        config=config,
+        estimated_usd_per_hour=cost,
+        expires_at=expires,
+        warnings=findings,
+        plan_hash=change.plan_hash,
+        approvals_required=required,
+        operation=operation,
+        previous=plan.config,
+        strategy=strategy,
+        previous_usd_per_hour=hourly_cost(plan.config, policy.instances),
+    )
+    return [event.caused(ApprovalRequested, "approval", SERVICE, request)], plan.model_copy(update={"change": change})
 
 
 def _same(a: SageMakerDeploymentConfig, b: SageMakerDeploymentConfig) -> bool:
@@ -473,39 +487,7 @@ def on_action(
     operation: Literal["restart", "scale"] = "restart" if action is Action.RESTART else "scale"
     if errors(findings):
         return [rejected(event, findings, operation)], None
-    config = SageMakerDeploymentConfig.model_validate(config.model_dump())
-    cost = hourly_cost(config, policy.instances) or 0.0
-    required = policy.approvals_required(plan.env, cost)
-    if required:
-        requested = now or event.occurred_at
-        expires = requested + timedelta(hours=policy.settings.approval_ttl_hours)
-        change = PendingChange(
-            operation=operation,
-            config=config,
-            plan_hash=change_hash(plan, operation, config, event.data.requested_by, expires),
-            approvals_required=required,
-            requested_by=event.data.requested_by,
-            requested_at=requested,
-            expires_at=expires,
-        )
-        request = ApprovalRequestedData(
-            intent=f"{operation} {config.endpoint_name}: {plan.intent}"[:1000],
-            env=plan.env,
-            requested_by=event.data.requested_by,
-            config=config,
-            estimated_usd_per_hour=cost,
-            expires_at=change.expires_at,
-            warnings=findings,
-            plan_hash=change.plan_hash,
-            approvals_required=required,
-            operation=operation,
-            previous=plan.config,
-        )
-        return [event.caused(ApprovalRequested, "approval", SERVICE, request)], plan.model_copy(
-            update={"change": change}
-        )
-    updated = plan.model_copy(update={"config": config, "change": None})
-    return [_requested(event, updated, operation, cost, findings)], updated
+    return _hold_or_request(event, plan, operation, config, findings, policy, now or event.occurred_at)
 
 
 def change_hash(
