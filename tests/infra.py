@@ -142,6 +142,21 @@ async def eventually(condition: Callable[[], object], timeout: float = 30.0) -> 
     return False
 
 
+async def found(check: Callable[[], Any], timeout: float = 30.0, what: str = "the condition") -> Any:
+    """The first truthy value `check` gives (a plain or an async function), polled without
+    blocking the services it waits on; AssertionError naming `what` when time runs out."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what} never held within {timeout:g} s; last seen {last!r}"[:2000])
+
+
 def until(condition: Callable[[], object], timeout: float = 30.0) -> bool:
     """Poll a condition (a blocking test: a subprocess, a URL) until it holds or time runs out."""
     import time

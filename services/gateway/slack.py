@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 
 from services.gateway.api import Gateway, GatewayDep
 from services.gateway.auth import KeyStore, Role
-from shared.events import MessageRejected, MessageRejectedData
+from shared.events import MessageRejected, MessageRejectedData, PlanId
 from shared.settings import Settings
 from shared.text import slack_escape
 
@@ -133,9 +133,9 @@ def unverified(secret: str, timestamp: str | None, sent: str | None, body: bytes
 
 class Click(BaseModel):
     kind: Literal["approve", "reject", "reason"]
-    slack_user_id: str
-    plan_id: str
-    plan_hash: str | None = None
+    slack_user_id: str = Field(pattern=SLACK_USER)
+    plan_id: PlanId  # from the button, which a forged payload can fill with anything
+    plan_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     response_url: str | None = None
     trigger_id: str | None = None
     reason: str = ""
@@ -296,8 +296,17 @@ async def interactions(request: Request, gw: GatewayDep) -> Response:
         if (problem := await slack.ask_reason(click)) is not None:
             slack.later(slack.say(click, f":warning: {problem}"))
         return Response(status_code=200)
-    slack.later(apply(gw, slack, click, body))
+    slack.later(apply_safely(gw, slack, click, body))
     return Response(status_code=200)  # the dialog closes; the message is rewritten when decided
+
+
+async def apply_safely(gw: Gateway, slack: Slack, click: Click, body: bytes) -> None:
+    """`apply`, and whatever goes wrong (the database or broker away) is said in the message."""
+    try:
+        await apply(gw, slack, click, body)
+    except Exception as exc:
+        log.exception("slack: deciding plan %s failed", click.plan_id)
+        await slack.say(click, f":warning: Nothing was decided ({type(exc).__name__}): try again shortly")
 
 
 async def apply(gw: Gateway, slack: Slack, click: Click, body: bytes) -> None:

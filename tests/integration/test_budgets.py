@@ -4,7 +4,6 @@ endpoints with the budget as the actor."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.fakes import FakeHttp, serve
-from tests.infra import for_service, service_app
+from tests.infra import for_service, found, service_app
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -47,12 +46,7 @@ def audited(database_url: str, event_type: str) -> list[dict[str, Any]]:
 
 
 async def until(check: Any, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if found := check():
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError("never happened")
+    return await found(check, timeout)
 
 
 async def test_a_budget_past_its_thresholds_notifies_blocks_and_pauses(
@@ -106,12 +100,7 @@ async def _wait_rejection(system: System, plan_id: str) -> str:
         plan = await system.plan(plan_id)
         return " ".join(plan["details"]["last_rejection"]) or None
 
-    deadline = asyncio.get_running_loop().time() + 15
-    while asyncio.get_running_loop().time() < deadline:
-        if found := await rejection():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("the restart was never refused")
+    return str(await found(rejection, 15, "the restart's refusal"))
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ interaction callbacks, signed as Slack signs them, against a local server standi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 
 from services.gateway.slack import SlackLinks, signature
 from tests.fakes import FakeHttp, Seen, serve
-from tests.infra import for_service, service_app
+from tests.infra import for_service, found, service_app
 from tests.integration.conftest import System, running, system_settings
 from tests.keys import api_keys_env
 
@@ -66,12 +65,7 @@ async def system(
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("never happened")
+    return await found(check, timeout)
 
 
 async def approval_message(slack: FakeHttp, plan_id: str) -> dict[str, Any]:
@@ -277,3 +271,25 @@ def test_slack_users_are_linked_listed_and_unlinked_from_the_cli(tmp_path: Path)
     assert bad.returncode == 2 and "not a Slack user id" in bad.stderr
     assert cli("unlink", "UBOB0001").returncode == 0 and cli("list").stdout == ""
     assert cli("unlink", "UBOB0001").returncode == 2
+
+
+async def test_hostile_bodies_change_nothing_and_the_route_keeps_answering(
+    system: System, slack: FakeHttp, database_url: str
+) -> None:
+    plan_id = await prod_plan(system, "slack-hostile")
+    value = button(await approval_message(slack, plan_id), "approve")["value"]
+    for raw in (
+        b"payload=%00%00%00",  # NUL, not JSON
+        urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "UBOB0001\x00"}})}).encode(),
+        urlencode({"payload": json.dumps({"type": "view_submission", "view": {"callback_id": "other"}})}).encode(),
+        b"no-payload-at-all",
+    ):
+        assert (await send(system, {}, raw=raw)).status_code == 200  # signed, so Slack needs no retry; nothing acted
+    oversized = b"payload=" + b"x" * (system.settings.max_body_bytes + 1)
+    assert (await send(system, {}, raw=oversized)).status_code == 413
+    forged_plan = json.dumps({"plan_id": "../../etc/passwd\x00", "plan_hash": None})
+    assert (await send(system, click(slack, "UBOB0001", forged_plan, n=7))).status_code == 200
+    await found(lambda: any("plan_id" in r and "not an approval interaction" in r for r in refusals(database_url)))
+    assert (await system.plan(plan_id))["status"] == "pending_approval"
+    assert (await send(system, click(slack, "UBOB0001", value, n=8))).status_code == 200  # still answering
+    assert await said(slack, 8) == f":white_check_mark: Approved by bob (plan {plan_id})"

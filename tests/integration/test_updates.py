@@ -4,7 +4,6 @@ before/after with the cost delta, approvals in prod, and the 409s of a change th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import psycopg
 import pytest
 
 from services.auditor.verify import verify
+from tests.infra import found
 from tests.integration.conftest import System
 
 pytestmark = pytest.mark.integration
@@ -25,14 +25,11 @@ QWEN, LLAMA, MISTRAL = (
 async def wait_for(
     system: System, plan_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 15.0
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    seen: dict[str, Any] | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        seen = await system.plan(plan_id)
-        if condition(seen):
-            return seen
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"plan {plan_id} never got there; last seen {seen}")
+    async def check() -> dict[str, Any] | None:
+        plan = await system.plan(plan_id)
+        return plan if condition(plan) else None
+
+    return await found(check, timeout, f"the condition on plan {plan_id}")  # type: ignore[no-any-return]
 
 
 def history(plan: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.infra import found
 from tests.integration.conftest import System, running, system_settings
 from tests.integration.test_audit_api import served
 from tests.keys import secret
@@ -150,12 +151,12 @@ async def test_update_and_rollback_from_the_terminal(cli: Cli) -> None:
         "update", "cli-upd-staging", "--model", "mistralai/Mistral-7B-Instruct-v0.3", "--shift", "canary"
     )
     assert updated["action"] == "update"
-    plan = await cli.system.plan(plan_id)
-    for _ in range(200):
-        if len(plan["details"]["history"]) == 2:
-            break
-        await asyncio.sleep(0.05)
+
+    async def updated_plan() -> dict[str, Any] | None:
         plan = await cli.system.plan(plan_id)
+        return plan if len(plan["details"]["history"]) == 2 else None
+
+    plan = await found(updated_plan, 15, "the update's end")
     assert plan["artifact"]["model_name"] == "mistralai/Mistral-7B-Instruct-v0.3"
     assert plan["details"]["change"]["strategy"]["shift"] == "canary"
     back = await cli("rollback", plan_id[:8])
