@@ -30,6 +30,7 @@ from shared.models import (
     UpdateStrategy,
     utcnow,
 )
+from shared.schedules import RULE_NAMES, RuleName, Rules
 
 SUBJECT_PREFIX = "agentops."
 EVENT_ID_NAMESPACE = uuid.UUID("5b0c6c1e-7f7e-4d8a-9a59-4a2f2b9a0f11")
@@ -138,6 +139,8 @@ class DeploymentActionData(Frozen):
     model_id: Name | None = None
     instance_type: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9.]{1,64}$")
     strategy: UpdateStrategy | None = None
+    # why, when it is not a person's request: the schedule's window closed, no invocations for N minutes
+    reason: str | None = Field(default=None, max_length=300)
 
 
 class DeploymentStatusData(Frozen):
@@ -157,6 +160,17 @@ class BudgetSetData(Frozen):
 
     scope: str = Field(pattern=SCOPE)
     budget: Budget | None = None
+    set_by: Name
+
+
+class ScheduleSetData(Frozen):
+    """When a deployment runs, set, changed or (both None) removed, by whom. Once set, it replaces
+    the plan's own idle rule and the env's default."""
+
+    endpoint_name: str = Field(max_length=63)
+    rules: Rules = Field(default_factory=Rules)
+    # which of the rules this sets (a command that says only the idle rule keeps the schedule)
+    fields: list[RuleName] = Field(default_factory=lambda: list(RULE_NAMES), min_length=1, max_length=2)
     set_by: Name
 
 
@@ -297,6 +311,12 @@ class BudgetThresholdCrossed(Event):
     data: BudgetThresholdCrossedData
 
 
+class ScheduleSet(Event):
+    TYPE: ClassVar[str] = "schedule.set"
+    type: Literal["schedule.set"] = "schedule.set"
+    data: ScheduleSetData
+
+
 def budget_plan_id(scope: str) -> str:
     """Budget events are filed under a plan id of their own ("budget-env-prod")."""
     return "budget-" + scope.replace(":", "-")
@@ -332,6 +352,7 @@ CATALOG: dict[str, type[Event]] = {
         DeploymentStatus,
         BudgetSet,
         BudgetThresholdCrossed,
+        ScheduleSet,
         NotificationFailed,
         MessageRejected,
     )
@@ -349,6 +370,7 @@ AnyEvent = Annotated[
     | DeploymentStatus
     | BudgetSet
     | BudgetThresholdCrossed
+    | ScheduleSet
     | NotificationFailed
     | MessageRejected,
     Field(discriminator="type"),

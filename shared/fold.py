@@ -21,9 +21,11 @@ from shared.events import (
     PlanFailed,
     PlanProposed,
     PlanRejected,
+    ScheduleSet,
 )
 from shared.models import Env, PlanStatus
-from shared.readmodels import ApprovalRow, Change, PendingChange, PlanRow, Revision
+from shared.readmodels import ApprovalRow, Change, PendingChange, PlanRow, Revision, ScheduleRecord
+from shared.schedules import Rules, merged
 
 MAX_REVISIONS = 50  # history entries kept per plan (the audit log keeps them all)
 
@@ -205,6 +207,15 @@ def _status(row: PlanRow, event: DeploymentStatus) -> dict[str, Any]:
     return update
 
 
+def _schedule(row: PlanRow, event: ScheduleSet) -> dict[str, Any]:
+    d = event.data
+    before = row.details.schedule
+    idle = row.artifact.idle_pause_minutes if row.artifact is not None else None
+    current = before.rules if before is not None else Rules(idle_pause_minutes=idle)
+    rules = merged(current, d.rules, d.fields)
+    return {"details": {"schedule": ScheduleRecord(rules=rules, set_by=d.set_by, set_at=event.occurred_at)}}
+
+
 def _closed() -> dict[str, Any]:
     return {"waiting": None, "pending_change": None}
 
@@ -218,6 +229,7 @@ _PLAN_FOLDS: dict[str, Any] = {
     "deployment.requested": _deploying,
     "deployment.action": _action,
     "deployment.status": _status,
+    "schedule.set": _schedule,
 }
 
 

@@ -39,11 +39,14 @@ PRODUCERS: dict[str, frozenset[str]] = {
     # people decide through the gateway; the guardian only ever decides "expired"
     "approval.decided": frozenset({"gateway", "guardian"}),
     "deployment.requested": frozenset({"guardian"}),
-    # people act through the gateway; the guardian pauses only, for a budget past a pause threshold
-    "deployment.action": frozenset({"gateway", "guardian"}),
+    # people act through the gateway; the guardian pauses only, for a budget past a pause threshold;
+    # the executor pauses an idle endpoint and pauses and restarts on a schedule (a restart then
+    # passes the guardian like anyone's)
+    "deployment.action": frozenset({"gateway", "guardian", "executor"}),
     "deployment.status": frozenset({"executor"}),
     "budget.set": frozenset({"gateway"}),
     "budget.threshold_crossed": frozenset({"guardian"}),
+    "schedule.set": frozenset({"gateway"}),
     "notification.failed": frozenset({"notifier"}),
     # every consumer records what it refused, as itself
     "message.rejected": frozenset(SERVICES),
@@ -54,7 +57,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "planner": ("intent.received",),
     # deployment.status: how the updates it requested ended (what a rollback returns to)
     "guardian": ("plan.proposed", "approval.decided", "deployment.action", "deployment.status", "budget.set"),
-    "executor": ("deployment.requested", "deployment.action"),
+    "executor": ("deployment.requested", "deployment.action", "schedule.set"),
     "auditor": (">",),
     "notifier": (">",),
     "gateway": (),
@@ -67,7 +70,7 @@ HEARS: dict[str, tuple[str, ...]] = {
 BUCKETS: dict[str, tuple[str, ...]] = {
     "gateway": ("gateway-idempotency",),
     "guardian": ("guardian-plans", "guardian-pending", "guardian-endpoints", "guardian-budgets"),
-    "executor": ("executor-deployments",),
+    "executor": ("executor-deployments", "executor-schedules"),
     "auditor": ("audit-anchors",),
     "cli": ("audit-anchors",),
 }
@@ -99,6 +102,16 @@ def may_produce(service: str, event_type: str, data: Any = None) -> str | None:
         return "the guardian decides only expiry; approvals and rejections come from people through the gateway"
     if event_type == "deployment.action" and service == "guardian" and str(_get(data, "action")) != "pause":
         return "the guardian only pauses (for a budget); other actions come from people through the gateway"
+    if event_type == "deployment.action" and service == "executor":
+        action, by = str(_get(data, "action")), str(_get(data, "requested_by") or "")
+        if not (
+            (action == "pause" and by.startswith(("idle:", "schedule:")))
+            or (action == "restart" and by.startswith("schedule:"))
+        ):
+            return (
+                "the executor only pauses an idle endpoint and pauses or restarts one on its schedule "
+                "(requested by idle:... or schedule:...); other actions come from people through the gateway"
+            )
     if event_type == "message.rejected" and _get(data, "service") != service:
         return f"{service} may record only its own rejections"
     return None

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.catalog import ModelCatalog, ModelSpec
 from shared.hub import looks_like_hub_id
+from shared.schedules import Schedule, check_idle_minutes
 
-ActionName = Literal["deploy", "pause", "restart", "delete", "scale", "update", "rollback"]
+# "schedule": when a deployment runs ("keep X running weekdays 8-18 UTC", "pause X when idle for 2h")
+ActionName = Literal["deploy", "pause", "restart", "delete", "scale", "update", "rollback", "schedule"]
 Shift = Literal["all_at_once", "canary", "linear"]
 
 
@@ -37,6 +39,9 @@ class ParsedIntent(BaseModel):
     traffic: Shift | None = None
     traffic_percent: int | None = None
     traffic_wait_seconds: int | None = None
+    # when it runs: pause after this many idle minutes; a weekly running window (shared/schedules.py)
+    idle_minutes: int | None = None
+    schedule: Schedule | None = None
     conflicts: list[str] = []
 
 
@@ -197,6 +202,10 @@ STOP_WORDS = (
         "by",
         "asap",
         "today",
+        "only",
+        "when",
+        "whenever",
+        "if",
     }
     | set(ENV_WORDS)
     | PARTICLES
@@ -228,13 +237,22 @@ def _foreign_letter(ch: str) -> bool:
 
 def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
     text = _Text(command)
+    rules = _Rules(text)  # taken out of the text first: its numbers are not counts, its words not names
     action = _action(text.low)
     instance_type = _instance_type(text.low)
     model, model_text = _model(text.low, catalog)
     if action is None and model is not None:
         action = "deploy"
     envs = _envs(text.low)
-    app, app_env = _app(text.low, action, model_text)
+    if rules.said and not (action == "deploy" and model is not None):
+        action, (app, app_env) = "schedule", _schedule_app(text.low, action)
+    else:
+        app, app_env = _app(text.low, action, model_text)
+    if rules.schedule is not None and action == "deploy":
+        rules.problems.append(
+            "a schedule is set on a running deployment: deploy it first, then say e.g. "
+            f"'keep {app or 'the-app'} running {rules.schedule.days} {rules.schedule.start}-{rules.schedule.stop}'"
+        )
     if app_env:
         envs.append(app_env)
     distinct = sorted(set(envs))
@@ -254,7 +272,10 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
         traffic=traffic,
         traffic_percent=percent,
         traffic_wait_seconds=wait,
-        conflicts=_conflicts(text.low, distinct)
+        idle_minutes=rules.idle_minutes,
+        schedule=rules.schedule if action == "schedule" else None,
+        conflicts=rules.problems
+        + _conflicts(text.low, distinct)
         + ([budget_problem] if budget_problem else [])
         + ([several] if several else []),
     )
@@ -425,6 +446,130 @@ def _model_words(low: str) -> str | None:
         verbs = "|".join(re.escape(p) for p, a in ACTION_WORDS if a == "update")
         m = re.search(rf"\b(?:{verbs})\b.*?\bto\s+(.+?)(?:{APP_INTRO}|\s+(?:on|in|with|using)\s|[,;]|$)", low)
     return m.group(1).strip() if m else None
+
+
+# ---- when it runs ---------------------------------------------------------------------
+
+UNIT_MINUTES: dict[str, float] = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hrs": 60}
+UNIT_MINUTES |= {"hour": 60, "hours": 60, "d": 1440, "day": 1440, "days": 1440}
+UNIT_MINUTES |= {unit: 1 / 60 for unit in ("s", "sec", "secs", "second", "seconds")}
+DURATION = (
+    r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|eight|ten|twelve)\s*"
+    r"(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b"
+)
+IDLE_WORDS = r"(?:idle|idling|unused|inactive|quiet|not used|without (?:traffic|requests|invocations|calls|use))"
+IDLE_PHRASES = (
+    # "when idle for 2 hours", "if unused for 90 min", "idle 30m"
+    rf"\b(?:(?:when|if|once|whenever)\s+(?:it\s+is\s+|it's\s+)?)?{IDLE_WORDS}\s+(?:for\s+)?(?:more\s+than\s+|over\s+)?"
+    + DURATION,
+    # "after 2 hours idle", "after 45 minutes of inactivity", "after an hour without traffic"
+    rf"\b(?:after|following)\s+{DURATION}\s+(?:of\s+)?(?:{IDLE_WORDS}|inactivity|idleness|no\s+(?:traffic|requests))",
+)
+DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?"
+DAY_RANGE = rf"{DAY}(?:\s*(?:-|–|to|through|thru|until)\s*{DAY})?"
+DAY_WORDS = r"weekdays?|weekends?|workdays|business\s+days|daily|every\s*day"
+DAYS = rf"((?:{DAY_RANGE})(?:\s*(?:,|and|&)\s*{DAY_RANGE})*|{DAY_WORDS})"
+CLOCK = r"(\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?|noon|midnight)"
+HOURS = rf"(?:from\s+|between\s+)?{CLOCK}\s*(?:-|–|to|until|till|and)\s*{CLOCK}"
+ZONE = r"\b(utc|gmt|[a-z]+/[a-z_]+(?:/[a-z_]+)?)\b"
+
+
+class _Rules:
+    """The idle rule and the schedule a command states, cut out of its text."""
+
+    def __init__(self, text: _Text) -> None:
+        self.idle_minutes: int | None = None
+        self.schedule: Schedule | None = None
+        self.problems: list[str] = []
+        low = text.low
+        for pattern in IDLE_PHRASES:
+            if m := re.search(pattern, low):
+                self.idle_minutes = self._minutes(m.group(1), m.group(2))
+                low = _cut(low, m)
+                break
+        hours = re.search(HOURS, low)
+        days = re.search(rf"\b(?:on\s+|every\s+)?{DAYS}\b", low)
+        if hours and (days or re.search(r"\b(?:keep|running|only|between|from|schedule|up)\b", low)):
+            zone_m = re.search(ZONE, low[hours.end() :])
+            self.schedule = self._schedule(days, hours, zone_m)
+            cuts = [hours, *(x for x in (days,) if x)]
+            for m in sorted(cuts, key=lambda m: m.start(), reverse=True):
+                low = _cut(low, m)
+            if zone_m:
+                low = low.replace(zone_m.group(0), " ", 1)
+        text.low = " ".join(low.split())
+
+    @property
+    def said(self) -> bool:
+        return self.idle_minutes is not None or self.schedule is not None or bool(self.problems)
+
+    def _minutes(self, amount: str, unit: str) -> int | None:
+        number = float(amount) if amount.replace(".", "").isdigit() else float(NUMBER_WORDS.get(amount, 1))
+        minutes = number * UNIT_MINUTES[unit]
+        try:
+            return check_idle_minutes(round(minutes, 6))
+        except ValueError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    def _schedule(
+        self, days: re.Match[str] | None, hours: re.Match[str], zone_m: re.Match[str] | None
+    ) -> Schedule | None:
+        try:
+            return Schedule(
+                days=_days_text(days.group(1)) if days else "*",
+                start=_clock(hours.group(1)),
+                stop=_clock(hours.group(2)),
+                timezone=_zone_name(zone_m.group(1)) if zone_m else "UTC",
+            )
+        except ValueError as exc:  # pydantic's ValidationError is one; its first message says what
+            errors = getattr(exc, "errors", None)
+            why = errors()[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+            self.problems.append(f"the schedule: {why}")
+            return None
+
+
+def _cut(low: str, m: re.Match[str]) -> str:
+    return low[: m.start()] + " " + low[m.end() :]
+
+
+def _days_text(said: str) -> str:
+    said = re.sub(r"\s*(?:–|to|through|thru|until)\s*", "-", said.replace(".", ""))
+    said = re.sub(r"\s*(?:,|and|&)\s*", ",", said)
+    said = re.sub(r"\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*", r"\1", said)
+    return " ".join(said.split())
+
+
+def _clock(said: str) -> str:
+    said = said.replace(".", "").replace(" ", "")
+    if said in ("noon", "midnight"):
+        return "12:00" if said == "noon" else "00:00"
+    m = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(am|pm)?", said)
+    if not m:
+        return said
+    hour, minute, half = int(m.group(1)), m.group(2) or "00", m.group(3)
+    if half and hour <= 12:
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    return f"{hour:02d}:{minute}"
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    import zoneinfo
+
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def _zone_name(said: str) -> str:
+    return "UTC" if said in ("utc", "gmt") else _zones().get(said, said)
+
+
+def _schedule_app(low: str, action: ActionName | None) -> tuple[str | None, str | None]:
+    """The app a schedule or idle rule is for: "keep X running", "pause X when idle", "schedule X"."""
+    m = re.search(r"\b(?:keep|schedule|have|leave|set|run)\s+(?:the\s+|our\s+|my\s+)?(.+)$", low)
+    if m:
+        return _slug(m.group(1))
+    return _app(low, action if action not in (None, "deploy", "schedule") else "pause", None)
 
 
 # ---- app ----------------------------------------------------------------------------

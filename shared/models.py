@@ -78,6 +78,8 @@ class SageMakerDeploymentConfig(Frozen):
         default_factory=list, max_length=10
     )
     budget_usd_per_hour: float = Field(gt=0, le=10_000)
+    # paused after this many minutes without invocations (shared/schedules.py; None: never)
+    idle_pause_minutes: int | None = Field(default=None, ge=1, le=43_200)
 
     @field_validator("endpoint_name")
     @classmethod

@@ -21,6 +21,7 @@ from shared.models import (
     SmokeTest,
     UpdateStrategy,
 )
+from shared.schedules import Rules
 
 Operation = Literal["deploy", "restart", "scale", "update", "rollback"]
 
@@ -72,6 +73,12 @@ class Revision(Model):
     reason: str | None = None
 
 
+class ScheduleRecord(Model):
+    rules: Rules
+    set_by: str
+    set_at: datetime
+
+
 class PlanDetails(Model):
     """Everything about a plan besides the seed's fields, each set by the event named."""
 
@@ -100,6 +107,9 @@ class PlanDetails(Model):
     change: Change | None = Field(default=None, description="the last update or rollback")
     history: list[Revision] = Field(
         default_factory=list, description="every configuration the endpoint has had, oldest first"
+    )
+    schedule: ScheduleRecord | None = Field(
+        default=None, description="schedule.set: when it runs, as last set (None: the plan's own idle rule)"
     )
 
 

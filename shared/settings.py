@@ -152,6 +152,12 @@ class Settings(BaseSettings):
     # (or `agentops budgets set`) sets or changes one, audited. Checked every BUDGET_CHECK_SECONDS.
     budgets: dict[str, float] = {}
     budget_check_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Idle pause per env: a plan in the env is paused after this many minutes without invocations
+    # (CloudWatch, read by the executor) unless its command says otherwise ("... and pause when idle
+    # for 2 hours"); PUT /api/deployments/{id}/schedule changes one deployment's. Unset: never.
+    idle_pause_minutes: dict[str, int] = {}
+    # how often the executor checks schedules and idleness
+    schedule_check_seconds: float = Field(default=60.0, gt=0, le=3600)
     # How an update (or rollback) of a live endpoint moves traffic, per env, unless the command
     # names a strategy ("with a 10% canary"): UPDATE_STRATEGY='{"prod": {"shift": "linear", ...}}'.
     update_strategy: dict[str, UpdateStrategy] = {
@@ -236,6 +242,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"BUDGETS: {scope!r} is not a scope: use env:<dev|staging|prod> or app:<app>")
             if not usd > 0:
                 raise ValueError(f"BUDGETS: the budget of {scope} must be a positive number of USD a month")
+        return value
+
+    @field_validator("idle_pause_minutes")
+    @classmethod
+    def _idle_envs(cls, value: dict[str, int]) -> dict[str, int]:
+        from shared.schedules import check_idle_minutes
+
+        for env, minutes in value.items():
+            if env not in ("dev", "staging", "prod"):
+                raise ValueError(f"IDLE_PAUSE_MINUTES: {env!r} is not an env: use dev, staging or prod")
+            try:
+                check_idle_minutes(minutes)
+            except ValueError as exc:
+                raise ValueError(f"IDLE_PAUSE_MINUTES[{env}]: {exc}") from None
         return value
 
     @field_validator("cors_origins")

@@ -6,6 +6,7 @@ import { can, SessionContext, useSession } from './lib/context'
 import { useLiveEvents } from './lib/live'
 import { ApprovalsPanel } from './components/ApprovalsPanel'
 import { BudgetsPanel } from './components/BudgetsPanel'
+import { SchedulesPanel } from './components/SchedulesPanel'
 import { CommandBar } from './components/CommandBar'
 import { DeploymentTable } from './components/DeploymentTable'
 import { Header } from './components/Header'
@@ -69,6 +70,7 @@ function Dashboard({ apiKey }: { apiKey: string }) {
         <KPICards />
         <ApprovalsPanel live={live} />
         <BudgetsPanel live={live} />
+        <SchedulesPanel live={live} />
         <DeploymentTable live={live} />
       </main>
       {deployer && <CommandBar send={session.api.command} />}

@@ -13,14 +13,16 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.executor.sagemaker import HF_TOKEN_VAR, REDACTED
+from services.executor.sagemaker import HF_TOKEN_VAR, REDACTED, VARIANT
 from shared.models import SageMakerCall, SmokeTest
+from shared.schedules import METRIC_PERIOD_SECONDS
 from shared.settings import ExecutorMode, Settings
 
 # What moto's SageMaker accepts as instance types predates g5/g6/g6e/p4d/p5/inf2 (its enum is old).
@@ -308,6 +310,20 @@ class SageMakerBackend:
                 return Outcome("missing")
             raise
         return Outcome(answer["EndpointStatus"], answer.get("FailureReason"), answer.get("EndpointConfigName"))
+
+    def invocations(self, name: str, since: datetime, until: datetime) -> float:
+        """Requests the endpoint served in [since, until], from CloudWatch's per-minute
+        `AWS/SageMaker` `Invocations` (SageMaker sends no datapoint for a minute without any)."""
+        answer = self.cw.get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName="Invocations",
+            Dimensions=[{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": VARIANT}],
+            StartTime=since,
+            EndTime=until,
+            Period=METRIC_PERIOD_SECONDS,
+            Statistics=["Sum"],
+        )
+        return float(sum(point.get("Sum", 0.0) for point in answer.get("Datapoints", [])))
 
     def wait_in_service(self, name: str, heartbeat: Callable[[], None] = lambda: None) -> Outcome:
         """Poll with backoff until InService or Failed, within DEPLOY_TIMEOUT_SECONDS."""

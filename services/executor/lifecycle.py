@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +31,9 @@ class Deployed(BaseModel):
     revision: int = 0  # the model and endpoint config the endpoint serves (sagemaker.names_for)
     revisions: int = 0  # the newest revision made: every one up to it is deleted with the plan
     done: uuid.UUID | None = None  # the last update or rollback request carried out (a redelivery is not redone)
+    since: datetime | None = None  # when it last came into service (an idle rule counts from here)
+    paused: bool = False  # by a pause (anyone's); a restart, scale or new deploy makes a new record
+    deleted: bool = False
 
 
 class Context:
@@ -168,11 +172,11 @@ def wind_down(
     if action is Action.PAUSE:
         calls = sagemaker.pause_calls(config) if record.endpoint_live else []
         return status(event, ctx, "paused", config.endpoint_name, calls), record.model_copy(
-            update={"endpoint_live": False}
+            update={"endpoint_live": False, "paused": True}
         )
     calls = sagemaker.delete_calls(
         config, event.plan_id, endpoint_exists=record.endpoint_live, revisions=record.revisions
     )
     return status(event, ctx, "deleted", config.endpoint_name, calls), record.model_copy(
-        update={"endpoint_live": False}
+        update={"endpoint_live": False, "deleted": True}
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, Protocol
 
 from services.executor.aws import DeployFailed, Outcome
@@ -27,7 +28,7 @@ from shared.bus import Publish
 from shared.events import DeploymentAction, DeploymentRequested, DeploymentStatus, DeploymentStatusData
 from shared.hub import Hub, HubError
 from shared.kv import Store
-from shared.models import SageMakerCall, SmokeTest
+from shared.models import SageMakerCall, SmokeTest, utcnow
 
 Progress = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -40,6 +41,7 @@ class Backend(Protocol):
     def smoke(self, call: SageMakerCall) -> SmokeTest: ...
     def endpoint(self, name: str) -> Outcome: ...
     def tagged_endpoints(self) -> dict[str, str | None]: ...
+    def invocations(self, name: str, since: datetime, until: datetime) -> float: ...
 
 
 async def _no_progress() -> None:
@@ -57,8 +59,10 @@ class Executor:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         count_calls: Callable[[list[SageMakerCall], str], None] = lambda calls, error: None,
         hub: Hub | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.records, self.publish, self.ctx, self.aws = records, publish, ctx, aws
+        self.clock = clock
         self.hub = hub  # the container of a Hugging Face model the catalog lacks (sized by the Hub)
         self.dry_run_seconds, self.sleep = dry_run_seconds, sleep
         self.count_calls = count_calls  # (calls made or described, "" or the error) -> metrics
@@ -279,4 +283,4 @@ class Executor:
         self, event: DeploymentRequested, record: Deployed, check: SageMakerCall, smoke: SmokeTest
     ) -> None:
         await self.publish(finish(event, self.ctx, check, smoke))
-        await self.records.put(event.plan_id, record.model_copy(update={"settled": True}))
+        await self.records.put(event.plan_id, record.model_copy(update={"settled": True, "since": self.clock()}))

@@ -19,9 +19,10 @@ from services.gateway.auth import Principal, Role, require
 from services.gateway.feed import Feed
 from services.gateway.health import audit_lag
 from services.gateway.idempotency import IdempotencyStore, Reused, fingerprint
-from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request
+from services.gateway.lifecycle import choose, endpoint_names, lifecycle_request, schedule_request
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.readmodel import ReadModel
+from services.gateway.scheduling import send_rules
 from services.gateway.schemas import (
     ActionResponse,
     ActiveDeployments,
@@ -53,6 +54,7 @@ from shared.guardrails import update_strategy
 from shared.hub import Hub, HubError, looks_like_hub_id
 from shared.models import ALLOWED_ACTIONS, Action, PlanStatus
 from shared.readmodels import PlanRow
+from shared.schedules import RULE_NAMES, Rules
 from shared.settings import Settings
 
 SERVICE = "gateway"
@@ -211,6 +213,20 @@ async def command(
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
     rate_limit(gw, who)
+    if scheduled := schedule_request(body.command):
+        target = choose(scheduled, await gw.read.by_endpoint(endpoint_names(scheduled)), body.env)
+        rules = Rules(**scheduled.changes)  # only what the command says changes
+        fields = [name for name in RULE_NAMES if name in scheduled.changes]
+        ruled = await send_rules(gw.send, gw.settings.executor_mode, target, rules, who, fields)
+        scheduled_response = CommandResponse(
+            command_id=ruled.command_id,
+            status="accepted",
+            plan_id=target.plan_id,
+            action="schedule",
+            message=ruled.message,
+            plan=views.plan(target),
+        )
+        return JSONResponse(scheduled_response.model_dump(mode="json"), status_code=202)
     if lifecycle := lifecycle_request(body.command):
         if (lifecycle.instance_count or 0) > gw.settings.max_instance_count:
             raise HTTPException(

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.gateway import approvals_api, audit_api, budgets_api, dashboard, openapi, slack
+from services.gateway import approvals_api, audit_api, budgets_api, dashboard, openapi, schedules_api, slack
 from services.gateway.api import SERVICE, Gateway, router
 from services.gateway.auth import KeyStore
 from services.gateway.errors import install_error_handlers
@@ -28,7 +28,15 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
     assert bus.name == SERVICE
     # message.rejected: the Slack callbacks it refused (services/gateway/slack.py)
     publish = bus.publisher(
-        ["intent.received", "approval.decided", "deployment.action", "budget.set", "message.rejected"], timeout=3.0
+        [
+            "intent.received",
+            "approval.decided",
+            "deployment.action",
+            "budget.set",
+            "schedule.set",
+            "message.rejected",
+        ],
+        timeout=3.0,
     )
     waiter = PlanWaiter()
     engine = make_engine(settings.service_database_url)
@@ -71,6 +79,7 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
     app.include_router(audit_api.router)
     app.include_router(slack.router)
     app.include_router(budgets_api.router)
+    app.include_router(schedules_api.router)
     dashboard.install(app, settings)  # last: it only adds the build's own files
     install_error_handlers(app)
     openapi.install(app)

@@ -35,7 +35,7 @@ def describe(errors: list[dict]) -> str:  # type: ignore[type-arg]
         elif error.get("type") == "value_error" and str(error.get("msg", "")).startswith("Value error, body"):
             parts.append(str(error["msg"])[len("Value error, ") :])  # the message names the field itself
         else:
-            parts.append(f"{where}: {error.get('msg')}")
+            parts.append(f"{where}: {str(error.get('msg')).removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

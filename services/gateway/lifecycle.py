@@ -8,6 +8,7 @@ beyond the action, the app, the env and a count.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import HTTPException
 
@@ -75,12 +76,44 @@ def lifecycle_request(command: str) -> LifecycleRequest | None:
     )
 
 
-def endpoint_names(request: LifecycleRequest) -> list[str]:
+@dataclass(frozen=True)
+class ScheduleCommand:
+    """A command that says when a deployment runs: only what it says changes."""
+
+    app: str
+    env: str | None
+    changes: dict[str, Any]
+    verb: str = "keep"
+
+
+def schedule_request(command: str) -> ScheduleCommand | None:
+    """The schedule or idle rule a command sets ("keep chatbot-x running weekdays 8-18 UTC",
+    "pause chatbot-x when idle for 2 hours"), or None when it says neither."""
+    intent: ParsedIntent = parse(command, models())
+    if intent.action != "schedule":
+        return None
+    if intent.conflicts:
+        raise HTTPException(422, "; ".join(intent.conflicts))
+    if not intent.app:
+        raise HTTPException(
+            422,
+            "say which deployment, e.g. 'keep chatbot-x running weekdays 8-18 UTC' "
+            "or 'pause chatbot-x when idle for 2 hours'",
+        )
+    changes: dict[str, Any] = {}
+    if intent.schedule is not None:
+        changes["schedule"] = intent.schedule
+    if intent.idle_minutes is not None:
+        changes["idle_pause_minutes"] = intent.idle_minutes
+    return ScheduleCommand(intent.app, intent.env, changes)
+
+
+def endpoint_names(request: LifecycleRequest | ScheduleCommand) -> list[str]:
     envs = [request.env] if request.env else list(ENVS)
     return [request.app, *(f"{request.app}-{env}" for env in envs)]
 
 
-def choose(request: LifecycleRequest, rows: list[PlanRow], preferred_env: str | None) -> PlanRow:
+def choose(request: LifecycleRequest | ScheduleCommand, rows: list[PlanRow], preferred_env: str | None) -> PlanRow:
     """One deployment, or a 404/409 that says how to be more precise."""
     where = f" in {request.env}" if request.env else ""
     if not rows:
@@ -92,6 +125,7 @@ def choose(request: LifecycleRequest, rows: list[PlanRow], preferred_env: str | 
         raise HTTPException(
             409,
             f"{request.app} runs in {' and '.join(envs)}: say which, "
-            f"e.g. '{request.action.value} {request.app} in {envs[0]}'",
+            f"e.g. '{request.verb if isinstance(request, ScheduleCommand) else request.action.value} "
+            f"{request.app} in {envs[0]} ...'",
         )
     return rows[0]  # newest first: an older failed plan for the same endpoint is history

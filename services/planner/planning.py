@@ -190,6 +190,11 @@ def _propose(
         assumptions.append(
             f"budget_usd_per_hour {budget}: the {env.value} hourly cap, as none was given" + _cited(evidence, "budget")
         )
+    idle = parsed.idle_minutes or settings.idle_pause_minutes.get(env.value)
+    if idle is not None and parsed.idle_minutes is None:
+        assumptions.append(
+            f"idle_pause_minutes {idle}: paused after {idle} minutes without invocations, the {env.value} default"
+        )
     config = SageMakerDeploymentConfig(
         model_name=model.id,
         endpoint_name=f"{parsed.app}-{env.value}"[:63].strip("-"),
@@ -197,6 +202,7 @@ def _propose(
         instance_count=count,
         rollback_alarms=[],
         budget_usd_per_hour=budget,
+        idle_pause_minutes=idle,
     )
     return PlanProposedData(
         intent=event.data.command,

@@ -1,5 +1,5 @@
 """The REST API from a terminal: `agentops do | ls | show | approvals | approve | reject | pause |
-restart | delete | scale | update | rollback | budgets | login`.
+restart | delete | scale | update | rollback | budgets | schedules | login`.
 
 Where it talks to: AGENTOPS_URL and AGENTOPS_API_KEY, else what `agentops login` stored (0600), else
 the local `agentops up` of AGENTOPS_HOME (its gateway port and admin key). Exit codes: 0 done (a
@@ -370,6 +370,42 @@ def budgets(args: argparse.Namespace, api: Api) -> int:
     return OK
 
 
+def schedules(args: argparse.Namespace, api: Api) -> int:
+    """`schedules list | set PLAN [--days D --start HH:MM --stop HH:MM --tz Z] [--idle-minutes N] | remove PLAN`."""
+    if args.schedule_verb == "list":
+        listed = api.call("GET", "/api/schedules")
+        if args.json:
+            out.print_json(data=listed)
+            return OK
+        table = Table("endpoint", "plan", "status", "runs", "idle pause", "next", "set by")
+        for s in listed:
+            w = s["schedule"]
+            runs = f"{w['days']} {w['start']}-{w['stop']} {w['timezone']}" if w else "-"
+            idle = f"{s['idle_pause_minutes']} min" if s["idle_pause_minutes"] else "-"
+            nxt = f"{s['next']['action']} {s['next']['at']}" if s["next"] else "-"
+            by = s["set_by"] or ("plan" if s["source"] == "plan" else "-")
+            table.add_row(s["endpoint_name"] or "-", s["plan_id"][:8], s["status"], runs, idle, nxt, by)
+        out.print(table)
+        return OK
+    plan = resolve(api, args.plan)["plan_id"]
+    if args.schedule_verb == "remove":
+        answer = api.call("DELETE", f"/api/deployments/{plan}/schedule")
+    else:
+        window = (args.start, args.stop)
+        if any(window) and not all(window):
+            raise Stop("a schedule needs both --start and --stop (HH:MM)")
+        if not any(window) and args.idle_minutes is None:
+            raise Stop(
+                "say a running window (--start HH:MM --stop HH:MM [--days mon-fri --tz UTC]), --idle-minutes N, or both"
+            )
+        body: dict[str, Any] = {"idle_pause_minutes": args.idle_minutes}
+        if all(window):
+            body["schedule"] = {"days": args.days, "start": args.start, "stop": args.stop, "timezone": args.tz}
+        answer = api.call("PUT", f"/api/deployments/{plan}/schedule", body)
+    out.print_json(data=answer) if args.json else out.print(answer["message"])
+    return OK
+
+
 def threshold_of(text: str) -> dict[str, Any]:
     """ "80", "80:forecast", "100:block", "90:forecast:pause"."""
     percent, *rest = text.split(":")
@@ -428,6 +464,7 @@ VERBS = {
     "update": act,
     "rollback": act,
     "budgets": budgets,
+    "schedules": schedules,
 }
 
 
@@ -485,6 +522,18 @@ def add_parsers(sub: Any) -> None:
     )
     remove = budget_sub.add_parser("remove", help="remove a budget (admin)")
     remove.add_argument("scope")
+    schedules_ = verb("schedules", "when deployments run: a weekly window and an idle pause; list, set, remove")
+    schedule_sub = schedules_.add_subparsers(dest="schedule_verb", required=True, metavar="ACTION")
+    schedule_sub.add_parser("list", help="every deployment with a schedule or an idle rule, and its next transition")
+    set_s = schedule_sub.add_parser("set", help="set when a deployment runs (replaces what was set)")
+    set_s.add_argument("plan", help="its id, a unique prefix of it, or its endpoint name")
+    set_s.add_argument("--days", default="mon-fri", help="cron-like: mon-fri, sat,sun, 1-5, * (default mon-fri)")
+    set_s.add_argument("--start", help="HH:MM: restarted then")
+    set_s.add_argument("--stop", help="HH:MM: paused then (earlier than --start: the next day)")
+    set_s.add_argument("--tz", default="UTC", help="an IANA time zone (default UTC)")
+    set_s.add_argument("--idle-minutes", type=float, help="pause after this many minutes without invocations")
+    remove_s = schedule_sub.add_parser("remove", help="no schedule and no idle pause from now")
+    remove_s.add_argument("plan")
     login_ = verb("login", "store a gateway URL and API key (0600) for the verbs above", json_flag=False)
     login_.add_argument("url")
     login_.add_argument("--key", help="the API key (default: AGENTOPS_API_KEY, else asked)")

@@ -378,3 +378,56 @@ def test_a_failed_deployment_shows_its_reason_in_the_table_and_the_details(ui: B
     expect(row(page, endpoint).get_by_test_id("row-reason")).to_have_text(reason)
     action(page, endpoint, "View details")
     expect(page.get_by_test_id("failure-reason")).to_contain_text(reason)
+
+
+def test_budgets_and_schedules_on_the_dashboard_and_in_the_details(ui: Browsing) -> None:
+    app = unique("office")
+    answer = api(
+        ui, "POST", "/api/agent/command", "alice", {"command": f"deploy qwen 2.5 7B for {app}", "env": "staging"}
+    )
+    api(ui, "PUT", f"/api/budgets/app:{app}", "root", {"monthly_usd": 500})
+    page = ui.open("alice")
+    endpoint = f"{app}-staging"
+    expect(row(page, endpoint).locator("[data-status]")).to_have_attribute("data-status", "deployed")
+    budget = page.get_by_test_id("budgets").locator(f'li[data-scope="app:{app}"]')
+    expect(budget).to_contain_text("$500.00")
+    expect(budget.get_by_test_id("budget-forecast")).to_have_text(re.compile(r"^\$[\d,]+\.\d{2}$"))
+    # a schedule set in the details view: every day, all but one minute of it, so the endpoint
+    # stays up whenever this runs (the executor acts on the real clock here)
+    action(page, endpoint, "View details")
+    dialog = page.get_by_role("dialog")
+    section = dialog.get_by_test_id("details-schedule")
+    expect(section.get_by_test_id("schedule-summary")).to_contain_text("always on")
+    section.get_by_role("button", name="Change schedule").click()
+    form = section.get_by_role("form", name="Schedule")
+    form.get_by_label("Days").fill("*")
+    form.get_by_label("Start").fill("00:00")
+    form.get_by_label("Stop").fill("00:00")
+    form.get_by_role("button", name="Save schedule").click()
+    ui.console.expect("422")
+    expect(section.get_by_test_id("schedule-error")).to_contain_text("would never run")  # said, nothing saved
+    form.get_by_label("Stop").fill("23:59")
+    form.get_by_label("Idle minutes").fill("240")
+    form.get_by_role("button", name="Save schedule").click()
+    expect(section.get_by_test_id("schedule-summary")).to_contain_text(
+        "runs * 00:00–23:59 UTC · paused after 240 min idle"
+    )
+    expect(section.get_by_test_id("schedule-summary")).to_contain_text("set by alice")
+    expect(section.get_by_test_id("schedule-next-transition")).to_contain_text("Next:")
+    page.keyboard.press("Escape")  # focus came back from the form: Escape still closes the dialog
+    expect(dialog).to_have_count(0)
+    listed = page.get_by_test_id("schedules").locator(f'li[data-endpoint="{endpoint}"]')
+    expect(listed.get_by_test_id("schedule-rules")).to_have_text("runs * 00:00–23:59 UTC · paused after 240 min idle")
+    # a viewer sees them and cannot change them
+    viewer = ui.open("vic")
+    action(viewer, endpoint, "View details")
+    viewed = viewer.get_by_role("dialog").get_by_test_id("details-schedule")
+    expect(viewed.get_by_test_id("schedule-summary")).to_contain_text("paused after 240 min idle")
+    expect(viewed.get_by_role("button", name="Change schedule")).to_have_count(0)
+    # removed from the details view: the panel no longer lists it
+    action(page, endpoint, "View details")
+    page.get_by_role("dialog").get_by_role("button", name="Remove schedule").click()
+    expect(page.get_by_role("dialog").get_by_test_id("schedule-summary")).to_contain_text("always on")
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    expect(page.get_by_test_id("schedules").locator(f'li[data-endpoint="{endpoint}"]')).to_have_count(0)
+    assert answer["plan_id"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from moto.server import ThreadedMotoServer
 
 from shared.settings import Settings
 from tests.infra import for_service, service_app, settled
@@ -70,14 +71,16 @@ async def system(nats_url: str, database_url: str) -> AsyncIterator[System]:
 class running:
     """Start every service; the gateway is reached through its ASGI app."""
 
-    def __init__(self, settings: Settings, **wiring: Any) -> None:
-        """`wiring`: what every service is built with besides its settings (a tracer provider)."""
-        self.settings, self.wiring = settings, wiring
+    def __init__(self, settings: Settings, ports: dict[str, dict[str, Any]] | None = None, **wiring: Any) -> None:
+        """`wiring`: what every service is built with besides its settings (a tracer provider);
+        `ports`: what one service is built with (the executor's clock)."""
+        self.settings, self.wiring, self.ports = settings, wiring, ports or {}
         self.stack = AsyncExitStack()
 
     async def __aenter__(self) -> httpx.AsyncClient:
         for name in ("auditor", "planner", "guardian", "executor"):
-            await self.stack.enter_async_context(service_app(name, for_service(self.settings, name), **self.wiring))
+            app = service_app(name, for_service(self.settings, name), **self.wiring, **self.ports.get(name, {}))
+            await self.stack.enter_async_context(app)
         app = self.app = service_app("gateway", for_service(self.settings, "gateway"), **self.wiring)
         await self.stack.enter_async_context(app.router.lifespan_context(app))
         return await self.stack.enter_async_context(
@@ -88,3 +91,16 @@ class running:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stack.aclose()
+
+
+@pytest.fixture
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    httpx.post(f"{url}/moto-api/reset")  # moto keeps its state per process; each test starts empty
+    yield url
+    server.stop()

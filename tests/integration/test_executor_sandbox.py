@@ -7,17 +7,15 @@ import io
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
-import httpx
 import psycopg
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from botocore.validate import ParamValidator
-from moto.server import ThreadedMotoServer
 
 from services.executor.aws import DeployFailed, SageMakerBackend
 from services.executor.lifecycle import Context, Deployed
@@ -50,19 +48,6 @@ CONFIG = SageMakerDeploymentConfig(
     rollback_alarms=["team-slo-alarm"],
     budget_usd_per_hour=15,
 )
-
-
-@pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    httpx.post(f"{url}/moto-api/reset")  # moto keeps its state per process; each test starts empty
-    yield url
-    server.stop()
 
 
 def aws(url: str, service: str) -> Any:

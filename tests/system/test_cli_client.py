@@ -163,3 +163,36 @@ async def test_update_and_rollback_from_the_terminal(cli: Cli) -> None:
     assert back.returncode == 0 and "rollback requested" in back.stdout
     bad = await cli("update", plan_id, "--shift", "canary", "--percent", "90")
     assert bad.returncode == 1 and "percent: Input should be less than or equal to 50" in bad.stderr
+
+
+async def test_schedules_from_the_terminal(cli: Cli) -> None:
+    first = await cli.json("do", "deploy llama-3.1 8B for cli-sched", "--env", "staging")
+    await cli.system.wait_status(first["plan_id"], "deployed")
+    done = await cli(
+        "schedules",
+        "set",
+        "cli-sched-staging",
+        "--start",
+        "07:30",
+        "--stop",
+        "19:00",
+        "--tz",
+        "Europe/Paris",
+        "--idle-minutes",
+        "45",
+    )
+    assert done.returncode == 0 and "running mon-fri 07:30-19:00 Europe/Paris" in done.stdout, done.stderr
+    await cli.system.settled()
+    as_json = await cli("schedules", "--json", "list")
+    listed = json.loads(as_json.stdout)
+    assert [(s["plan_id"], s["idle_pause_minutes"], s["schedule"]["timezone"]) for s in listed] == [
+        (first["plan_id"], 45, "Europe/Paris")
+    ]
+    table = await cli("schedules", "list")
+    assert "cli-sched-staging" in table.stdout and "45 min" in table.stdout and "alice" in table.stdout
+    half = await cli("schedules", "set", first["plan_id"], "--start", "08:00")
+    assert half.returncode == 2 and "both --start and --stop" in half.stderr
+    bad = await cli("schedules", "set", first["plan_id"], "--start", "8", "--stop", "9", "--tz", "Nowhere/Land")
+    assert bad.returncode == 1 and "is not a time zone" in bad.stderr
+    removed = await cli("schedules", "remove", first["plan_id"][:8])
+    assert removed.returncode == 0 and "no schedule and no idle pause" in removed.stdout

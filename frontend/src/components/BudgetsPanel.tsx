@@ -5,25 +5,17 @@ import type { BudgetView } from '../lib/api'
 import { useSession } from '../lib/context'
 import { usd } from '../lib/format'
 import { keys } from '../lib/keys'
+import { ListPanel } from './ListPanel'
 
 /** Monthly budgets per env and app: spend so far, the month-end forecast at today's rate, and the
  * thresholds already past (what the guardian did about them: notify, block, pause). */
 export function BudgetsPanel({ live }: { live: boolean }) {
   const { api } = useSession()
   const query = useQuery({ queryKey: keys.budgets, queryFn: api.budgets, refetchInterval: live ? 60_000 : 15_000 })
-  const budgets = query.data ?? []
-  if (query.isSuccess && budgets.length === 0) return null
   return (
-    <section aria-labelledby="budgets-title" data-testid="budgets" className="rounded-xl border border-gray-200 bg-white shadow-sm dark:border-gray-800 dark:bg-gray-900">
-      <div className="flex items-center gap-2 border-b border-gray-200 px-5 py-3 dark:border-gray-800">
-        <Wallet className="h-4 w-4 text-emerald-500" aria-hidden />
-        <h2 id="budgets-title" className="font-semibold">Budgets this month</h2>
-      </div>
-      {query.isError && <p role="alert" className="px-5 py-3 text-sm text-red-600">Could not load budgets: {(query.error as Error).message}</p>}
-      <ul className="divide-y divide-gray-100 dark:divide-gray-800">
-        {budgets.map((b) => <BudgetRow key={b.scope} budget={b} />)}
-      </ul>
-    </section>
+    <ListPanel id="budgets" title="Budgets this month" what="budgets" icon={<Wallet className="h-4 w-4 text-emerald-500" aria-hidden />} query={query}>
+      {(budgets) => budgets.map((b) => <BudgetRow key={b.scope} budget={b} />)}
+    </ListPanel>
   )
 }
 

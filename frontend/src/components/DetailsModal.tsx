@@ -5,6 +5,8 @@ import type { HistoryEvent, PlanDetail } from '../lib/api'
 import { useSession } from '../lib/context'
 import { usd, when } from '../lib/format'
 import { Modal } from './Modal'
+import { ScheduleSection } from './ScheduleSection'
+import { describeRules } from './SchedulesPanel'
 import { StatusBadge } from './StatusBadge'
 import { keys } from '../lib/keys'
 
@@ -40,7 +42,9 @@ export function describe(event: HistoryEvent): string {
     case 'deployment.requested':
       return 'Guardrails passed: deployment requested'
     case 'deployment.action':
-      return `${String(d.action).charAt(0).toUpperCase()}${String(d.action).slice(1)} requested by ${d.requested_by}`
+      return `${String(d.action).charAt(0).toUpperCase()}${String(d.action).slice(1)} requested by ${d.requested_by}${d.reason ? `: ${d.reason}` : ''}`
+    case 'schedule.set':
+      return `Schedule set by ${d.set_by}: ${describeRules({ schedule: d.rules?.schedule ?? null, idle_pause_minutes: d.rules?.idle_pause_minutes ?? null })}`
     case 'deployment.status':
       return `Status ${d.status}${d.reason ? `: ${d.reason}` : ''}`
     default:
@@ -60,6 +64,11 @@ export function DetailsModal({ planId, onClose }: { planId: string; onClose: () 
       {detail.isPending && <p className="text-sm text-gray-500">Loading…</p>}
       {detail.isError && <p role="alert" className="text-sm text-red-600">{(detail.error as Error).message}</p>}
       {detail.data && <Body detail={detail.data} />}
+      {plan && !['validation_failed', 'rejected', 'deleted', 'planning'].includes(plan.status) && (
+        <Section title="When it runs" testid="details-schedule">
+          <ScheduleSection planId={planId} />
+        </Section>
+      )}
       {plan && (
         <Section title="Cost so far" testid="details-cost">
           {cost.data ? (

@@ -84,7 +84,7 @@ export type AuditEvent = {
   seq: number
   event_id: string
   /** the event type */
-  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "notification.failed" | "message.rejected"
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "schedule.set" | "notification.failed" | "message.rejected"
   plan_id: string | null
   actor: string
   occurred_at: string
@@ -95,7 +95,7 @@ export type AuditEvent = {
   prev_hash: string
 }
 
-export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "notification.failed", "message.rejected"] as const
+export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "schedule.set", "notification.failed", "message.rejected"] as const
 
 export type AuditPage = {
   events: AuditEvent[]
@@ -199,6 +199,7 @@ export type DeploymentActionData = {
   model_id: string | null
   instance_type: string | null
   strategy: UpdateStrategy | null
+  reason: string | null
 }
 
 export type DeploymentDetail = {
@@ -270,7 +271,7 @@ export type HistoryEvent = {
   seq: number
   event_id: string
   /** the event type */
-  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "notification.failed" | "message.rejected"
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "schedule.set" | "notification.failed" | "message.rejected"
   plan_id: string | null
   actor: string
   occurred_at: string
@@ -279,7 +280,7 @@ export type HistoryEvent = {
   data: Record<string, unknown>
 }
 
-export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "notification.failed", "message.rejected"] as const
+export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "schedule.set", "notification.failed", "message.rejected"] as const
 
 export type Me = {
   user_id: string
@@ -298,6 +299,13 @@ export type MonthlyCost = {
 }
 
 export const MonthlyCostTrendValues = ["up", "down", "stable"] as const
+
+export type Next = {
+  at: string
+  action: "restart" | "pause"
+}
+
+export const NextActionValues = ["restart", "pause"] as const
 
 export type PendingApproval = {
   plan_id: string
@@ -380,6 +388,8 @@ export type PlanDetails = {
   change: Change | null
   /** every configuration the endpoint has had, oldest first */
   history: Revision[]
+  /** schedule.set: when it runs, as last set (None: the plan's own idle rule) */
+  schedule: ScheduleRecord | null
 }
 
 export type PlanStatus = "planning" | "validation_failed" | "pending_approval" | "rejected" | "deploying" | "deployed" | "updating" | "rolled_back" | "failed" | "paused" | "deleted"
@@ -424,6 +434,13 @@ export type RollbackRequest = {
   strategy?: StrategyRequest | null
 }
 
+/** What decides when one deployment runs (either may be absent). */
+export type Rules = {
+  schedule: Schedule_Output | null
+  /** pause after this many minutes without invocations (1-43200) */
+  idle_pause_minutes: number | null
+}
+
 /** One SageMaker API call, made or (in dry-run) that would have been made. */
 export type SageMakerCall = {
   operation: string
@@ -441,12 +458,79 @@ export type SageMakerDeploymentConfig = {
   instance_count: number
   rollback_alarms: string[]
   budget_usd_per_hour: number
+  idle_pause_minutes: number | null
 }
 
 export type ScaleRequest = {
   /** 1 to 4; to stop paying for an endpoint, pause it (there is no scale to 0) */
   instance_count: number
 }
+
+/** Running from `start` to `stop` (local time in `timezone`) on `days`; paused otherwise. */
+export type Schedule_Input = {
+  /** cron-like: mon-fri, sat,sun, 1-5, *, weekdays */
+  days?: string
+  /** HH:MM, 24-hour clock: the endpoint is restarted then */
+  start: string
+  /** HH:MM: paused then (earlier than start: the next day) */
+  stop: string
+  /** an IANA time zone, e.g. UTC, Europe/Berlin */
+  timezone?: string
+}
+
+/** Running from `start` to `stop` (local time in `timezone`) on `days`; paused otherwise. */
+export type Schedule_Output = {
+  /** cron-like: mon-fri, sat,sun, 1-5, *, weekdays */
+  days: string
+  /** HH:MM, 24-hour clock: the endpoint is restarted then */
+  start: string
+  /** HH:MM: paused then (earlier than start: the next day) */
+  stop: string
+  /** an IANA time zone, e.g. UTC, Europe/Berlin */
+  timezone: string
+}
+
+export type ScheduleChanged = {
+  status: "accepted"
+  command_id: string
+  plan_id: string
+  message: string
+  schedule: ScheduleView
+}
+
+export type ScheduleRecord = {
+  rules: Rules
+  set_by: string
+  set_at: string
+}
+
+export type ScheduleRequest = {
+  /** a weekly running window; None: no schedule */
+  schedule?: Schedule_Input | null
+  /** pause after this many whole minutes without invocations; None: never */
+  idle_pause_minutes?: number | null
+}
+
+export type ScheduleView = {
+  plan_id: string
+  endpoint_name: string | null
+  env: string
+  status: PlanStatus
+  schedule: Schedule_Output | null
+  idle_pause_minutes: number | null
+  /** set: through this API or a command; plan: the plan's own (its env's default); none */
+  source: "set" | "plan" | "none"
+  set_by: string | null
+  set_at: string | null
+  /** what the schedule wants now */
+  wanted_now: "running" | "paused" | null
+  /** the schedule's next restart or pause */
+  next: Next | null
+  /** how idleness is read, or why it is not */
+  idle_check: string
+}
+
+export const ScheduleViewSourceValues = ["set", "plan", "none"] as const
 
 /** One request to the endpoint once it is InService, in its container's wire format: `passed` (HTTP 200 with a body), `failed` (why), or `described` (dry-run: not sent). */
 export type SmokeTest = {

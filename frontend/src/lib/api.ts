@@ -21,6 +21,8 @@ export type PlanCost = T.PlanCost
 export type DeploymentList = T.DeploymentList
 export type Action = T.Action
 export type BudgetView = T.BudgetView
+export type ScheduleView = T.ScheduleView
+export type ScheduleRequest = T.ScheduleRequest
 
 export interface Ready {
   status: 'ready' | 'not_ready'
@@ -111,6 +113,11 @@ export class Api {
   monthly = () => this.request<MonthlyCost>('GET', '/api/metrics/costs/monthly')
   approvals = () => this.request<Approval[]>('GET', '/approvals')
   budgets = () => this.request<BudgetView[]>('GET', '/api/budgets')
+  schedules = () => this.request<ScheduleView[]>('GET', '/api/schedules')
+  schedule = (id: string) => this.request<ScheduleView>('GET', `/api/deployments/${encodeURIComponent(id)}/schedule`)
+  setSchedule = (id: string, body: ScheduleRequest) =>
+    this.request<T.ScheduleChanged>('PUT', `/api/deployments/${encodeURIComponent(id)}/schedule`, body)
+  removeSchedule = (id: string) => this.request<T.ScheduleChanged>('DELETE', `/api/deployments/${encodeURIComponent(id)}/schedule`)
   command = (command: string, env: string) =>
     this.request<CommandResponse>('POST', '/api/agent/command', { command, env })
   pause = (id: string) => this.request<T.ActionResponse>('POST', `/api/deployments/${encodeURIComponent(id)}/pause`)

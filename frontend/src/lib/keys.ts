@@ -6,6 +6,8 @@ export const keys = {
   deployments: ['deployments'] as const,
   approvals: ['approvals'] as const,
   budgets: ['budgets'] as const,
+  schedules: ['schedules'] as const,
+  planSchedule: (id: string) => ['plan', id, 'schedule'] as const,
   metrics: ['metrics'] as const,
   metric: (name: 'active' | 'pending' | 'cost') => ['metrics', name] as const,
   plan: (id: string) => ['plan', id] as const,

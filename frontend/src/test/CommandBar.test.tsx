@@ -22,7 +22,7 @@ function success(endpoint: string, requiresApproval = false): CommandResponse {
       status: requiresApproval ? 'pending_approval' : 'deploying',
       requires_approval: requiresApproval,
       errors: [],
-      artifact: { model_name: 'm', endpoint_name: endpoint, instance_type: 'ml.g6.xlarge', instance_count: 1, budget_usd_per_hour: 15, rollback_alarms: [] },
+      artifact: { model_name: 'm', endpoint_name: endpoint, instance_type: 'ml.g6.xlarge', instance_count: 1, budget_usd_per_hour: 15, rollback_alarms: [], idle_pause_minutes: null },
     },
   }
 }
