@@ -8,7 +8,8 @@ what the endpoint serves after an update (a rollback returns to the old rate). `
 ``failed`` and ``deleted`` stop the meter.
 
 The estimate is used when Cost Explorer is not configured, and always for the guardian's
-month-to-date budget check (Cost Explorer lags by up to a day).
+month-to-date check of MONTHLY_BUDGET_USD (Cost Explorer lags by up to a day); the budgets per
+env and app take the larger of it and the bill (shared/billing.py).
 """
 
 from __future__ import annotations

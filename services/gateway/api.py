@@ -40,6 +40,7 @@ from services.gateway.schemas import (
     UpdateRequest,
 )
 from services.gateway.waiter import PlanWaiter
+from shared.billing import Billed
 from shared.bus import Bus, Publish
 from shared.catalog import models
 from shared.costs import costs_so_far
@@ -79,6 +80,7 @@ class Gateway:
         self.limiter = RateLimiter(settings.command_rate_per_minute, settings.command_burst)
         self.hub = Hub(models(), settings.hf_endpoint, timeout=settings.hub_timeout_seconds)
         self.cost_explorer = costs.CostExplorer(settings) if settings.executor_mode.value == "aws" else None
+        self.billed = Billed.from_settings(settings)  # budgets: what AWS billed per scope (not in dry-run)
         self.idempotency = IdempotencyStore(bus.broker, settings.idempotency_ttl_seconds, settings.stream_replicas)
         self.commands = bus.metrics.counter("commands", "commands answered, by outcome", ("outcome",))
         self.approvals_pending = bus.metrics.gauge("approvals_pending", "approval requests waiting now")

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from services.gateway.api import GatewayDep, Viewer, rate_limit
 from services.gateway.auth import Principal, Role, require
 from services.gateway.schemas import Response, Strict
+from shared.billing import LAG, with_billed
 from shared.budgets import SCOPE, Budget, Threshold, crossed, default_thresholds
 from shared.costs import standings
 from shared.db import audit_events
@@ -37,10 +38,18 @@ class BudgetView(Response):
     scope: str
     monthly_usd: float
     thresholds: list[Threshold]
-    spend_usd: float = Field(description="month to date, from the audit-log meter")
+    spend_usd: float = Field(
+        description="month to date: the audit-log meter, or what AWS billed (Cost Explorer) when that is more"
+    )
+    metered_usd: float = Field(description="month to date by the audit-log meter (instance hours x catalog price)")
+    billed_usd: float | None = Field(
+        description="month to date by Cost Explorer (aws and sandbox modes; it lags by up to 24 hours); null when "
+        "not read"
+    )
     forecast_usd: float = Field(description="month to date plus the current run rate to the month's end")
     run_rate_usd_per_hour: float
     crossed: list[Threshold] = Field(description="the thresholds the scope is past now")
+    basis: str = Field(description="where spend_usd comes from, and how current it is")
     set_by: str | None = Field(default=None, description="who set it (None: the BUDGETS setting)")
 
 
@@ -66,10 +75,19 @@ async def list_budgets(gw: GatewayDep, _who: Viewer) -> list[BudgetView]:
             else:
                 budgets[said.scope] = (said.budget, said.set_by)
     now = datetime.now(UTC)
-    where = await standings(gw.read.engine, now) if budgets else {}
+    metered = await standings(gw.read.engine, now) if budgets else {}
+    billed = await gw.billed(now) if budgets and gw.billed is not None else None
+    where = with_billed(metered, billed, now) if billed is not None else metered
+    if gw.billed is None:
+        basis = "the audit-log meter (dry-run: no bill to read)"
+    elif gw.billed.problem:
+        basis = f"the audit-log meter: {gw.billed.problem}"
+    else:
+        basis = f"the larger of the audit-log meter and Cost Explorer ({LAG})"
     views = []
     for scope, (budget, set_by) in sorted(budgets.items()):
         s = where.get(scope)
+        m = metered.get(scope)
         spend, forecast, rate = (s.spend_usd, s.forecast_usd, s.run_rate_usd_per_hour) if s else (0.0, 0.0, 0.0)
         views.append(
             BudgetView(
@@ -79,6 +97,9 @@ async def list_budgets(gw: GatewayDep, _who: Viewer) -> list[BudgetView]:
                 spend_usd=spend,
                 forecast_usd=forecast,
                 run_rate_usd_per_hour=rate,
+                metered_usd=m.spend_usd if m else 0.0,
+                billed_usd=None if billed is None else billed.get(scope, 0.0),
+                basis=basis,
                 crossed=crossed(budget, s) if s else [],
                 set_by=set_by,
             )

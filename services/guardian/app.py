@@ -12,11 +12,14 @@ from services.guardian.budgeting import BudgetRecord, Budgets
 from services.guardian.service import Guardian, SpendFn, StatusFn
 from services.guardian.spend import PlanStatuses, SpendSource
 from shared import catalog
+from shared.billing import Billed, with_billed
+from shared.budgets import Standing
 from shared.bus import Bus
 from shared.costs import live_in_scope, standings
 from shared.events import ApprovalDecided, BudgetSet, DeploymentAction, DeploymentStatus, PlanProposed
 from shared.hub import Hub
 from shared.kv import KvStore, MemoryStore, Store
+from shared.models import utcnow
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,11 +67,19 @@ def create_app(
         buckets=DECISION_BUCKETS,
     )
     publish = bus.publisher(PRODUCES)
+    billed = Billed.from_settings(settings)
+
+    async def budget_standings() -> dict[str, Standing]:
+        assert source is not None
+        now = utcnow()
+        meter = await standings(source.engine, now)
+        return with_billed(meter, await billed(now), now) if billed is not None else meter
+
     budgets = (
         Budgets(
             KvStore(bus.broker, "guardian-budgets", BudgetRecord, settings.stream_replicas),
             publish,
-            lambda: standings(source.engine),
+            budget_standings,
             lambda scope: live_in_scope(source.engine, scope),
             initial=settings.budgets,
             max_age_seconds=settings.spend_cache_seconds,

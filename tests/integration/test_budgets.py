@@ -8,12 +8,14 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
 from tests.fakes import FakeHttp, serve
 from tests.infra import for_service, found, service_app
 from tests.integration.conftest import System, running, system_settings
+from tests.integration.test_executor_sandbox import sandbox_settings
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +120,62 @@ async def test_a_budget_that_means_nothing_is_a_422(
 ) -> None:
     answer = await system.client.put(f"/api/budgets/{scope}", json=body, headers=system.auth("root"))
     assert answer.status_code == 422 and says in answer.text, answer.text
+
+
+def queue_bill(moto_url: str, env_groups: dict[str, float], app_groups: dict[str, float]) -> None:
+    """What moto's Cost Explorer answers, in the order the two grouped queries first arrive (env,
+    then app), in Cost Explorer's wire format (`tag$value` group keys)."""
+
+    def answer(tag: str, groups: dict[str, float]) -> dict[str, Any]:
+        return {
+            "ResultsByTime": [
+                {
+                    "TimePeriod": {"Start": "2026-11-01", "End": "2026-11-28"},
+                    "Total": {},
+                    "Groups": [
+                        {"Keys": [f"{tag}${value}"], "Metrics": {"UnblendedCost": {"Amount": str(usd), "Unit": "USD"}}}
+                        for value, usd in groups.items()
+                    ],
+                    "Estimated": True,
+                }
+            ]
+        }
+
+    results = [answer("agentops:env", env_groups), answer("agentops:app", app_groups)]
+    response = httpx.post(f"{moto_url}/moto-api/static/ce/cost-and-usage-results", json={"results": results})
+    assert response.status_code == 201, response.text
+
+
+async def test_what_aws_billed_counts_when_it_is_more_than_the_meter(
+    nats_url: str, database_url: str, moto_url: str, hooks: FakeHttp
+) -> None:
+    # AWS billed $80 this month to an app the meter has seen nothing of (made before AgentOps
+    # metered it, storage, anything under its tags), and $5 untagged that no budget owns
+    queue_bill(moto_url, {"staging": 80.0, "": 5.0}, {"billed-bot": 80.0, "": 5.0})
+    target = {"name": "ops", "url": f"{hooks.url}/hooks", "secret": "s3cret", "events": ["budget.threshold_crossed"]}
+    settings = sandbox_settings(
+        nats_url, database_url, moto_url, budget_check_seconds=0.2, spend_cache_seconds=0, webhooks=json.dumps([target])
+    )
+    async with running(settings) as client, service_app("notifier", for_service(settings, "notifier")):
+        system = System(client, settings)
+        answer = await client.put("/api/budgets/app:billed-bot", json={"monthly_usd": 100}, headers=system.auth("root"))
+        assert answer.status_code == 200, answer.text
+
+        async def listed() -> list[dict[str, Any]]:
+            return (await client.get("/api/budgets")).json()  # type: ignore[no-any-return]
+
+        [view] = await until(listed)  # once the log has the budget
+        assert (view["billed_usd"], view["metered_usd"], view["spend_usd"]) == (80.0, 0.0, 80.0)
+        assert "Cost Explorer" in view["basis"] and "24 hours" in view["basis"]
+        # past 50 % of the spend, and 80 % of the forecast (80 billed, nothing billing now)
+        assert view["forecast_usd"] == 80.0
+        assert [(t["percent"], t["basis"]) for t in view["crossed"]] == [(50, "actual"), (80, "forecast")]
+        # the guardian acts on the same figure: both notify thresholds, each announced once
+        crossed = await until(
+            lambda: (
+                len(audited(database_url, "budget.threshold_crossed")) == 2
+                and audited(database_url, "budget.threshold_crossed")
+            )
+        )
+        assert {(c["data"]["scope"], c["data"]["spend_usd"]) for c in crossed} == {("app:billed-bot", 80.0)}
+        await until(lambda: len([r for r in hooks.requests if r.path == "/hooks"]) == 2)  # delivered

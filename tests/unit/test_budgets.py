@@ -136,3 +136,60 @@ async def test_budgets_come_from_the_setting_until_set_or_removed() -> None:
     assert (await budgets.budgets())["env:prod"].monthly_usd == 900
     await budgets.on_set(budget_set("env:prod", None))
     assert await budgets.budgets() == {}
+
+
+# ---- what AWS billed (shared/billing.py) ----------------------------------------------
+
+
+def test_the_cost_explorer_query_is_one_botocore_accepts() -> None:
+    import boto3
+    from botocore.validate import ParamValidator
+
+    from shared.billing import month_query
+
+    query = month_query(NOV, "agentops:env")
+    shape = (
+        boto3.client("ce", region_name="us-east-1").meta.service_model.operation_model("GetCostAndUsage").input_shape
+    )
+    report = ParamValidator().validate(query, shape)
+    assert not report.has_errors(), report.generate_report()
+    assert query["TimePeriod"] == {"Start": "2026-11-01", "End": "2026-11-21"}  # End is exclusive
+
+
+def test_billed_groups_become_scopes_and_the_larger_figure_counts() -> None:
+    from shared.billing import by_scope, with_billed
+
+    answer = {
+        "ResultsByTime": [
+            {
+                "Groups": [
+                    {
+                        "Keys": ["agentops:app$chatbot-x"],
+                        "Metrics": {"UnblendedCost": {"Amount": "40.5", "Unit": "USD"}},
+                    },
+                    {"Keys": ["agentops:app$"], "Metrics": {"UnblendedCost": {"Amount": "9", "Unit": "USD"}}},
+                ]
+            }
+        ]
+    }
+    billed = by_scope(answer, "app")
+    assert billed == {"app:chatbot-x": 40.5}  # untagged spend belongs to no scope
+    meter = {"app:chatbot-x": standing(30.0, 1.0, NOV), "env:prod": standing(500.0, 2.0, NOV)}
+    combined = with_billed(meter, billed | {"env:prod": 100.0}, NOV)
+    assert combined["app:chatbot-x"] == standing(40.5, 1.0, NOV)  # the bill is more: it counts, at the meter's rate
+    assert combined["env:prod"] == meter["env:prod"]  # the meter is more (the bill lags): it counts
+
+
+async def test_an_unreadable_bill_leaves_the_meter_and_says_why() -> None:
+    from shared.billing import Billed
+
+    class Refusing:
+        calls = 0
+
+        def get_cost_and_usage(self, **_: object) -> dict[str, object]:
+            Refusing.calls += 1
+            raise PermissionError("AccessDeniedException: ce:GetCostAndUsage")
+
+    billed = Billed(Refusing(), cache_seconds=3600)
+    assert await billed(NOV) == {}
+    assert billed.problem is not None and "could not be read (PermissionError)" in billed.problem

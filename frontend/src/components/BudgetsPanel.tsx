@@ -37,6 +37,9 @@ export function BudgetRow({ budget: b }: { budget: BudgetView }) {
           <div className={clsx('h-2', share >= 100 ? 'bg-red-500' : share >= 80 ? 'bg-yellow-500' : 'bg-emerald-500')} style={{ width: `${forecast ? (share / forecast) * 100 : 0}%` }} />
         </div>
       </div>
+      <p className="mt-1 text-xs text-gray-500" data-testid="budget-basis" title={b.basis}>
+        {b.billed_usd != null ? `metered ${usd(b.metered_usd)} · billed ${usd(b.billed_usd)} by AWS (Cost Explorer lags up to 24 h)` : `metered from the audit log`}
+      </p>
       {b.crossed.length > 0 && (
         <p data-testid="budget-crossed" className={clsx('mt-1', worst === 'notify' ? 'text-yellow-700 dark:text-yellow-400' : 'text-red-700 dark:text-red-400')}>
           Past {b.crossed.map((t) => `${t.percent}% (${t.basis}, ${t.action})`).join(', ')}

@@ -120,13 +120,19 @@ export type BudgetView = {
   scope: string
   monthly_usd: number
   thresholds: Threshold_Output[]
-  /** month to date, from the audit-log meter */
+  /** month to date: the audit-log meter, or what AWS billed (Cost Explorer) when that is more */
   spend_usd: number
+  /** month to date by the audit-log meter (instance hours x catalog price) */
+  metered_usd: number
+  /** month to date by Cost Explorer (aws and sandbox modes; it lags by up to 24 hours); null when not read */
+  billed_usd: number | null
   /** month to date plus the current run rate to the month's end */
   forecast_usd: number
   run_rate_usd_per_hour: number
   /** the thresholds the scope is past now */
   crossed: Threshold_Output[]
+  /** where spend_usd comes from, and how current it is */
+  basis: string
   /** who set it (None: the BUDGETS setting) */
   set_by: string | null
 }

@@ -14,6 +14,9 @@ function budget(spend: number, crossed: BudgetView['crossed']): BudgetView {
     spend_usd: spend,
     forecast_usd: spend * 2,
     run_rate_usd_per_hour: 1.5,
+    metered_usd: spend,
+    billed_usd: null,
+    basis: 'the audit-log meter (dry-run: no bill to read)',
     crossed,
     set_by: 'root',
   }
@@ -32,5 +35,13 @@ describe('a budget row', () => {
     const crossed = screen.getByTestId('budget-crossed')
     expect(crossed.textContent).toBe('Past 50% (actual, notify), 100% (actual, pause)')
     expect(crossed.className).toContain('text-red-700')
+  })
+})
+
+describe('a budget row in aws mode', () => {
+  it('shows the meter and the bill beside each other', () => {
+    render(<ul><BudgetRow budget={{ ...budget(300, []), metered_usd: 120, billed_usd: 300, basis: 'the larger of the audit-log meter and Cost Explorer' }} /></ul>)
+    expect(screen.getByTestId('budget-spend').textContent).toBe('$300.00')
+    expect(screen.getByTestId('budget-basis').textContent).toBe('metered $120.00 · billed $300.00 by AWS (Cost Explorer lags up to 24 h)')
   })
 })
