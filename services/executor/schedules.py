@@ -20,7 +20,7 @@ from shared.bus import Publish
 from shared.events import DeploymentAction, DeploymentActionData, ScheduleSet
 from shared.kv import Store
 from shared.models import Action, utcnow
-from shared.schedules import Rules, idle_since, last_transition, merged
+from shared.schedules import RULE_NAMES, RuleName, Rules, idle_since, last_transition, merged
 
 log = logging.getLogger(__name__)
 NAMESPACE = uuid.UUID("5d0f3c2a-8e41-4b7e-9a56-2f1c0b9d7e63")
@@ -32,6 +32,7 @@ class RuleRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     rules: Rules | None = None
+    fields: list[RuleName] = []  # which of the rules were set (the others are the plan's own)
     set_by: str | None = None
     acted: datetime | None = None
 
@@ -50,22 +51,19 @@ class Keeper:
         self.clock = clock
 
     async def on_set(self, event: ScheduleSet) -> None:
+        """Keep what was set, field by field, in log order (a plan still waiting for approval has
+        no record here yet: its own idle rule applies to whatever was not set)."""
         d = event.data
-        current = await self._set(event.plan_id)
-        if current is None:  # what applied until now: the plan's own idle rule
-            record = await self.records.get(event.plan_id)
-            current = Rules(idle_pause_minutes=record.config.idle_pause_minutes if record else None)
-        rules = merged(current, d.rules, d.fields)
-        await self.rules.put(_rules_key(event.plan_id), RuleRecord(rules=rules, set_by=d.set_by))
-
-    async def _set(self, plan_id: str) -> Rules | None:
-        said = await self.rules.get(_rules_key(plan_id))
-        return said.rules if said is not None else None
+        before = await self.rules.get(_rules_key(event.plan_id))
+        rules = merged(before.rules or Rules() if before else Rules(), d.rules, d.fields)
+        fields = [name for name in RULE_NAMES if name in d.fields or (before and name in before.fields)]
+        await self.rules.put(_rules_key(event.plan_id), RuleRecord(rules=rules, fields=fields, set_by=d.set_by))
 
     async def rules_of(self, plan_id: str, record: Deployed) -> Rules:
-        """What was set for the deployment; else its plan's own idle rule (the env's default)."""
-        said = await self._set(plan_id)
-        return said if said is not None else Rules(idle_pause_minutes=record.config.idle_pause_minutes)
+        """What was set for the deployment, over its plan's own idle rule (the env's default)."""
+        own = Rules(idle_pause_minutes=record.config.idle_pause_minutes)
+        said = await self.rules.get(_rules_key(plan_id))
+        return merged(own, said.rules, said.fields) if said is not None and said.rules is not None else own
 
     async def check_once(self) -> list[DeploymentAction]:
         """Ask for what the schedules and idle rules want now (each at most once)."""

@@ -283,3 +283,13 @@ async def test_a_deleted_or_failed_deployment_is_left_alone() -> None:
     # a plan that failed (not paused) is not restarted by a schedule
     await h.records.put("p1", live(MONDAY).model_copy(update={"endpoint_live": False}))
     assert await h.check() == []
+
+
+async def test_a_window_set_before_the_endpoint_exists_keeps_the_plans_own_idle_rule() -> None:
+    h = Harness(MONDAY)
+    await h.set(Rules(schedule=OFFICE), ["schedule"])  # the plan still waits for approval: no record
+    record = live(MONDAY, idle=45)
+    await h.records.put("p1", record)
+    assert await h.keeper.rules_of("p1", record) == Rules(schedule=OFFICE, idle_pause_minutes=45)
+    await h.set(Rules(idle_pause_minutes=10), ["idle_pause_minutes"])
+    assert await h.keeper.rules_of("p1", record) == Rules(schedule=OFFICE, idle_pause_minutes=10)
