@@ -7,7 +7,9 @@ set only through the standard variables an operator would use: "off" (none set);
 (OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_TRACES_SAMPLER=parentbased_traceidratio and
 OTEL_TRACES_SAMPLER_ARG=0.1, docker-compose's default once an endpoint is given: one command in ten
 traced end to end); "every command" (the endpoint alone: the SDK's default sampler). Spans go to
-a local collector in this process that answers like an OTLP/HTTP endpoint and counts them.
+a local collector that answers like an OTLP/HTTP endpoint and counts them, in a process of its
+own: receiving them in the load generator's process took the load generator's time (its GIL, while
+it timed commands), which a real collector, on another machine, never does.
 Metrics are on in all three (they cannot be turned off). Rounds interleave the configurations so
 the machine's drift falls on each; ratios are of the medians of the rounds' p50s.
 
@@ -20,12 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import signal
 import statistics
 import tempfile
 import threading
+import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,13 +42,12 @@ from services.runtime.embedded import free_port
 
 class Collector(ThreadingHTTPServer):
     """An OTLP/HTTP trace endpoint that keeps each export (protobuf) and counts its spans when
-    asked, after the round: decoding them as they come would take the load generator's own time
-    (this process's), which a real collector, elsewhere, never does."""
+    asked (GET /spans), after the round."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.bodies: list[bytes] = []
         self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(("127.0.0.1", port), Handler)
 
     @property
     def spans(self) -> int:
@@ -64,6 +68,13 @@ class Collector(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Collector
 
+    def do_GET(self) -> None:
+        body = str(self.server.spans).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with self.server.lock:
@@ -77,10 +88,44 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def serve(port: int) -> None:
+    Collector(port).serve_forever()
+
+
+class Elsewhere:
+    """The collector in a process of its own, asked for its span count over HTTP."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = multiprocessing.get_context("spawn").Process(target=serve, args=(self.port,), daemon=True)
+        self.process.start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.spans  # noqa: B018 - answering: up
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def spans(self) -> int:
+        with urllib.request.urlopen(f"{self.url}/spans", timeout=60) as answer:
+            return int(answer.read())
+
+    def shutdown(self) -> None:
+        self.process.terminate()
+
+
 SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}  # + OTEL_TRACES_SAMPLER_ARG
 
 
-def one_round(extra: dict[str, str] | None, n: int, collector: Collector) -> tuple[list[float], list[float]]:
+def one_round(extra: dict[str, str] | None, n: int, collector: Elsewhere) -> tuple[list[float], list[float]]:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, **extra} if extra is not None else {}
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -104,8 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     for name in [k for k in os.environ if k.startswith("OTEL_")]:
         del os.environ[name]  # "off" must be off
-    collector = Collector()
-    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    collector = Elsewhere()
     configs: dict[str, dict[str, str] | None] = {
         "off": None,
         f"sampled {args.ratio}": {**SAMPLED, "OTEL_TRACES_SAMPLER_ARG": args.ratio},

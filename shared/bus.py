@@ -62,6 +62,11 @@ class Bus(Protocol):
     def publisher(self, types: Iterable[str], timeout: float = 5.0) -> Publish:
         """A signed publisher for these event types."""
 
+    def trace_only(self, wanted: Callable[[str], bool]) -> None:
+        """With tracing on, make consume spans only for the event types `wanted` says this service
+        acts on (the notifier: the types some target asked for); others pass through unrecorded,
+        their trace context carried on."""
+
     def current_message(self) -> Any: ...
     def current_event(self) -> Event: ...
     def deliveries(self) -> int: ...

@@ -44,6 +44,9 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         engine, buffer=settings.sse_client_buffer, metrics=bus.metrics
     )  # one reader of the log for every live-event client
 
+    # Hearing an outcome only completes the request holding it, whose HTTP span already spans the
+    # wait: a consume span there would sit on every command's decisive path and say nothing more.
+    bus.trace_only(lambda event_type: False)
     for event_type in DECISIVE:
         # Core (not durable) subscriptions: each gateway replica hears every outcome and
         # completes the requests it is holding.

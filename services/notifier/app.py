@@ -21,6 +21,7 @@ def create_app(settings: Settings, bus: Bus, targets: list[Target] | None = None
         return await deliver(client, target, event, settings.notifier_max_attempts, settings.notifier_backoff_seconds)
 
     notifier = Notifier(chosen, post, bus.publisher(["notification.failed"]))
+    bus.trace_only(notifier.acts_on)  # a span per delivery worth tracing, none per event ignored
 
     @bus.durable(">", max_workers=4)
     async def on_event() -> None:

@@ -18,6 +18,10 @@ class Notifier:
     def __init__(self, targets: list[Target], deliver: Deliver, publish: Publish) -> None:
         self.targets, self.deliver, self.publish = targets, deliver, publish
 
+    def acts_on(self, event_type: str) -> bool:
+        """Whether some target may want events of this type (what is worth a span)."""
+        return any(t.wants_type(event_type) for t in self.targets)
+
     async def on_event(self, event: Event) -> None:
         """Every target that wants `event` gets it; one that never answers is recorded as
         `notification.failed` (replays included: a replay is how a missed one is sent again)."""

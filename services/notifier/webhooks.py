@@ -43,6 +43,10 @@ class Target(BaseModel):
         status = getattr(event.data, "status", None)
         return any(rule in (event.type, f"{event.type}:{status}") for rule in self.events)
 
+    def wants_type(self, event_type: str) -> bool:
+        """Whether some events of this type go to this target (some statuses, or all)."""
+        return any(rule.split(":", 1)[0] == event_type for rule in self.events)
+
 
 def load_targets(raw: str, file: Path | None) -> list[Target]:
     items = json.loads(raw) if raw.strip() else []

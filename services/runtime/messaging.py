@@ -72,6 +72,7 @@ class Messaging:
     ) -> None:
         self.settings, self.identity, self.on_silent = settings, identity, on_silent
         self.tracer_provider = tracer_provider
+        self.traced: Callable[[str], bool] = lambda event_type: True  # which types get consume spans
         self.metrics = Metrics(identity.name)
         self.record_rejections = record_rejections
         self.in_flight = 0  # handlers running now (the watchdog's proof of life)
@@ -137,6 +138,9 @@ class Messaging:
         if self.tracer_provider is not None:
             consumer.traced = (self.tracer_provider.get_tracer("agentops"), self.name)
         return consumer
+
+    def trace_only(self, wanted: Callable[[str], bool]) -> None:
+        self.traced = wanted
 
     def log_fields(self) -> dict[str, str]:
         """What a log line written while handling a message says about it."""
@@ -241,7 +245,8 @@ class Messaging:
         if self.tracer_provider is None:  # tracing off: no span is made for any message
             return counted
         # outermost: the consume span (its parent from the message's traceparent) holds the rest
-        return (telemetry.nats_middleware(self.tracer_provider), *counted)
+        traced = telemetry.nats_middleware(self.tracer_provider, lambda event_type: self.traced(event_type))
+        return (traced, *counted)
 
     def _middleware(self) -> type[BaseMiddleware]:
         messaging = self

@@ -10,7 +10,7 @@ processor with a bounded queue and timeout), so an unreachable collector never s
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import cache, lru_cache
 from typing import Any
@@ -136,7 +136,7 @@ def routes_of(app: Any) -> Any:
     return iter_route_contexts(app.routes)
 
 
-def nats_middleware(provider: TracerProvider) -> Any:
+def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = lambda event_type: True) -> Any:
     """Consume and publish spans for every message, the W3C context carried in the NATS headers:
     a FastStream middleware (its BaseMiddleware hooks), with the OpenTelemetry messaging
     attributes FastStream's own NatsTelemetryMiddleware sets. Not that middleware itself: on this
@@ -148,7 +148,9 @@ def nats_middleware(provider: TracerProvider) -> Any:
 
     A publish is a child of the span it is made in (the request's, a consume's) and the consumer's
     span a child of the publish. A message whose trace the sampler left out makes no span
-    anywhere: its context is carried on unchanged, so the trace never starts again half-way."""
+    anywhere: its context is carried on unchanged, so the trace never starts again half-way.
+    Neither does a message of a type the service does not act on (`traced`, by event type: the
+    notifier's types no target asked for), which would be a span that says nothing."""
     from faststream import BaseMiddleware
     from opentelemetry import context
     from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -159,14 +161,14 @@ def nats_middleware(provider: TracerProvider) -> Any:
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
             headers = getattr(msg, "headers", None) or {}
             parent = PROPAGATOR.extract(headers)
-            if left_out(headers):
+            raw = msg.raw_message
+            subject = getattr(raw, "subject", "") or "?"
+            if left_out(headers) or not traced(event_type_of(subject)):
                 token = context.attach(parent)
                 try:
                     return await call_next(msg)
                 finally:
                     context.detach(token)
-            raw = msg.raw_message
-            subject = getattr(raw, "subject", "") or "?"
             span = tracer.start_span(
                 f"{subject} process",
                 context=parent,
@@ -209,6 +211,11 @@ def nats_middleware(provider: TracerProvider) -> Any:
                 return await call_next(cmd)
 
     return Traced
+
+
+def event_type_of(subject: str) -> str:
+    """`agentops.deployment.status` and its replay `agentops.replay.deployment.status`: the type."""
+    return subject.removeprefix("agentops.").removeprefix("replay.")
 
 
 def left_out(headers: dict[str, str]) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind
 
 from shared.broker import ALL_EVENTS
-from tests.infra import connect
+from tests.fakes import FakeHttp, serve
+from tests.infra import connect, for_service, found, service_app
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -98,3 +100,28 @@ async def test_a_command_the_sampler_leaves_out_carries_its_context_and_records_
     assert len({p.split("-")[1] for p in parents}) == 1  # one trace id from the request on
     assert len({p.split("-")[2] for p in parents}) == 1  # and no span of its own made on the way
     assert [s.name for s in exporter.get_finished_spans() if s.attributes and "agentops.plan_id" in s.attributes] == []
+
+
+async def test_the_notifier_traces_what_it_delivers_and_nothing_it_ignores(nats_url: str, database_url: str) -> None:
+    """A consume span per event of a type a target asked for (under the command's trace); none for
+    the events no target wants, which it only passes over."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with serve(FakeHttp(routes={"POST /hooks": lambda body: (200, {})})) as hooks:
+        target = {"name": "ops", "url": f"{hooks.url}/hooks", "secret": "s", "events": ["deployment.status:deployed"]}
+        settings = system_settings(nats_url, database_url, webhooks=json.dumps([target]))
+        notifier = service_app("notifier", for_service(settings, "notifier"), tracer_provider=provider)
+        async with running(settings, tracer_provider=provider) as client, notifier:
+            system = System(client, settings)
+            plan_id = (await system.command("deploy llama-3.1 8B for notified-bot", env="staging"))["plan_id"]
+            await system.wait_status(plan_id, "deployed")
+            await found(lambda: [r for r in hooks.requests if r.path == "/hooks"], what="the webhook delivery")
+            await system.settled()
+    spans = exporter.get_finished_spans()
+    mine = [s for s in spans if s.attributes and s.attributes.get("agentops.service") == "notifier"]
+    consumed = {s.name for s in mine if s.kind is SpanKind.CONSUMER}
+    # deploying and deployed are both deployment.status: the type is traced, the rest is not
+    assert consumed == {"agentops.deployment.status process"}, consumed
+    [request] = [s for s in spans if s.kind is SpanKind.SERVER and s.attributes and "agentops.plan_id" in s.attributes]
+    assert {s.context.trace_id for s in mine} == {request.context.trace_id}
