@@ -206,6 +206,7 @@ STOP_WORDS = (
         "when",
         "whenever",
         "if",
+        "between",
     }
     | set(ENV_WORDS)
     | PARTICLES
@@ -237,8 +238,16 @@ def _foreign_letter(ch: str) -> bool:
 
 def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
     text = _Text(command)
-    rules = _Rules(text)  # taken out of the text first: its numbers are not counts, its words not names
     action = _action(text.low)
+    # when it runs: taken out of the text first (its numbers are not counts, its words not names),
+    # and only for what can carry it: a deploy, or words about an existing deployment's running
+    rules = _Rules(text) if action in (None, "deploy", "pause", "restart") else _Rules.none()
+    action = _action(text.low) if rules.said else action
+    if not rules.said and _Rules(_Text(command)).said:  # "delete X when idle": nothing does that
+        rules.problems.append(
+            f"a schedule or idle rule only pauses and restarts: say e.g. 'pause <app> when idle for 2 hours', "
+            f"and {action} it yourself"
+        )
     instance_type = _instance_type(text.low)
     model, model_text = _model(text.low, catalog)
     if action is None and model is not None:
@@ -470,17 +479,20 @@ DAY_RANGE = rf"{DAY}(?:\s*(?:-|–|to|through|thru|until)\s*{DAY})?"
 DAY_WORDS = r"weekdays?|weekends?|workdays|business\s+days|daily|every\s*day"
 DAYS = rf"((?:{DAY_RANGE})(?:\s*(?:,|and|&)\s*{DAY_RANGE})*|{DAY_WORDS})"
 CLOCK = r"(\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?|noon|midnight)"
-HOURS = rf"(?:from\s+|between\s+)?{CLOCK}\s*(?:-|–|to|until|till|and)\s*{CLOCK}"
+# a window of hours, never a range of counts ("from 2 to 4 instances")
+HOURS = rf"(?:from\s+|between\s+)?{CLOCK}\s*(?:-|–|to|until|till|and)\s*{CLOCK}(?!\s*(?:{COUNT_NOUNS}|gpus?)\b)"
 ZONE = r"\b(utc|gmt|[a-z]+/[a-z_]+(?:/[a-z_]+)?)\b"
 
 
 class _Rules:
     """The idle rule and the schedule a command states, cut out of its text."""
 
-    def __init__(self, text: _Text) -> None:
+    def __init__(self, text: _Text | None) -> None:
         self.idle_minutes: int | None = None
         self.schedule: Schedule | None = None
         self.problems: list[str] = []
+        if text is None:
+            return
         low = text.low
         for pattern in IDLE_PHRASES:
             if m := re.search(pattern, low):
@@ -489,7 +501,10 @@ class _Rules:
                 break
         hours = re.search(HOURS, low)
         days = re.search(rf"\b(?:on\s+|every\s+)?{DAYS}\b", low)
-        if hours and (days or re.search(r"\b(?:keep|running|only|between|from|schedule|up)\b", low)):
+        clock_like = hours and re.search(r":|am\b|pm\b|noon|midnight", hours.group(0))
+        zoned = hours and re.search(ZONE, low[hours.end() :])
+        cue = re.search(r"\b(?:keep|running|schedule|scheduled|only|daily|hours)\b", low)
+        if hours and (days or zoned or clock_like or cue):
             zone_m = re.search(ZONE, low[hours.end() :])
             self.schedule = self._schedule(days, hours, zone_m)
             cuts = [hours, *(x for x in (days,) if x)]
@@ -498,6 +513,10 @@ class _Rules:
             if zone_m:
                 low = low.replace(zone_m.group(0), " ", 1)
         text.low = " ".join(low.split())
+
+    @classmethod
+    def none(cls) -> _Rules:
+        return cls(None)
 
     @property
     def said(self) -> bool:

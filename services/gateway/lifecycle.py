@@ -61,7 +61,7 @@ def lifecycle_request(command: str) -> LifecycleRequest | None:
             raise HTTPException(
                 422, f"say what to change, e.g. 'update {intent.app} to qwen 2.5 7b' or '... on ml.g6e.xlarge'"
             )
-    if intent.conflicts and intent.action in ("update", "rollback"):
+    if intent.conflicts:
         raise HTTPException(422, "; ".join(intent.conflicts))
     return LifecycleRequest(
         LIFECYCLE_ACTIONS[verb],

@@ -293,3 +293,23 @@ async def test_a_window_set_before_the_endpoint_exists_keeps_the_plans_own_idle_
     assert await h.keeper.rules_of("p1", record) == Rules(schedule=OFFICE, idle_pause_minutes=45)
     await h.set(Rules(idle_pause_minutes=10), ["idle_pause_minutes"])
     assert await h.keeper.rules_of("p1", record) == Rules(schedule=OFFICE, idle_pause_minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("command", "action", "count"),
+    [
+        ("scale chatbot-x from 2 to 4 instances", "scale", 4),
+        ("scale chatbot-x up from 1 to 3", "scale", 3),
+        ("deploy llama 3.1 8b for bot between 2 and 4 instances", "deploy", 4),
+        ("deploy llama 3.1 8b for x with 2-3 replicas", "deploy", 3),
+    ],
+)
+def test_a_range_of_counts_is_not_a_window_of_hours(command: str, action: str, count: int) -> None:
+    said = parse(command, models())
+    assert (said.action, said.instance_count, said.schedule, said.conflicts) == (action, count, None, [])
+
+
+def test_words_that_ask_another_action_to_wait_for_idleness_are_refused_not_obeyed() -> None:
+    for command in ("delete chatbot-x when idle for 2 hours", "scale chatbot-x to 2 weekdays 8-18 UTC"):
+        said = parse(command, models())
+        assert said.conflicts and "only pauses and restarts" in said.conflicts[0], command
