@@ -299,12 +299,18 @@ def _conflicts(low: str, envs: list[str]) -> list[str]:
     return found
 
 
+# Every verb phrase in one pattern: the leftmost match wins and, where two start at the same
+# place, the one listed first (the longer phrase), as one search per phrase would decide.
+VERB_PATTERN = re.compile(r"\b(" + "|".join(re.escape(phrase) for phrase, _ in ACTION_WORDS) + r")\b")
+VERB_ACTION: dict[str, ActionName] = {}
+for _phrase, _verb_action in ACTION_WORDS:
+    VERB_ACTION.setdefault(_phrase, _verb_action)
+
+
 def _action(low: str) -> ActionName | None:
     best: tuple[int, ActionName] | None = None
-    for phrase, action in ACTION_WORDS:
-        m = re.search(rf"\b{re.escape(phrase)}\b", low)
-        if m and (best is None or m.start() < best[0]):
-            best = (m.start(), action)
+    if m := VERB_PATTERN.search(low):
+        best = (m.start(), VERB_ACTION[m.group(1)])
     for verb, particle, action in SPLIT_VERBS:
         m = _split_verb(low, verb, particle)
         if m and (best is None or m.start() < best[0]):
@@ -420,10 +426,13 @@ def _model(low: str, catalog: ModelCatalog) -> tuple[ModelSpec | None, str | Non
         if (spec := catalog.get(token)) is not None:
             return spec, token
     words = normalize_model_words(low)
+    present = set(words)  # an alias with a word the command lacks cannot match: most are skipped here
     best: tuple[int, ModelSpec] | None = None
     for spec in catalog.models:
         for alias in spec.aliases:
             alias_words = _alias_words(alias)
+            if not present.issuperset(alias_words):
+                continue
             if _contains(words, alias_words) and (best is None or len(alias_words) > best[0]):
                 best = (len(alias_words), spec)
     if best:

@@ -53,6 +53,7 @@ from shared.events import (
 )
 from shared.guardrails import update_strategy
 from shared.hub import Hub, HubError, looks_like_hub_id
+from shared.intent import parse
 from shared.models import ALLOWED_ACTIONS, Action, PlanStatus
 from shared.readmodels import PlanRow
 from shared.schedules import RULE_NAMES, Rules
@@ -215,7 +216,8 @@ async def command(
     if len(body.command) > limit:
         raise HTTPException(422, f"command is {len(body.command)} characters; the limit is {limit}: shorten it")
     rate_limit(gw, who)
-    if scheduled := schedule_request(body.command):
+    understood = parse(body.command, models())  # once: the words decide which path the command takes
+    if scheduled := schedule_request(body.command, understood):
         target = choose(scheduled, await gw.read.by_endpoint(endpoint_names(scheduled)), body.env)
         rules = Rules(**scheduled.changes)  # only what the command says changes
         fields = [name for name in RULE_NAMES if name in scheduled.changes]
@@ -229,7 +231,7 @@ async def command(
             plan=views.plan(target),
         )
         return JSONResponse(scheduled_response.model_dump(mode="json"), status_code=202)
-    if lifecycle := lifecycle_request(body.command):
+    if lifecycle := lifecycle_request(body.command, understood):
         if (lifecycle.instance_count or 0) > gw.settings.max_instance_count:
             raise HTTPException(
                 422,

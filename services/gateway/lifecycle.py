@@ -37,9 +37,9 @@ class LifecycleRequest:
     traffic_wait_seconds: int | None = None
 
 
-def lifecycle_request(command: str) -> LifecycleRequest | None:
+def lifecycle_request(command: str, intent: ParsedIntent | None = None) -> LifecycleRequest | None:
     """The lifecycle request a command makes, or None when it asks for a deployment (or nothing)."""
-    intent: ParsedIntent = parse(command, models())
+    intent = intent or parse(command, models())
     if intent.action not in LIFECYCLE_ACTIONS:
         return None
     verb = intent.action
@@ -86,10 +86,10 @@ class ScheduleCommand:
     verb: str = "keep"
 
 
-def schedule_request(command: str) -> ScheduleCommand | None:
+def schedule_request(command: str, intent: ParsedIntent | None = None) -> ScheduleCommand | None:
     """The schedule or idle rule a command sets ("keep chatbot-x running weekdays 8-18 UTC",
     "pause chatbot-x when idle for 2 hours"), or None when it says neither."""
-    intent: ParsedIntent = parse(command, models())
+    intent = intent or parse(command, models())
     if intent.action != "schedule":
         return None
     if intent.conflicts:
