@@ -87,7 +87,10 @@ async def test_nats_server_kill_9_and_restart_on_the_same_store(cluster: Cluster
                 headers={"Authorization": "Bearer aok_test_alice_0123456789abcdef"},
             )
             assert refused.status_code == 503 and "nothing was accepted" in refused.json()["detail"]
-        await asyncio.sleep(2.0)
+        # Down for longer than a JetStream request waits (5 s): a command whose idempotency claim
+        # was sent just before the kill meets the outage instead of racing the restart (it did,
+        # and the load then saw no refusal at all, in one CI run in many)
+        await asyncio.sleep(4.0)
         await asyncio.to_thread(cluster.nats.start)  # same port, same store
 
     load = await under_load(cluster, kill_broker)
