@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.faults.harness import PIPELINE, Approver, Cluster, Load, NatsCluster, check_guarantees, workload
+from tests.infra import found
 
 pytestmark = pytest.mark.faults
 N = int(os.environ.get("FAULT_COMMANDS", "500"))
@@ -87,10 +88,9 @@ async def test_nats_server_kill_9_and_restart_on_the_same_store(cluster: Cluster
                 headers={"Authorization": "Bearer aok_test_alice_0123456789abcdef"},
             )
             assert refused.status_code == 503 and "nothing was accepted" in refused.json()["detail"]
-        # Down for longer than a JetStream request waits (5 s): a command whose idempotency claim
-        # was sent just before the kill meets the outage instead of racing the restart (it did,
-        # and the load then saw no refusal at all, in one CI run in many)
-        await asyncio.sleep(4.0)
+        # Down until the load has met the outage (a refusal, then a retry), not for a fixed time:
+        # with 5 s down, claims sent at the kill could outlast it and no user saw a refusal
+        await found(lambda: load.transient > 0, timeout=60, what="a command refused during the outage")
         await asyncio.to_thread(cluster.nats.start)  # same port, same store
 
     load = await under_load(cluster, kill_broker)
