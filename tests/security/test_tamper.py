@@ -70,11 +70,27 @@ async def test_an_untouched_log_verifies_with_every_signature(database_url: str)
     assert verdict.ok and verdict.count == 5 and verdict.legacy == 0
 
 
-@pytest.mark.parametrize("signatures", [True, False], ids=["every-signature", "stored-text"])
+def in_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast walk split as on a long log (into ranges (0, 3] and (3, 5], pages of 2 rows)."""
+    import services.auditor.verify as walk
+
+    monkeypatch.setattr(walk, "PAGE", 2)
+    assert walk.ranges(0, 5, walk.PARTS) == [(0, 3), (3, 5)]
+
+
+@pytest.mark.parametrize(
+    "walk", ["every-signature", "stored-text", "stored-text-in-ranges"], ids=lambda walk: str(walk)
+)
 @pytest.mark.parametrize("column", list(EDITS))
-async def test_each_column_changed_is_caught_at_that_row(database_url: str, column: str, signatures: bool) -> None:
-    """Both walks: with signatures (every event decoded), and the fast one that hashes the signed
-    text as stored and has the database check that the JSONB and the columns say the same."""
+async def test_each_column_changed_is_caught_at_that_row(
+    database_url: str, column: str, walk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every walk: with signatures (every event decoded), and the fast one that hashes the signed
+    text as stored and has the database check that the JSONB and the columns say the same, in one
+    range and in several at once (row 3 ends the first)."""
+    signatures = walk == "every-signature"
+    if walk.endswith("in-ranges"):
+        in_ranges(monkeypatch)
     await five_rows(database_url)
     first = column.split(",")[0]  # "canonical, payload": the value sets the second column itself
     as_superuser(database_url, f"UPDATE audit_events SET {first} = {EDITS[column]} WHERE seq = 3")
@@ -115,11 +131,17 @@ async def test_a_log_from_before_signing_keeps_verifying_and_says_what_it_holds(
     assert "1 older chain-1 rows carry no signature" in verdict.describe()
 
 
-async def test_an_untouched_log_verifies_from_the_stored_signed_text(database_url: str) -> None:
-    """The fast walk decides by itself on rows that keep their signed text (no full walk)."""
+@pytest.mark.parametrize("split", [False, True], ids=["one-range", "in-ranges"])
+async def test_an_untouched_log_verifies_from_the_stored_signed_text(
+    database_url: str, split: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast walk decides by itself on rows that keep their signed text (no full walk), in one
+    range or in several walked at once."""
     from services.auditor.chain import GENESIS_HASH
     from services.auditor.verify import fast
 
+    if split:
+        in_ranges(monkeypatch)
     await five_rows(database_url)
     engine = make_engine(database_url)
     try:
@@ -131,3 +153,34 @@ async def test_an_untouched_log_verifies_from_the_stored_signed_text(database_ur
     assert verdict is not None and verdict.ok and verdict.count == 5, verdict
     assert since_two is not None and since_two.ok and since_two.count == 3
     assert verdict.head_hash == (await verify(database_url, trusted=TRUSTED)).head_hash
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-range", "in-ranges"])
+async def test_chain1_rows_after_chain2_rows_fail_even_in_a_range_of_their_own(
+    database_url: str, split: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forger who cannot sign rewrites the tail as unsigned chain-1 rows, consistently linked:
+    the walk that sees rows 4 and 5 alone (its own range) must still know rows 1-3 were chain 2."""
+    import hashlib
+    import json
+
+    if split:
+        in_ranges(monkeypatch)
+    await five_rows(database_url)
+    with psycopg.connect(database_url) as conn:
+        prev = conn.execute("SELECT hash FROM audit_events WHERE seq = 3").fetchone()[0]  # type: ignore[index]
+        rows = conn.execute("SELECT seq, payload FROM audit_events WHERE seq > 3 ORDER BY seq").fetchall()
+    statements = []
+    for seq, payload in rows:
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
+        statements.append(
+            f"UPDATE audit_events SET canonical = NULL, prev_hash = '{prev}', hash = '{digest}', chain_version = 1, "
+            f"signature = NULL, signer = NULL, signer_key = NULL WHERE seq = {seq}"
+        )
+        prev = digest
+    as_superuser(database_url, "; ".join(statements))
+    verdict = await verify(database_url)
+    assert not verdict.ok and verdict.broken_seq == 4 and "chain-1 row after chain-2" in verdict.problem, (
+        verdict.describe()
+    )
