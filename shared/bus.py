@@ -6,7 +6,7 @@ passed in; services see only this contract, so they never import the runtime or 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from faststream import FastStream
@@ -55,7 +55,12 @@ class Bus(Protocol):
         """Decorates a handler that hears every `event_type` event on a core subscription."""
 
     def ordered(
-        self, durable: str, handle: Callable[[list[Any]], Awaitable[None]], *, batch: int, linger_ms: float
+        self,
+        durable: str,
+        handle: Callable[[list[Any]], Awaitable[Sequence[str | None] | None]],
+        *,
+        batch: int,
+        linger_ms: float,
     ) -> Consumer:
         """Every event in stream order, `handle`d a batch at a time and acknowledged after it."""
 

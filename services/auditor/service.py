@@ -55,9 +55,13 @@ class Auditor:
         self.log, self.reject_fn, self.trusted, self.sleep = log, reject, trusted, sleep
         self.stopping = False
 
-    async def record(self, msgs: list[Any]) -> None:
-        items = []
+    async def record(self, msgs: list[Any]) -> list[str | None]:
+        """Append the batch's events; returns the plan each message belongs to (None for what was
+        not an event), which names its span."""
+        items: list[tuple[Any, Signed]] = []
+        plans: list[str | None] = []
         for msg in msgs:
+            plans.append(None)
             if msg.subject.startswith(REPLAY_PREFIX):
                 continue  # a re-publication of what the log already holds (`agentops audit replay --publish`)
             item, problem = intake(self.trusted, msg.data, msg.subject, msg.headers)
@@ -65,7 +69,9 @@ class Auditor:
                 await self._reject(msg, problem or "not an event")
             else:
                 items.append((msg, item))
+                plans[-1] = item.event.plan_id
         await self._write(items)
+        return plans
 
     async def _reject(self, msg: Any, problem: str) -> None:
         """Publish the rejection, retried in place (the batch kept ours meanwhile): restarting the

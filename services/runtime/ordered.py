@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import nats.errors
@@ -43,7 +42,7 @@ class OrderedConsumer:
         broker: NatsBroker,
         settings: Settings,
         durable: str,
-        handle: Callable[[list[Any]], Awaitable[None]],
+        handle: Callable[[list[Any]], Awaitable[Sequence[str | None] | None]],
         *,
         batch: int,
         linger_ms: float,
@@ -114,20 +113,21 @@ class OrderedConsumer:
                 with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
                     msgs += await self.sub.fetch(self.batch - len(msgs), timeout=TAKE_WAITING)
             started = time.time_ns()
-            await self.handle(msgs)
+            plans = await self.handle(msgs)
             if self.metrics is not None and msgs:
                 self.metrics.audit_batch.observe(len(msgs))
                 with contextlib.suppress(Exception):  # what the stream still holds after this batch
                     self.metrics.audit_lag.set(msgs[-1].metadata.num_pending)
             if self.traced is not None:
-                self._spans(msgs, started)
+                self._spans(msgs, started, plans or ())
             for msg in msgs:
                 await msg.ack()
 
-    def _spans(self, msgs: list[Any], started: int) -> None:
-        """A span per message, in the trace the message carries (the batch's time is its time)."""
+    def _spans(self, msgs: list[Any], started: int, plans: Sequence[str | None]) -> None:
+        """A span per message, in the trace the message carries (the batch's time is its time),
+        named for the plan the handler found in it (`plans`, in the order of `msgs`)."""
         tracer, service = self.traced  # type: ignore[misc]
-        for msg in msgs:
+        for i, msg in enumerate(msgs):
             span = tracer.start_span(
                 f"{msg.subject} process",
                 context=extract(msg.headers or {}),
@@ -142,7 +142,6 @@ class OrderedConsumer:
                     "messaging.batch.message_count": len(msgs),
                 },
             )
-            if span.is_recording():  # a command the sampler left out: nothing to decode for it
-                with contextlib.suppress(Exception):  # a body that is not JSON has no plan to name
-                    span.set_attribute("agentops.plan_id", str(json.loads(msg.data).get("plan_id")))
+            if i < len(plans) and plans[i] is not None:
+                span.set_attribute("agentops.plan_id", str(plans[i]))
             span.end()

@@ -178,7 +178,6 @@ def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = la
                     "messaging.operation.type": "process",
                     "messaging.destination.name": subject,
                     "messaging.message.id": str(headers.get("Nats-Msg-Id", "")),
-                    "messaging.message.body.size": len(getattr(raw, "data", b"") or b""),
                 },
             )
             token = context.attach(trace.set_span_in_context(span, parent))
