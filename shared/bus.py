@@ -72,6 +72,12 @@ class Bus(Protocol):
         acts on (the notifier: the types some target asked for); others pass through unrecorded,
         their trace context carried on."""
 
+    def handles_only(self, wanted: Callable[[str], bool]) -> None:
+        """This service acts only on the event types `wanted` says (the notifier: the types some
+        webhook target asked for): a message of another type is acknowledged unread, neither
+        decoded nor verified, since nothing here would be done with it (the auditor still checks
+        and keeps every event)."""
+
     def current_message(self) -> Any: ...
     def current_event(self) -> Event: ...
     def deliveries(self) -> int: ...

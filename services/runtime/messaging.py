@@ -73,6 +73,7 @@ class Messaging:
         self.settings, self.identity, self.on_silent = settings, identity, on_silent
         self.tracer_provider = tracer_provider
         self.traced: Callable[[str], bool] = lambda event_type: True  # which types get consume spans
+        self.handled: Callable[[str], bool] | None = None  # which types are read at all (None: every one)
         self.metrics = Metrics(identity.name)
         self.record_rejections = record_rejections
         self.in_flight = 0  # handlers running now (the watchdog's proof of life)
@@ -146,6 +147,9 @@ class Messaging:
 
     def trace_only(self, wanted: Callable[[str], bool]) -> None:
         self.traced = wanted
+
+    def handles_only(self, wanted: Callable[[str], bool]) -> None:
+        self.handled = wanted
 
     def log_fields(self) -> dict[str, str]:
         """What a log line written while handling a message says about it."""
@@ -275,8 +279,11 @@ class Messaging:
         # Decode first, apart from the handler: only the message itself can be "undecodable".
         # A JSON or validation error raised inside a handler (a broker reply, a stored record)
         # is a failure like any other and is retried, never mistaken for a bad message.
+        subject = getattr(getattr(msg, "raw_message", None), "subject", None)
+        if self.handled is not None and isinstance(subject, str) and not self.handled(telemetry.event_type_of(subject)):
+            return None  # nothing here acts on it: acknowledged unread
         try:
-            event = decode(msg.body, getattr(getattr(msg, "raw_message", None), "subject", None))
+            event = decode(msg.body, subject)
             problem = authenticity(self.identity.trusted, msg.body, getattr(msg, "headers", None), event)
         except (ValidationError, ValueError, UnicodeDecodeError) as exc:
             event, problem = None, str(exc)

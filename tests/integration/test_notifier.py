@@ -13,7 +13,7 @@ import pytest
 
 from services.notifier.webhooks import Target, verify_signature
 from tests.fakes import FakeHttp, serve
-from tests.infra import service_app
+from tests.infra import connect, service_app
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -96,3 +96,31 @@ async def test_giving_up_is_recorded_as_notification_failed(
     (event,) = failed()
     assert event["data"]["target"] == "down" and event["data"]["attempts"] == 3
     assert event["data"]["event_type"] == "deployment.status" and "HTTP 500" in event["data"]["error"]
+
+
+async def test_an_event_no_target_wants_is_not_even_read(notified: tuple[System, FakeHttp], database_url: str) -> None:
+    """The notifier reads (decodes, checks the signature of) only the types some target asked for:
+    a forged message of another type leaves no trace of it there (the auditor still records it),
+    while one of a wanted type is refused and recorded by the notifier, as by every consumer."""
+    system, _ = notified
+    nc = await connect(system.settings.nats_url, "admin")
+    try:
+        js = nc.jetstream()
+        for event_type in ("intent.received", "plan.rejected"):  # no target wants the first
+            body = json.dumps({"type": event_type, "plan_id": "forged", "actor": "mallory"}).encode()
+            await js.publish(f"agentops.{event_type}", body, headers={"Nats-Msg-Id": f"forged:{event_type}"})
+    finally:
+        await nc.close()
+
+    def rejections() -> set[tuple[str, str]]:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT payload->'data'->>'service', payload->'data'->>'subject' FROM audit_events "
+                "WHERE type = 'message.rejected'"
+            ).fetchall()
+        return {(r[0], r[1]) for r in rows}
+
+    await eventually(lambda: ("notifier", "agentops.plan.rejected") in rejections())
+    await system.settled()  # every consumer, the notifier's and the auditor's, has handled everything
+    assert ("auditor", "agentops.intent.received") in rejections()
+    assert ("notifier", "agentops.intent.received") not in rejections()
