@@ -75,6 +75,25 @@ def producer(event_type: str) -> str:
     return "gateway" if event_type == "approval.decided" else sorted(PRODUCERS[event_type])[0]
 
 
+def relinked_as_chain1(rows: list[tuple[int, dict[str, Any]]], prev: str, also: str = "") -> list[str]:
+    """UPDATE statements that relink `rows` (seq, the event as the forger wants it) from `prev` as
+    unsigned chain-1 rows, each hashed over its event alone: what a forger who cannot sign can
+    write. `also`: more `, column = value` to set on each."""
+    import json
+
+    from services.auditor.chain import link_hash
+
+    statements = []
+    for seq, payload in rows:
+        digest = link_hash(prev, payload)
+        statements.append(
+            f"UPDATE audit_events SET payload = '{json.dumps(payload)}'::jsonb, prev_hash = '{prev}', "
+            f"hash = '{digest}', chain_version = 1, signature = NULL, signer = NULL{also} WHERE seq = {seq}"
+        )
+        prev = digest
+    return statements
+
+
 def write_chain1_row(database_url: str) -> None:
     """One audit row as the chain-1 auditor (before migration 0003) wrote it: seq 1, unsigned,
     hashed over the event alone. Written as a superuser, as only a test may."""

@@ -20,7 +20,7 @@ from services.auditor.operations import rebuild
 from services.auditor.verify import verify
 from shared.db import make_engine
 from shared.settings import Settings
-from tests.infra import SIGNERS, connect, login, producer
+from tests.infra import SIGNERS, connect, login, producer, relinked_as_chain1
 from tests.integration.conftest import System
 from tests.integration.test_audit_log import intent, record
 
@@ -82,16 +82,9 @@ async def test_a_consistent_rewrite_of_the_whole_table_is_caught_by_the_anchor(
     # outside the table) tells.
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT seq, payload FROM audit_events ORDER BY seq").fetchall()
-    prev, statements = "0" * 64, []
-    for seq, payload in rows:
+    for _, payload in rows:
         payload["actor"] = "mallory"
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
-        statements.append(
-            f"UPDATE audit_events SET payload = '{canonical}'::jsonb, actor = 'mallory', prev_hash = '{prev}', "
-            f"hash = '{digest}', chain_version = 1, signature = NULL, signer = NULL WHERE seq = {seq}"
-        )
-        prev = digest
+    statements = relinked_as_chain1(rows, "0" * 64, also=", actor = 'mallory'")
     superuser(database_url, *statements)
     alone = await verify(database_url)
     assert alone.ok and alone.legacy == 4  # says plainly that nothing in it is signed

@@ -13,7 +13,7 @@ from services.auditor.verify import verify
 from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData
 from shared.identity import TrustedSigners
-from tests.infra import IDENTITIES, SIGNERS, login, write_chain1_row
+from tests.infra import IDENTITIES, SIGNERS, login, relinked_as_chain1, write_chain1_row
 
 pytestmark = pytest.mark.integration
 
@@ -161,24 +161,13 @@ async def test_chain1_rows_after_chain2_rows_fail_even_in_a_range_of_their_own(
 ) -> None:
     """A forger who cannot sign rewrites the tail as unsigned chain-1 rows, consistently linked:
     the walk that sees rows 4 and 5 alone (its own range) must still know rows 1-3 were chain 2."""
-    import hashlib
-    import json
-
     if split:
         in_ranges(monkeypatch)
     await five_rows(database_url)
     with psycopg.connect(database_url) as conn:
         prev = conn.execute("SELECT hash FROM audit_events WHERE seq = 3").fetchone()[0]  # type: ignore[index]
         rows = conn.execute("SELECT seq, payload FROM audit_events WHERE seq > 3 ORDER BY seq").fetchall()
-    statements = []
-    for seq, payload in rows:
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
-        statements.append(
-            f"UPDATE audit_events SET canonical = NULL, prev_hash = '{prev}', hash = '{digest}', chain_version = 1, "
-            f"signature = NULL, signer = NULL, signer_key = NULL WHERE seq = {seq}"
-        )
-        prev = digest
+    statements = relinked_as_chain1(rows, prev, also=", canonical = NULL, signer_key = NULL")
     as_superuser(database_url, "; ".join(statements))
     verdict = await verify(database_url)
     assert not verdict.ok and verdict.broken_seq == 4 and "chain-1 row after chain-2" in verdict.problem, (
