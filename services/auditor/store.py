@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auditor.chain import CHAIN_VERSION, GENESIS_HASH, ChainRow, row_hash
 from shared.auditlog import NOTIFY_CHANNEL
-from shared.db import approvals, audit_events, deployments
+from shared.db import approvals, audit_events, deployments, jsonb_text
 from shared.events import Event
 from shared.fold import fold_approval, fold_plan, touches_approvals
 from shared.identity import SIGNATURE_HEADER, SIGNER_HEADER, Signer
@@ -52,17 +54,10 @@ class Signed:
 
 async def append(engine: AsyncEngine, item: Signed) -> int | None:
     """Record one event; returns its seq, or None when it was already recorded (a redelivery)."""
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
-        seen = await conn.scalar(select(audit_events.c.seq).where(audit_events.c.event_id == str(item.event.id)))
-        if seen is not None:
-            return None
-        last_seq, prev_hash = await _head(conn)
-        row = _row(item, last_seq + 1, prev_hash, datetime.now(UTC))
-        await conn.execute(insert(audit_events).values(**row))
-        await _notify(conn, row["seq"])
-        await project(conn, item.event, row["seq"])
-        return int(row["seq"])
+    async with _driver(engine) as raw, raw.transaction():
+        fresh = await _append(raw, [item])
+        await _project_all(raw, fresh)
+    return fresh[0][1] if fresh else None
 
 
 def _row(item: Signed, seq: int, prev_hash: str, now: datetime) -> dict[str, Any]:
@@ -104,56 +99,79 @@ def _row(item: Signed, seq: int, prev_hash: str, now: datetime) -> dict[str, Any
 
 async def append_many(engine: AsyncEngine, items: list[Signed], project: bool = True) -> int:
     """Record a batch in one transaction (one lock, one head read); returns how many were new.
-    `project=False` appends to the log alone (a record the projections could not take)."""
+    `project=False` appends to the log alone (a record the projections could not take).
+
+    Written on the driver's connection with one statement per step (lock; what is already
+    recorded and the head; the rows and the NOTIFY; each projection's read and write): the
+    auditor appends every event of every command, and the same steps through SQLAlchemy's
+    statement layer were thirteen round trips and about 2.8 ms of this process's CPU a batch."""
     if not items:
         return 0
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
-        # Every lookup here is by a unique key; with hundreds of keys in one IN list the planner
-        # would otherwise switch to scanning the whole (ever-growing) table once it has statistics.
-        await conn.execute(text("SET LOCAL enable_seqscan = off"))
-        ids = [str(i.event.id) for i in items]
-        seen = set(
-            (await conn.execute(select(audit_events.c.event_id).where(audit_events.c.event_id.in_(ids)))).scalars()
-        )
-        last_seq, prev_hash = await _head(conn)
-        rows, fresh = [], []
-        now = datetime.now(UTC)
-        for item in items:
-            if str(item.event.id) in seen:
-                continue
-            seen.add(str(item.event.id))
-            last_seq += 1
-            row = _row(item, last_seq, prev_hash, now)
-            rows.append(row)
-            fresh.append(item.event)
-            prev_hash = row["hash"]
-        if not rows:
-            return 0
-        seqs = list((await conn.execute(insert(audit_events).returning(audit_events.c.seq), rows)).scalars())
-        await _notify(conn, last_seq)
-        if not project:
-            return len(rows)
-        pairs = list(zip(fresh, sorted(seqs), strict=True))
-        await _project_many(conn, PLANS, pairs)
-        await _project_many(conn, APPROVALS, [(e, q) for e, q in pairs if touches_approvals(e)])
-        return len(rows)
+    async with _driver(engine) as raw, raw.transaction():
+        fresh = await _append(raw, items)
+        if project:
+            await _project_all(raw, fresh)
+    return len(fresh)
 
 
-async def _notify(conn: AsyncConnection, seq: int) -> None:
-    """Delivered at commit (never for a batch rolled back): each gateway's live-event feed reads
-    the log now rather than at its next poll."""
-    await conn.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": NOTIFY_CHANNEL, "seq": str(seq)})
+@asynccontextmanager
+async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection's asyncpg connection (its JSONB codec: text in, Python values out)."""
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        yield raw
 
 
-async def _head(conn: AsyncConnection) -> tuple[int, str]:
-    """The chain's last (seq, hash). Seqs are assigned here, under the chain lock, not by the
-    column's sequence: a transaction that dies (a crash, a lost connection) would otherwise burn a
-    number, and a gap in the log reads like a deleted row."""
-    head = (
-        await conn.execute(select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
-    ).first()
-    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+# Under the chain lock, in a statement of its own (so its snapshot sees every append committed
+# before the lock was granted): which of the batch's events are already recorded, and the head.
+# Every lookup is by a unique key; with hundreds of keys in one list the planner would otherwise
+# switch to scanning the whole (ever-growing) table once it has statistics.
+LOCK = "SELECT pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off', true)"
+SEEN_AND_HEAD = """
+SELECT array(SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])) AS seen, head.seq, head.hash
+FROM (SELECT 1) AS one LEFT JOIN (SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) AS head ON true
+"""
+# The rows, and the NOTIFY that wakes each gateway's feed (delivered at commit, never for a batch
+# rolled back). The JSONB is the signed text itself, parsed by PostgreSQL.
+COLUMNS = (
+    "seq, event_id, type, plan_id, actor, occurred_at, recorded_at, prev_hash, hash, signer, signer_key, "
+    "signature, canonical"
+)
+INSERT = f"""
+WITH written AS (
+    INSERT INTO audit_events ({COLUMNS}, payload, chain_version)
+    SELECT {COLUMNS}, canonical::jsonb, $14
+    FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+         AS u({COLUMNS})
+    RETURNING seq
+)
+SELECT pg_notify('{NOTIFY_CHANNEL}', max(seq)::text) FROM written
+"""
+
+
+async def _append(raw: Any, items: list[Signed]) -> list[tuple[Event, int]]:
+    """Link the batch's new events to the chain; returns each with its seq."""
+    await raw.execute(LOCK, CHAIN_LOCK_KEY)
+    head = await raw.fetchrow(SEEN_AND_HEAD, [str(i.event.id) for i in items])
+    seen = set(head["seen"])
+    last_seq, prev_hash = (head["seq"], head["hash"]) if head["seq"] is not None else (0, GENESIS_HASH)
+    rows, fresh = [], []
+    now = datetime.now(UTC)
+    for item in items:
+        if str(item.event.id) in seen:
+            continue
+        seen.add(str(item.event.id))
+        last_seq += 1
+        row = _row(item, last_seq, prev_hash, now)
+        rows.append(row)
+        fresh.append((item.event, last_seq))
+        prev_hash = row["hash"]
+    if rows:
+        columns = [[row[c] for row in rows] for c in COLUMNS.split(", ")]
+        await raw.execute(INSERT, *columns, CHAIN_VERSION)
+    return fresh
 
 
 @dataclass(frozen=True)
@@ -164,37 +182,58 @@ class Projection:
     model: type[PlanRow] | type[ApprovalRow]
     fold: Callable[[Any, Event, int], PlanRow | ApprovalRow | None]
 
+    @property
+    def upsert(self) -> str:
+        """One row written whole, whether the plan has a row yet or not."""
+        names = [c.name for c in self.table.c]
+        marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        changes = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "plan_id")
+        return (
+            f"INSERT INTO {self.table.name} ({', '.join(names)}) VALUES ({marks}) "
+            f"ON CONFLICT (plan_id) DO UPDATE SET {changes}"
+        )
+
 
 PLANS = Projection(deployments, PlanRow, fold_plan)
 APPROVALS = Projection(approvals, ApprovalRow, fold_approval)
 
 
-async def _project_many(conn: AsyncConnection, projection: Projection, pairs: list[tuple[Event, int]]) -> None:
-    """Fold a batch: one read and one write per table and plan for the whole batch."""
+async def _project_all(raw: Any, pairs: list[tuple[Event, int]]) -> None:
+    await _project_many(raw, PLANS, pairs)
+    await _project_many(raw, APPROVALS, [(e, q) for e, q in pairs if touches_approvals(e)])
+
+
+async def _project_many(raw: Any, projection: Projection, pairs: list[tuple[Event, int]]) -> None:
+    """Fold a batch: one read and one write (an upsert of every row it changed) per table."""
     if not pairs:
         return
     table = projection.table
-    plan_ids = list({e.plan_id for e, _ in pairs})
-    found = (await conn.execute(select(table).where(table.c.plan_id.in_(plan_ids)))).mappings()
+    found = await raw.fetch(
+        f"SELECT * FROM {table.name} WHERE plan_id = ANY($1::text[])", list({e.plan_id for e, _ in pairs})
+    )
     current: dict[str, Any] = {r["plan_id"]: projection.model.model_validate(dict(r)) for r in found}
-    existing, touched = set(current), set()
+    touched: set[str] = set()
     for event, seq in pairs:
         row = projection.fold(current.get(event.plan_id), event, seq)
         if row is not None:
             current[event.plan_id] = row
             touched.add(event.plan_id)
-    fresh = [current[p].columns() for p in touched if p not in existing]
-    if fresh:
-        await conn.execute(insert(table), fresh)
-    for plan_id in touched & existing:
-        await conn.execute(update(table).where(table.c.plan_id == plan_id).values(**current[plan_id].columns()))
+    if touched:
+        await raw.executemany(projection.upsert, [_values(table, current[p].columns()) for p in sorted(touched)])
+
+
+def _values(table: Any, columns: dict[str, Any]) -> list[Any]:
+    """A row's values in the table's column order, JSON columns as the text the codec sends."""
+    return [
+        jsonb_text(columns[c.name]) if isinstance(c.type, JSONB) and columns[c.name] is not None else columns[c.name]
+        for c in table.c
+    ]
 
 
 async def project(conn: AsyncConnection, event: Event, seq: int) -> None:
-    """Fold one event into the tables (rebuilds)."""
-    await _project_many(conn, PLANS, [(event, seq)])
-    if touches_approvals(event):
-        await _project_many(conn, APPROVALS, [(event, seq)])
+    """Fold one event into the tables (rebuilds), in `conn`'s transaction."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    await _project_all(raw, [(event, seq)])
 
 
 async def chain_rows(

@@ -149,15 +149,15 @@ async def test_a_write_that_dies_mid_transaction_leaves_no_gap_in_seq(database_u
     engine = make_engine(login(database_url, "auditor"))
     try:
         await append(engine, Signed.of(intent(command="first"), SIGNERS["gateway"]))
-        real = store.project
+        real = store._project_all
 
         async def dies(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
             raise ConnectionResetError("the auditor died mid-write")
 
-        monkeypatch.setattr(store, "project", dies)
+        monkeypatch.setattr(store, "_project_all", dies)  # after the row, before the commit
         with pytest.raises(ConnectionResetError):
             await append(engine, Signed.of(intent(command="lost"), SIGNERS["gateway"]))
-        monkeypatch.setattr(store, "project", real)
+        monkeypatch.setattr(store, "_project_all", real)
         await append(engine, Signed.of(intent(command="second"), SIGNERS["gateway"]))
     finally:
         await engine.dispose()
