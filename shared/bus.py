@@ -72,11 +72,13 @@ class Bus(Protocol):
         acts on (the notifier: the types some target asked for); others pass through unrecorded,
         their trace context carried on."""
 
-    def handles_only(self, wanted: Callable[[str], bool]) -> None:
-        """This service acts only on the event types `wanted` says (the notifier: the types some
-        webhook target asked for): a message of another type is acknowledged unread, neither
-        decoded nor verified, since nothing here would be done with it (the auditor still checks
-        and keeps every event)."""
+    def handles_only(self, types: Iterable[str]) -> None:
+        """This service acts only on these event types (the notifier: the types some webhook
+        target asked for). Its durable consumer of every type is filtered to them (and their
+        replays) when the service starts, keeping its position, so the broker delivers nothing
+        else; a message of another type that still arrives is acknowledged unread, neither decoded
+        nor verified, since nothing here would be done with it (the auditor still checks and
+        keeps every event)."""
 
     def current_message(self) -> Any: ...
     def current_event(self) -> Event: ...

@@ -49,6 +49,15 @@ def subject_for(event_type: str) -> str:
     return SUBJECT_PREFIX + event_type
 
 
+# `agentops audit replay --publish` re-publishes recorded events here: subscribers that want them
+# (the notifier) hear them; nothing acts on them again, the auditor does not record them twice.
+REPLAY_PREFIX = SUBJECT_PREFIX + "replay."
+
+
+def replay_subject_for(event_type: str) -> str:
+    return REPLAY_PREFIX + event_type
+
+
 # ---- payloads -----------------------------------------------------------------------
 
 

@@ -17,12 +17,12 @@ from typing import Any, Protocol
 
 from services.auditor.consumer import intake, refused_as_data
 from services.auditor.store import Signed
+from shared.events import REPLAY_PREFIX
 from shared.identity import TrustedSigners
 from shared.text import safe_text
 
 log = logging.getLogger(__name__)
 SERVICE = "auditor"
-REPLAY_PREFIX = "agentops.replay."
 RETRY_SECONDS = 1.0
 
 

@@ -22,6 +22,10 @@ class Notifier:
         """Whether some target may want events of this type (what is worth a span)."""
         return any(t.wants_type(event_type) for t in self.targets)
 
+    def types(self) -> set[str]:
+        """Every event type some target asked for (some statuses of it, or all)."""
+        return {t for target in self.targets for t in target.types()}
+
     async def on_event(self, event: Event) -> None:
         """Every target that wants `event` gets it; one that never answers is recorded as
         `notification.failed` (replays included: a replay is how a missed one is sent again)."""

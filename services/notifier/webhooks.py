@@ -45,7 +45,10 @@ class Target(BaseModel):
 
     def wants_type(self, event_type: str) -> bool:
         """Whether some events of this type go to this target (some statuses, or all)."""
-        return any(rule.split(":", 1)[0] == event_type for rule in self.events)
+        return event_type in self.types()
+
+    def types(self) -> set[str]:
+        return {rule.split(":", 1)[0] for rule in self.events}
 
 
 def load_targets(raw: str, file: Path | None) -> list[Target]:

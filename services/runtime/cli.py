@@ -350,6 +350,8 @@ def _replay(args: argparse.Namespace) -> int:
                 nc = await connect(settings, "cli", url_nats)
                 js = nc.jetstream()
             count = 0
+            from shared.events import replay_subject_for
+
             try:
                 async for row in select_events(engine, args.plan, args.since, args.until, args.type_pattern):
                     body = canonical_json(row["payload"])
@@ -360,7 +362,7 @@ def _replay(args: argparse.Namespace) -> int:
                         headers = {"Nats-Msg-Id": replay_id}
                         if row.get("signature"):
                             headers |= {SIGNER_HEADER: row["signer_key"], SIGNATURE_HEADER: row["signature"]}
-                        await js.publish(f"agentops.replay.{row['type']}", body.encode(), headers=headers)
+                        await js.publish(replay_subject_for(row["type"]), body.encode(), headers=headers)
                     else:
                         print(json.dumps({"seq": row["seq"], **row["payload"]}, ensure_ascii=False))
                     count += 1

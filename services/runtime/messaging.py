@@ -34,12 +34,22 @@ from services.runtime.metrics import Metrics
 from services.runtime.ordered import OrderedConsumer
 from shared.broker import ALL_EVENTS, Identity, authenticity, connect_options, decode, servers, stream_for
 from shared.errors import StartupError
-from shared.events import CATALOG, Event, MessageRejected, MessageRejectedData, subject_for
+from shared.events import (
+    CATALOG,
+    SUBJECT_PREFIX,
+    Event,
+    MessageRejected,
+    MessageRejectedData,
+    replay_subject_for,
+    subject_for,
+)
 from shared.identity import SIGNER_HEADER, durable_name, header, inbox_prefix
 from shared.settings import Settings
 from shared.text import safe_text
 
 log = logging.getLogger("agentops.messaging")
+# inside the stream's subjects, and no identity may publish on it: a filter that delivers nothing
+NOTHING = SUBJECT_PREFIX + "_nothing"
 
 # Redelivery delay for a message whose handler failed in a way that may pass (a database restart).
 RETRY_DELAY_SECONDS = 1.0
@@ -73,11 +83,12 @@ class Messaging:
         self.settings, self.identity, self.on_silent = settings, identity, on_silent
         self.tracer_provider = tracer_provider
         self.traced: Callable[[str], bool] = lambda event_type: True  # which types get consume spans
-        self.handled: Callable[[str], bool] | None = None  # which types are read at all (None: every one)
+        self.handled: frozenset[str] | None = None  # the only types read at all (None: every one)
         self.metrics = Metrics(identity.name)
         self.record_rejections = record_rejections
         self.in_flight = 0  # handlers running now (the watchdog's proof of life)
         self.watched: list[str] = []  # durable consumers the watchdog looks after
+        self.every_type: list[str] = []  # those of every type (">"), narrowed by `handles_only`
         # The message a handler is running for, and its decoded event: set by the middleware,
         # which has both. (A `msg: NatsMessage` handler parameter is resolved by FastStream 0.7 in
         # a worker thread, a thread hop per message; reading this is free.)
@@ -109,11 +120,13 @@ class Messaging:
         subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
         consumer = durable_name(self.name, event_type)
         self.watched.append(consumer)
+        if event_type == ">":
+            self.every_type.append(consumer)
         return self.broker.subscriber(
             subject,
             stream=stream_for(self.settings),
             durable=consumer,
-            config=ConsumerConfig(ack_wait=self.settings.ack_wait_seconds),
+            config=self._consumer_config(),
             pull_sub=PullSub(batch_size=1, timeout=5.0),
             max_workers=max_workers,
             # pulled messages come to this service's own inboxes, the only ones it may subscribe to
@@ -148,8 +161,45 @@ class Messaging:
     def trace_only(self, wanted: Callable[[str], bool]) -> None:
         self.traced = wanted
 
-    def handles_only(self, wanted: Callable[[str], bool]) -> None:
-        self.handled = wanted
+    def handles_only(self, types: Iterable[str]) -> None:
+        self.handled = frozenset(types)
+
+    def _consumer_config(self, **fields: Any) -> ConsumerConfig:
+        return ConsumerConfig(ack_wait=self.settings.ack_wait_seconds, **fields)
+
+    def narrowed_subjects(self) -> list[str]:
+        """What a durable of every type is filtered to when this service handles only some types:
+        those types and their replays, or (none) a subject no event is ever published on."""
+        assert self.handled is not None
+        subjects = sorted({s for t in self.handled for s in (subject_for(t), replay_subject_for(t))})
+        return subjects or [NOTHING]
+
+    async def narrow(self, consumer: str, subjects: list[str]) -> None:
+        """Create the durable filtered to `subjects`, or change an existing one's filter in place:
+        it keeps its position, so a type a target asks for after a restart is delivered from
+        where the consumer was (what was published meanwhile), never the stream's whole history."""
+        js = self.broker.connection.jetstream()
+        stream = self.settings.stream_name
+        try:
+            config = (await js.consumer_info(stream, consumer)).config
+        except nats.js.errors.NotFoundError:
+            config = self._consumer_config(durable_name=consumer, name=consumer)
+        else:
+            if sorted(config.filter_subjects or [config.filter_subject or ""]) == subjects:
+                return
+        config.filter_subject, config.filter_subjects = None, subjects
+        try:
+            await js.add_consumer(stream, config=config)
+        except nats.js.errors.BadRequestError as exc:  # a server before 2.10: one filter, never changed
+            log.warning(
+                "%s: the server will not narrow consumer %s (%s): every event is delivered and those "
+                "of other types are acknowledged unread",
+                self.name,
+                consumer,
+                safe_text(exc, 200),
+            )
+            return
+        log.info("%s: consumer %s now delivers only %s", self.name, consumer, ", ".join(subjects))
 
     def log_fields(self) -> dict[str, str]:
         """What a log line written while handling a message says about it."""
@@ -237,6 +287,9 @@ class Messaging:
         @app.on_startup
         async def _stream() -> None:
             await self.wait_for_stream()
+            if self.handled is not None:  # before the subscribers bind to their durables
+                for consumer in self.every_type:
+                    await self.narrow(consumer, self.narrowed_subjects())
 
         @app.after_startup
         async def _watch() -> None:
@@ -280,8 +333,12 @@ class Messaging:
         # A JSON or validation error raised inside a handler (a broker reply, a stored record)
         # is a failure like any other and is retried, never mistaken for a bad message.
         subject = getattr(getattr(msg, "raw_message", None), "subject", None)
-        if self.handled is not None and isinstance(subject, str) and not self.handled(telemetry.event_type_of(subject)):
-            return None  # nothing here acts on it: acknowledged unread
+        if (
+            self.handled is not None
+            and isinstance(subject, str)
+            and telemetry.event_type_of(subject) not in self.handled
+        ):
+            return None  # nothing here acts on it (delivered before its filter narrowed): acknowledged unread
         try:
             event = decode(msg.body, subject)
             problem = authenticity(self.identity.trusted, msg.body, getattr(msg, "headers", None), event)

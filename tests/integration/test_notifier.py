@@ -6,14 +6,18 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from services.notifier.webhooks import Target, verify_signature
+from services.runtime.embedded import EmbeddedNats
+from services.runtime.messaging import NOTHING
+from shared.identity import durable_name
 from tests.fakes import FakeHttp, serve
-from tests.infra import connect, service_app
+from tests.infra import IDENTITIES, connect, ensure_stream_as_admin, service_app
 from tests.integration.conftest import System, running, system_settings
 
 pytestmark = pytest.mark.integration
@@ -124,3 +128,62 @@ async def test_an_event_no_target_wants_is_not_even_read(notified: tuple[System,
     await system.settled()  # every consumer, the notifier's and the auditor's, has handled everything
     assert ("auditor", "agentops.intent.received") in rejections()
     assert ("notifier", "agentops.intent.received") not in rejections()
+
+
+async def test_the_broker_delivers_the_notifier_only_what_its_targets_want(database_url: str, tmp_path: Path) -> None:
+    """The notifier's consumer is filtered to the types its targets asked for (and their replays),
+    none at all when there is no target, so the broker sends it nothing else. A change of targets
+    narrows or widens the same durable where it stands: what was published while the notifier
+    was away is delivered, the stream's earlier history is not. (Its own nats-server: filtering
+    a consumer by several subjects needs nats-server 2.10, and AGENTOPS_TEST_NATS_URL may be older.)"""
+    fake = FakeHttp({"POST /hooks/approvals": lambda body: (200, {}), "POST /hooks/deployed": lambda body: (200, {})})
+    consumer = durable_name("notifier", ">")
+
+    async def state() -> Any:
+        nc = await connect(nats_url, "admin")
+        try:
+            return await nc.jetstream().consumer_info("AGENTOPS", consumer)
+        finally:
+            await nc.close()
+
+    server = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES).start()
+    nats_url = server.url
+    try:
+        with serve(fake):
+            await ensure_stream_as_admin(nats_url)
+            approvals = Target(
+                name="approvals", url=f"{fake.url}/hooks/approvals", secret=SECRET, events=["approval.requested"]
+            )
+            deployed = Target(
+                name="deployed", url=f"{fake.url}/hooks/deployed", secret=SECRET, events=["deployment.status:deployed"]
+            )
+            settings = system_settings(nats_url, database_url)
+            async with running(settings) as client:
+                system = System(client, settings)
+                async with service_app("notifier", settings, targets=[]):
+                    early = (await system.command("deploy llama-3.1 8B for early-bot", env="staging"))["plan_id"]
+                    await system.wait_status(early, "deployed")
+                    await system.settled()
+                    info = await state()
+                    assert info.config.filter_subjects == [NOTHING]
+                    assert info.delivered.consumer_seq == 0  # not one message sent to it
+                async with service_app("notifier", settings, targets=[approvals]):
+                    info = await state()
+                    assert info.config.filter_subjects == [
+                        "agentops.approval.requested",
+                        "agentops.replay.approval.requested",
+                    ]
+                    waiting = (await system.command("deploy llama-3.1 8B for gated-bot", env="prod"))["plan_id"]
+                    await eventually(lambda: hits(fake, "/hooks/approvals"))
+                    await system.settled()
+                    assert [r.body["event"]["plan_id"] for r in hits(fake, "/hooks/approvals")] == [waiting]
+                # deployed while no notifier runs, then a target that wants deployments
+                late = (await system.command("deploy llama-3.1 8B for late-bot", env="staging"))["plan_id"]
+                await system.wait_status(late, "deployed")
+                async with service_app("notifier", settings, targets=[deployed]):
+                    await eventually(lambda: hits(fake, "/hooks/deployed"))
+                    await system.settled()
+                    assert [r.body["event"]["plan_id"] for r in hits(fake, "/hooks/deployed")] == [late]  # not early
+                assert len(hits(fake, "/hooks/approvals")) == 1
+    finally:
+        server.stop()
