@@ -125,6 +125,9 @@ async def _driver(engine: AsyncEngine) -> AsyncIterator[Any]:
 
 # Under the chain lock, in a statement of its own (so its snapshot sees every append committed
 # before the lock was granted): which of the batch's events are already recorded, and the head.
+# Seqs are assigned from the head, under the lock, not by the column's sequence: a transaction
+# that dies (a crash, a lost connection) would otherwise burn a number, and a gap in the log reads
+# like a deleted row.
 # Every lookup is by a unique key; with hundreds of keys in one list the planner would otherwise
 # switch to scanning the whole (ever-growing) table once it has statistics.
 LOCK = "SELECT pg_advisory_xact_lock($1), set_config('enable_seqscan', 'off', true)"
