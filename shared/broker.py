@@ -14,7 +14,7 @@ from faststream.nats import JStream, StorageType
 from nats.js.api import KeyValueConfig, StreamConfig
 
 from shared.errors import StartupError
-from shared.events import Event, parse_event
+from shared.events import REPLAY_PREFIX, SUBJECT_PREFIX, Event, parse_event
 from shared.identity import (
     SIGNATURE_HEADER,
     SIGNER_HEADER,
@@ -131,9 +131,7 @@ def authenticity(trusted: TrustedSigners, body: bytes, headers: Any, event: Even
 def decode(body: bytes, subject: str | None) -> Event:
     """The catalog event in `body`; raises unless it is one, of the type its subject names."""
     event = parse_event(body)
-    checked = (
-        isinstance(subject, str) and subject.startswith("agentops.") and not subject.startswith("agentops.replay.")
-    )
+    checked = isinstance(subject, str) and subject.startswith(SUBJECT_PREFIX) and not subject.startswith(REPLAY_PREFIX)
     if checked and subject != event.subject:
         raise ValueError(f"a {event.type} event on {subject}: each subject carries only its own type")
     return event

@@ -22,7 +22,7 @@ def create_app(settings: Settings, bus: Bus, targets: list[Target] | None = None
 
     notifier = Notifier(chosen, post, bus.publisher(["notification.failed"]))
     bus.trace_only(notifier.acts_on)  # a span per delivery worth tracing, none per event ignored
-    bus.handles_only(notifier.types())  # and the broker delivers no event no target wants
+    bus.handles_only(notifier.types)  # and the broker delivers no event no target wants
 
     @bus.durable(">", max_workers=4)
     async def on_event() -> None:

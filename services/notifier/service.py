@@ -17,14 +17,12 @@ Deliver = Callable[[Target, Event], Awaitable[tuple[int, str | None]]]
 class Notifier:
     def __init__(self, targets: list[Target], deliver: Deliver, publish: Publish) -> None:
         self.targets, self.deliver, self.publish = targets, deliver, publish
+        # every event type some target asked for (some statuses of it, or all)
+        self.types = frozenset(t for target in targets for t in target.types())
 
     def acts_on(self, event_type: str) -> bool:
         """Whether some target may want events of this type (what is worth a span)."""
-        return any(t.wants_type(event_type) for t in self.targets)
-
-    def types(self) -> set[str]:
-        """Every event type some target asked for (some statuses of it, or all)."""
-        return {t for target in self.targets for t in target.types()}
+        return event_type in self.types
 
     async def on_event(self, event: Event) -> None:
         """Every target that wants `event` gets it; one that never answers is recorded as

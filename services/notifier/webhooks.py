@@ -43,11 +43,8 @@ class Target(BaseModel):
         status = getattr(event.data, "status", None)
         return any(rule in (event.type, f"{event.type}:{status}") for rule in self.events)
 
-    def wants_type(self, event_type: str) -> bool:
-        """Whether some events of this type go to this target (some statuses, or all)."""
-        return event_type in self.types()
-
     def types(self) -> set[str]:
+        """The event types some events of which go to this target (some statuses, or all)."""
         return {rule.split(":", 1)[0] for rule in self.events}
 
 

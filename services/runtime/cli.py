@@ -346,12 +346,11 @@ def _replay(args: argparse.Namespace) -> int:
             js = None
             if url_nats:
                 from shared.broker import connect
+                from shared.events import replay_subject_for
 
                 nc = await connect(settings, "cli", url_nats)
                 js = nc.jetstream()
             count = 0
-            from shared.events import replay_subject_for
-
             try:
                 async for row in select_events(engine, args.plan, args.since, args.until, args.type_pattern):
                     body = canonical_json(row["payload"])

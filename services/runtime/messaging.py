@@ -338,7 +338,9 @@ class Messaging:
             and isinstance(subject, str)
             and telemetry.event_type_of(subject) not in self.handled
         ):
-            return None  # nothing here acts on it (delivered before its filter narrowed): acknowledged unread
+            # nothing here acts on it (a server that cannot filter the consumer, or sent before the
+            # filter narrowed): acknowledged unread
+            return None
         try:
             event = decode(msg.body, subject)
             problem = authenticity(self.identity.trusted, msg.body, getattr(msg, "headers", None), event)

@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.events import REPLAY_PREFIX, SUBJECT_PREFIX
+
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -214,7 +216,7 @@ def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = la
 
 def event_type_of(subject: str) -> str:
     """`agentops.deployment.status` and its replay `agentops.replay.deployment.status`: the type."""
-    return subject.removeprefix("agentops.").removeprefix("replay.")
+    return subject.removeprefix(REPLAY_PREFIX).removeprefix(SUBJECT_PREFIX)
 
 
 def left_out(headers: dict[str, str]) -> bool:

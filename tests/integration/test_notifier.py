@@ -49,6 +49,27 @@ def hits(fake: FakeHttp, path: str) -> list[Any]:
     return [r for r in fake.requests if r.path == path]
 
 
+def rejections(database_url: str) -> set[tuple[str, str]]:
+    """(service, subject) of every `message.rejected` in the log."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT payload->'data'->>'service', payload->'data'->>'subject' FROM audit_events "
+            "WHERE type = 'message.rejected'"
+        ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+async def forge(nats_url: str, subject: str) -> None:
+    """An unsigned message on `subject`, published with the admin identity (anyone who reaches
+    the broker with rights to publish there)."""
+    nc = await connect(nats_url, "admin")
+    try:
+        body = json.dumps({"type": "deployment.status", "plan_id": "forged", "actor": "mallory"}).encode()
+        await nc.jetstream().publish(subject, body, headers={"Nats-Msg-Id": f"forged:{subject}"})
+    finally:
+        await nc.close()
+
+
 async def eventually(check: Any, timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.05)):
         if check():
@@ -116,18 +137,10 @@ async def test_an_event_no_target_wants_is_not_even_read(notified: tuple[System,
     finally:
         await nc.close()
 
-    def rejections() -> set[tuple[str, str]]:
-        with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "SELECT payload->'data'->>'service', payload->'data'->>'subject' FROM audit_events "
-                "WHERE type = 'message.rejected'"
-            ).fetchall()
-        return {(r[0], r[1]) for r in rows}
-
-    await eventually(lambda: ("notifier", "agentops.plan.rejected") in rejections())
+    await eventually(lambda: ("notifier", "agentops.plan.rejected") in rejections(database_url))
     await system.settled()  # every consumer, the notifier's and the auditor's, has handled everything
-    assert ("auditor", "agentops.intent.received") in rejections()
-    assert ("notifier", "agentops.intent.received") not in rejections()
+    assert ("auditor", "agentops.intent.received") in rejections(database_url)
+    assert ("notifier", "agentops.intent.received") not in rejections(database_url)
 
 
 async def test_the_broker_delivers_the_notifier_only_what_its_targets_want(database_url: str, tmp_path: Path) -> None:
@@ -167,6 +180,13 @@ async def test_the_broker_delivers_the_notifier_only_what_its_targets_want(datab
                     info = await state()
                     assert info.config.filter_subjects == [NOTHING]
                     assert info.delivered.consumer_seq == 0  # not one message sent to it
+                    # the one subject that filter matches, which no service may publish on: what
+                    # arrives there is acknowledged unread, and the notifier goes on
+                    await forge(nats_url, NOTHING)
+                    await system.settled()
+                    info = await state()
+                    assert info.delivered.consumer_seq == 1 and info.num_ack_pending == 0
+                    assert not {r for r in rejections(database_url) if r[0] == "notifier"}
                 async with service_app("notifier", settings, targets=[approvals]):
                     info = await state()
                     assert info.config.filter_subjects == [
@@ -184,6 +204,13 @@ async def test_the_broker_delivers_the_notifier_only_what_its_targets_want(datab
                     await eventually(lambda: hits(fake, "/hooks/deployed"))
                     await system.settled()
                     assert [r.body["event"]["plan_id"] for r in hits(fake, "/hooks/deployed")] == [late]  # not early
+                    # a forged replay of a wanted type is delivered to the notifier, which refuses it
+                    await forge(nats_url, "agentops.replay.deployment.status")
+                    await eventually(
+                        lambda: ("notifier", "agentops.replay.deployment.status") in rejections(database_url)
+                    )
+                    await system.settled()
+                    assert len(hits(fake, "/hooks/deployed")) == 1
                 assert len(hits(fake, "/hooks/approvals")) == 1
     finally:
         server.stop()
