@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Generic, Protocol, TypeVar
 
 from faststream.nats import NatsBroker, StorageType
-from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -15,6 +15,11 @@ M = TypeVar("M", bound=BaseModel)
 class Store(Protocol[M]):
     async def get(self, key: str) -> M | None: ...
     async def put(self, key: str, value: M) -> None: ...
+    async def claim(self, key: str, value: M) -> bool:
+        """Store `value` only if `key` holds nothing (never written, or deleted), atomically: False,
+        and nothing written, when it holds a value."""
+        ...
+
     async def keys(self) -> list[str]: ...
     async def delete(self, key: str) -> None: ...
 
@@ -45,6 +50,15 @@ class KvStore(Generic[M]):
         kv = await self._open()
         await kv.put(key, value.model_dump_json().encode())
 
+    async def claim(self, key: str, value: M) -> bool:
+        # one round trip: the server refuses the write unless the key's last revision is none
+        kv = await self._open()
+        try:
+            await kv.create(key, value.model_dump_json().encode())
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
     async def keys(self) -> list[str]:
         kv = await self._open()
         try:
@@ -68,6 +82,9 @@ class MemoryStore(Generic[M]):
 
     async def put(self, key: str, value: M) -> None:
         self.items[key] = value
+
+    async def claim(self, key: str, value: M) -> bool:
+        return self.items.setdefault(key, value) is value
 
     async def keys(self) -> list[str]:
         return list(self.items)

@@ -88,11 +88,17 @@ class Guardian:
         spend, endpoint = await self._month(), event.data.config.endpoint_name
         unknown = await self._unknown(event.data.model_id)
         budget = await self._budget(event.data.env, endpoint)
+        owner, now = EndpointOwner(endpoint=endpoint, plan_id=event.plan_id), self.clock()
         async with self._claims:
-            taken = await self._taken(endpoint, event.plan_id)
-            outcome = on_plan(event, self.policy, self.clock(), spend, taken or unknown, budget)
-            if outcome[1] is not None:  # passed, or waiting for approval: the endpoint is this plan's
-                await self.owners.put(endpoint, EndpointOwner(endpoint=endpoint, plan_id=event.plan_id))
+            # An endpoint nobody ever held (or one released) is claimed in the one write that
+            # checks it is free: a plan that passes then costs no read of the owner first.
+            outcome = on_plan(event, self.policy, now, spend, unknown, budget)
+            if outcome[1] is None or not await self.owners.claim(endpoint, owner):
+                # refused anyway, or the endpoint has an owner: judged as always, held or not
+                taken = await self._taken(endpoint, event.plan_id)
+                outcome = on_plan(event, self.policy, now, spend, taken or unknown, budget)
+                if outcome[1] is not None:  # passed, or waiting for approval: the endpoint is this plan's
+                    await self.owners.put(endpoint, owner)
         await self._settle(event.plan_id, outcome)
 
     async def _taken(self, endpoint: str, plan_id: str) -> Finding | None:
