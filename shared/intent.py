@@ -653,6 +653,8 @@ def _several_deployments(low: str, catalog: ModelCatalog) -> str | None:
     """A command that asks for two deployments ("A for x and B for y") is refused whole: planning
     only the first would drop the rest without a word."""
     parts = [p for p in re.split(r"\band\b|\bplus\b|\bthen\b|[,;&+]", low) if p.strip()]
+    if len(parts) < 2:  # one part names at most one model and one app
+        return None
     models = {spec.id for part in parts if (spec := _model(part, catalog)[0]) is not None}
     apps = {
         m.group(1)

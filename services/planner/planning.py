@@ -47,11 +47,14 @@ async def resolve(event: IntentReceived, models: ModelCatalog, hub: Hub | None) 
         except HubError as exc:
             understood = parsed.model_dump(exclude_none=True, exclude={"conflicts"})
             return event.caused(PlanFailed, "plan", SERVICE, PlanFailedData(reason=str(exc), understood=understood))
-    return understand(event, models)
+        return understand(event, models)
+    return understand(event, models, parsed)  # the catalog did not change: the same words, the same parse
 
 
-def understand(event: IntentReceived, models: ModelCatalog) -> Understood | PlanFailed:
-    parsed = parse(event.data.command, models)
+def understand(
+    event: IntentReceived, models: ModelCatalog, parsed: ParsedIntent | None = None
+) -> Understood | PlanFailed:
+    parsed = parsed if parsed is not None else parse(event.data.command, models)
     problem = _problem(parsed, models)
     if problem is not None:
         return event.caused(PlanFailed, "plan", SERVICE, problem)
