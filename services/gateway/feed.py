@@ -174,6 +174,8 @@ class Feed:
             started = loop.time()
             try:
                 while True:
+                    if not self.subscribers and await self._skip_to_end():
+                        break
                     async with self.engine.connect() as conn:
                         rows = (await conn.execute(auditlog.events(after_seq=self.head, limit=PAGE))).all()
                     await self.wake(self.publish([Entry.of(r) for r in rows]))
@@ -183,6 +185,19 @@ class Feed:
                 log.warning("live events: reading the log failed (%r); retrying", exc)
             # coalesce: one read (and one write per client) per interval, however often woken
             await asyncio.sleep(max(0.0, self.min_interval - (loop.time() - started)))
+
+    async def _skip_to_end(self) -> bool:
+        """With nobody subscribed, nothing is read or rendered: the head moves to where the log
+        ends (a client who subscribes later reads the log up to the head itself). False when a
+        client subscribed while the end was being looked up: its stream starts at the head it
+        saw, so the feed reads on from there as usual. (Not the NOTIFY's payload: anyone who can
+        connect may NOTIFY, and a head moved past what was recorded would skip events.)"""
+        async with self.engine.connect() as conn:
+            end = int(await conn.scalar(select(func.max(audit_events.c.seq))) or 0)
+        if self.subscribers:
+            return False
+        self.head = max(self.head, end)
+        return True
 
     async def _tick(self) -> None:
         """Wake every subscriber once a second even with nothing new (keep-alives, key checks):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 
 from services.auditor.store import Signed, append_many
 from services.gateway.feed import Entry, Feed
+from shared.auditlog import NOTIFY_CHANNEL
 from shared.db import make_engine
 from shared.events import IntentReceived, IntentReceivedData
 from tests.infra import SIGNERS, eventually, login
@@ -70,6 +72,36 @@ async def test_the_auditors_commit_wakes_the_feed_and_every_subscriber_gets_what
         assert reader_of_nothing.dropped and reader_of_nothing not in feed.subscribers
         assert [e.seq for e in drain(reader_of_nothing.queue)] == [2, 3]  # what it holds, in order
         assert everything in feed.subscribers and not everything.dropped
+    finally:
+        await feed.stop()
+        await auditor.dispose()
+        await gateway.dispose()
+
+
+async def test_with_nobody_subscribed_the_feed_follows_the_end_of_the_log_and_a_newcomer_misses_nothing(
+    database_url: str,
+) -> None:
+    auditor = make_engine(login(database_url, "auditor"))
+    gateway = make_engine(login(database_url, "gateway"))
+    feed = Feed(gateway, poll_seconds=60.0, min_interval=0.0)
+    await feed.start()
+    try:
+        assert feed.head == 0
+        assert await eventually(lambda: feed.listening)
+        await append_many(auditor, intents(["q-1", "q-2"]))
+        assert await eventually(lambda: feed.head == 2)
+        # anyone who can connect may NOTIFY, with any payload: the head never moves past the log
+        async with gateway.connect() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, '999999')"), {"channel": NOTIFY_CHANNEL})
+            await conn.commit()
+        await append_many(auditor, intents(["q-3"]))
+        assert await eventually(lambda: feed.head == 3)
+        newcomer = feed.subscribe()
+        assert newcomer.after == 3  # it reads the log up to here itself; the feed hands it the rest
+        await append_many(auditor, intents(["q-4", "q-5"]))
+        got: list[Entry] = []
+        assert await eventually(lambda: bool(got.extend(drain(newcomer.queue))) or len(got) >= 2)
+        assert [e.seq for e in got] == [4, 5] and [e.plan_id for e in got] == ["q-4", "q-5"]
     finally:
         await feed.stop()
         await auditor.dispose()
