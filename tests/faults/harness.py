@@ -137,6 +137,11 @@ class Cluster:
         self.respawned: list[str] = []
         self.settings = settings
         self.down: set[str] = set()  # killed on purpose, waiting for the test to start them again
+        # The supervisor thread and the test both start processes: one at a time, and the
+        # supervisor decides on the process it polled (it once saw the killed one, the name no
+        # longer down, while the test was starting its successor, and started a second one: two
+        # auditors on one durable, and the log stopped)
+        self.lock = threading.RLock()
         self.stopping = False
         self.logins: dict[str, str] = {}
 
@@ -156,10 +161,11 @@ class Cluster:
     def _supervise(self) -> None:
         """What `agentops up` and compose's restart policy do: a service that exits is started again."""
         while not self.stopping:
-            for name, proc in list(self.procs.items()):
-                if proc.poll() is not None and name not in self.down and not self.stopping:
-                    self.respawned.append(name)
-                    self.spawn(name.split("#")[0], name)
+            with self.lock:
+                for name, proc in list(self.procs.items()):
+                    if proc.poll() is not None and name not in self.down and not self.stopping:
+                        self.respawned.append(name)
+                        self.spawn(name.split("#")[0], name)
             time.sleep(0.5)
 
     def env(self) -> dict[str, str]:
@@ -180,25 +186,27 @@ class Cluster:
 
     def spawn(self, service: str, name: str | None = None) -> None:
         name = name or service
-        self.down.discard(name)
-        log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
         env = self.env()
         if service in self.logins:  # each service its own login; the others none
             env["DATABASE_URL"] = self.logins[service]
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.runtime.cli", "serve", service],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.lock:
+            log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.runtime.cli", "serve", service],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.down.discard(name)
 
     def kill9(self, name: str) -> None:
-        self.down.add(name)
-        proc = self.procs[name]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        self.kills.append((name, time.monotonic()))
+        with self.lock:
+            self.down.add(name)
+            proc = self.procs[name]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            self.kills.append((name, time.monotonic()))
 
     def restart(self, name: str) -> None:
         self.kill9(name)
@@ -216,8 +224,10 @@ class Cluster:
         raise AssertionError(f"gateway never ready; logs in {self.home}")
 
     def stop(self) -> None:
-        self.stopping = True
-        for proc in self.procs.values():
+        with self.lock:  # (the supervisor starts nothing once this holds)
+            self.stopping = True
+            procs = list(self.procs.values())
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
