@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -185,9 +186,10 @@ class Projection:
     model: type[PlanRow] | type[ApprovalRow]
     fold: Callable[[Any, Event, int], PlanRow | ApprovalRow | None]
 
-    @property
+    @cached_property
     def upsert(self) -> str:
-        """One row written whole, whether the plan has a row yet or not."""
+        """One row written whole, whether the plan has a row yet or not (built once: every batch
+        the auditor appends writes with it)."""
         names = [c.name for c in self.table.c]
         marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
         changes = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "plan_id")
