@@ -1,20 +1,22 @@
-"""What tracing costs: the pipeline bench with OpenTelemetry off and on, alternating in one run.
+"""What tracing costs: the pipeline bench with OpenTelemetry off and on, in one run.
 
-Each round starts `agentops up` afresh (embedded NATS and PostgreSQL, every service its own
-process), sends --commands staging commands one after another and records POST -> decisive
-response and POST -> `deployed` in the projection. Three configurations,
-set only through the standard variables an operator would use: "off" (none set); "sampled"
-(OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_TRACES_SAMPLER=parentbased_traceidratio and
-OTEL_TRACES_SAMPLER_ARG=0.1, docker-compose's default once an endpoint is given: one command in ten
-traced end to end); "every command" (the endpoint alone: the SDK's default sampler). Spans go to
-a local collector that answers like an OTLP/HTTP endpoint and counts them, in a process of its
-own: receiving them in the load generator's process took the load generator's time (its GIL, while
-it timed commands), which a real collector, on another machine, never does.
-Metrics are on in all three (they cannot be turned off). Rounds interleave the configurations so
-the machine's drift falls on each; ratios are of the medians of the rounds' p50s.
+Three systems run side by side, each `agentops up` of its own (embedded NATS and PostgreSQL, every
+service its own process), configured only through the standard variables an operator would use:
+"off" (none set); "sampled" (OTEL_EXPORTER_OTLP_ENDPOINT with
+OTEL_TRACES_SAMPLER=parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG=0.1, docker-compose's
+default once an endpoint is given: one command in ten traced end to end); "every command" (the
+endpoint alone: the SDK's default sampler). Staging commands go one after another, to each system
+in turn (the order rotating), and each records POST -> decisive response and POST -> `deployed` in
+the projection. Interleaving command by command puts whatever else the machine is doing on every
+configuration alike: rounds of a few hundred commands each, one configuration after another, saw
+the baseline alone move from 6.7 to 12.6 ms between rounds on this shared machine.
+Spans go to a local collector per traced system that answers like an OTLP/HTTP endpoint and counts
+them, in a process of its own: receiving them in the load generator's process took the load
+generator's time (its GIL, while it timed commands), which a real collector, on another machine,
+never does. Metrics are on in all three (they cannot be turned off).
 
-    python -m bench.observability                   # 3 rounds of each, 200 commands per round
-    python -m bench.observability --rounds 2 --commands 100 --ratio 0.25
+    python -m bench.observability                   # 600 commands for each configuration
+    python -m bench.observability --commands 300 --ratio 0.25
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import multiprocessing
 import os
 import platform
 import signal
-import statistics
 import tempfile
 import threading
 import time
@@ -34,9 +35,11 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+import psycopg
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from bench.pipeline import pct, pipeline, start_system
+from bench.pipeline import one_command, pct, start_system
 from services.runtime.embedded import free_port
 
 
@@ -129,60 +132,93 @@ class Elsewhere:
 SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}  # + OTEL_TRACES_SAMPLER_ARG
 
 
-def one_round(extra: dict[str, str] | None, n: int, collector: Elsewhere) -> tuple[list[float], list[float]]:
-    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, **extra} if extra is not None else {}
-    with tempfile.TemporaryDirectory() as tmp:
+class System:
+    """One `agentops up` in a home of its own, with `env` added to its environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.home = tempfile.TemporaryDirectory()
         port = free_port()
-        proc = start_system(Path(tmp), port, env)
-        try:
-            runtime = json.loads((Path(tmp) / "runtime.json").read_text())
-            key = (Path(tmp) / "admin-key").read_text().strip()
-            return asyncio.run(pipeline(f"http://127.0.0.1:{port}", runtime["database_url"], n, key))
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(60)
+        self.proc = start_system(Path(self.home.name), port, env)
+        # its output is read to the end, so a full pipe never stops the system mid-run
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # type: ignore[union-attr]
+        runtime = json.loads((Path(self.home.name) / "runtime.json").read_text())
+        key = (Path(self.home.name) / "admin-key").read_text().strip()
+        self.client = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers={"Authorization": f"Bearer {key}"}
+        )
+        self.conn = psycopg.connect(runtime["database_url"], autocommit=True)
+
+    async def command(self, app: str) -> tuple[float, float]:
+        return await one_command(self.client, self.conn, app)
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+        self.conn.close()
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(60)
+        self.home.cleanup()
+
+
+async def measure(configs: dict[str, dict[str, str]], n: int) -> dict[str, list[tuple[float, float]]]:
+    """n timed commands (after 10 warm-up ones) to each configuration's system, interleaved."""
+    systems = {name: System(env) for name, env in configs.items()}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
+    names = list(configs)
+    try:
+        for i in range(n + 10):
+            turn = names[i % len(names) :] + names[: i % len(names)]  # nobody always goes first
+            for name in turn:
+                timed = await systems[name].command(f"bench-{i}")
+                if i >= 10:
+                    results[name].append(timed)
+    finally:
+        for system in systems.values():
+            await system.stop()  # the shutdown flushes every process's spans
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--commands", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--commands", type=int, default=600, help="timed commands per configuration")
+    parser.add_argument("--blocks", type=int, default=5, help="the run is also reported in this many parts")
     parser.add_argument(
         "--ratio", default="0.1", help="the sampled configuration's OTEL_TRACES_SAMPLER_ARG (docker-compose's default)"
     )
     args = parser.parse_args()
     for name in [k for k in os.environ if k.startswith("OTEL_")]:
         del os.environ[name]  # "off" must be off
-    collector = Elsewhere()
-    configs: dict[str, dict[str, str] | None] = {
-        "off": None,
-        f"sampled {args.ratio}": {**SAMPLED, "OTEL_TRACES_SAMPLER_ARG": args.ratio},
-        "every command": {},
+    sampled, every = f"sampled {args.ratio}", "every command"
+    collectors = {sampled: Elsewhere(), every: Elsewhere()}
+    configs = {
+        "off": {},
+        sampled: {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collectors[sampled].url,
+            **SAMPLED,
+            "OTEL_TRACES_SAMPLER_ARG": args.ratio,
+        },
+        every: {"OTEL_EXPORTER_OTLP_ENDPOINT": collectors[every].url},
     }
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
-    spans: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(args.rounds):
-        for name, extra in configs.items():  # interleaved: the machine's drift falls on each alike
-            before = collector.spans
-            decisive, deployed = one_round(extra, args.commands, collector)
-            results[name].append((pct(decisive, 50), pct(deployed, 50)))
-            # the shutdown flushed every process's spans; warm-up commands included
-            spans[name].append((collector.spans - before) / (args.commands + 10))
-            print(f"  {name:16}: decisive p50 {pct(decisive, 50):6.2f} ms, deployed p50 {pct(deployed, 50):6.2f} ms")
-    collector.shutdown()
+    results = asyncio.run(measure(configs, args.commands))
+    spans = {name: collectors[name].spans / (args.commands + 10) if name in collectors else 0.0 for name in configs}
+    for collector in collectors.values():
+        collector.shutdown()
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"{args.rounds} rounds x {args.commands} commands each"
+        f"{args.commands} commands to each configuration, interleaved one by one"
     )
-    off_d = statistics.median(d for d, _ in results["off"])
-    off_p = statistics.median(p for _, p in results["off"])
-    head = f"{'decisive ms':>12} {'ratio':>6} {'deployed ms':>12} {'ratio':>6} {'spans/cmd':>9}"
-    print(f"{'tracing (median of p50s)':22} {head}")
+
+    def p50(name: str, which: int, part: slice = slice(None)) -> float:
+        return pct([timed[which] for timed in results[name][part]], 50)
+
+    size = max(1, args.commands // args.blocks)
+    blocks = [slice(b * size, (b + 1) * size) for b in range(args.blocks)]
+    head = f"{'decisive p50':>12} {'ratio':>6} {'deployed p50':>12} {'ratio':>6} {'spans/cmd':>9}"
+    print(f"{'tracing':22} {head}  decisive ratio by part")
     for name in configs:
-        d = statistics.median(d for d, _ in results[name])
-        p = statistics.median(p for _, p in results[name])
-        per = statistics.mean(spans[name])
-        print(f"{name:22} {d:12.2f} {d / off_d:6.2f} {p:12.2f} {p / off_p:6.2f} {per:9.1f}")
+        d, p = p50(name, 0), p50(name, 1)
+        parts = " ".join(f"{p50(name, 0, b) / p50('off', 0, b):.2f}" for b in blocks)
+        ratios = f"{d / p50('off', 0):6.2f} {p:9.2f} ms {p / p50('off', 1):6.2f} {spans[name]:9.1f}"
+        print(f"{name:22} {d:9.2f} ms {ratios}  {parts}")
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = la
             if current.is_valid and not current.trace_flags.sampled:
                 PROPAGATOR.inject(cmd.headers)  # carried on, unrecorded
                 return await call_next(cmd)
-            with tracer.start_as_current_span(
+            span = tracer.start_span(
                 f"{cmd.destination} publish",
                 kind=SpanKind.PRODUCER,
                 attributes={
@@ -207,9 +207,19 @@ def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = la
                     "messaging.destination.name": cmd.destination,
                     "messaging.message.id": str(cmd.headers.get("Nats-Msg-Id", "")),
                 },
-            ):
-                PROPAGATOR.inject(cmd.headers)
+            )
+            # the publish makes no span of its own inside: the context goes into the headers
+            # only, without attaching it (start_as_current_span's attach, detach and context
+            # manager were a fifth of this hook's time)
+            PROPAGATOR.inject(cmd.headers, context=trace.set_span_in_context(span))
+            try:
                 return await call_next(cmd)
+            except BaseException as error:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise
+            finally:
+                span.end()
 
     return Traced
 
