@@ -161,10 +161,12 @@ class System:
 
 async def measure(configs: dict[str, dict[str, str]], n: int) -> dict[str, list[tuple[float, float]]]:
     """n timed commands (after 10 warm-up ones) to each configuration's system, interleaved."""
-    systems = {name: System(env) for name, env in configs.items()}
+    systems: dict[str, System] = {}
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
     names = list(configs)
     try:
+        for name, env in configs.items():
+            systems[name] = System(env)
         for i in range(n + 10):
             turn = names[i % len(names) :] + names[: i % len(names)]  # nobody always goes first
             for name in turn:
@@ -172,7 +174,7 @@ async def measure(configs: dict[str, dict[str, str]], n: int) -> dict[str, list[
                 if i >= 10:
                     results[name].append(timed)
     finally:
-        for system in systems.values():
+        for system in systems.values():  # the ones that started, if one did not
             await system.stop()  # the shutdown flushes every process's spans
     return results
 
