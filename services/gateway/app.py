@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,6 +22,18 @@ from services.gateway.waiter import DECISIVE, PlanWaiter
 from shared.bus import Bus
 from shared.db import make_engine, refuse_superuser
 from shared.settings import Settings
+
+# FastAPI's own OpenTelemetry (FastAPI 0.16x) turns itself on once a global tracer provider is set,
+# as `agentops serve` sets one: a second server span per request, a span per dependency, endpoint
+# and serialization on top (about 0.45 ms a request in-process, `python -m bench.tracing_http`),
+# and the query string in `url.query`, where the seed's SSE clients put their API key. The
+# gateway's server span is services/runtime/telemetry.py's `ServerSpans`; its metrics are
+# Prometheus's; its logs are its own.
+NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI).parameters
+    else {}
+)
 
 
 def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None = None) -> FastAPI:
@@ -73,6 +87,7 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
         version="0.1.0",
         lifespan=lifespan,
         description="Deploy models to SageMaker from plain commands: planned, guarded, approved, audited.",
+        **NATIVE_TELEMETRY_OFF,
     )
     app.state.keys = KeyStore(settings)
     app.state.slack = slack.Slack(settings, app.state.keys)

@@ -67,23 +67,9 @@ def instrument_clients(provider: TracerProvider) -> None:
 
 
 def instrument_api(app: Any, provider: TracerProvider) -> None:
-    """The gateway's server span per request: OpenTelemetry's ASGI middleware (the one
-    FastAPIInstrumentor wraps), named "METHOD /route/{template}" with `http.route` like
-    FastAPIInstrumentor names it. FastAPIInstrumentor finds the route by matching every route of
-    the app, twice, on every request, sampled or not: about 0.2 ms a request on this machine,
-    most of what tracing costs the gateway. The same lookup here runs once per method and path
-    (bounded cache), and the command path is always one path."""
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    app.add_middleware(
-        OpenTelemetryMiddleware,
-        # the health probes would be most of the traces and tell nothing; an ASGI "send" and
-        # "receive" span per chunk (three per request, one per SSE message) times nothing useful
-        excluded_urls="healthz,readyz,metrics",
-        exclude_spans=["receive", "send"],
-        default_span_details=RouteNames(app).span_details,
-        tracer_provider=provider,
-    )
+    """The gateway's server span per request (`ServerSpans`), outermost, and a flush of the
+    provider's spans when the app stops."""
+    app.add_middleware(ServerSpans, provider=provider, names=RouteNames(app))
     # uvicorn ends by raising the signal it caught again, so the process dies of it and the
     # provider's atexit flush never runs: flush when the app stops instead
     inner = app.router.lifespan_context
@@ -99,19 +85,110 @@ def instrument_api(app: Any, provider: TracerProvider) -> None:
     app.router.lifespan_context = lifespan
 
 
+# Not traced: the probes would be most of the traces and tell nothing.
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+class ServerSpans:
+    """An HTTP server span per request, with OpenTelemetry's stable HTTP attributes: named
+    "METHOD /route/{template}", `http.request.method`, `http.route`, `url.path`, `url.scheme`,
+    `server.address`, `server.port`, `client.address`, `network.protocol.version`,
+    `http.response.status_code`; a 5xx or an exception is an ERROR span with `error.type`. The
+    caller's context (W3C traceparent, or whatever OTEL_PROPAGATORS names) is its parent.
+
+    Not OpenTelemetry's ASGI middleware (opentelemetry-instrumentation-asgi), for two reasons
+    measured here. It exports the full URL as `http.url`, query string included, and the seed's
+    SSE clients put their API key in the query (`/api/events?api_key=...`): every such key would
+    reach the trace store. This span records the path only, never the query. And it costs about
+    three times as much a sampled request: it sets each attribute twice, decodes every request
+    header once for each of its header lookups, and records four meter instruments per request
+    that go nowhere here (metrics are Prometheus's). `python -m bench.tracing_http` times it,
+    FastAPI's own telemetry and this one in one run."""
+
+    def __init__(self, app: Any, provider: TracerProvider, names: RouteNames) -> None:
+        self.app, self.names = app, names
+        self.tracer = provider.get_tracer("agentops.http")
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") in UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        from opentelemetry import context
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers") or ()
+            if name in CONTEXT_HEADERS
+        }
+        parent = extract(carrier) if carrier else None
+        name, attributes = self.names.span_details(scope)
+        span = self.tracer.start_span(
+            name, context=parent, kind=SpanKind.SERVER, attributes={**attributes, **request_attributes(scope)}
+        )
+        token = context.attach(trace.set_span_in_context(span, parent))
+        status = 0
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except BaseException as error:
+            span.record_exception(error)
+            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+        finally:
+            if status:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_attribute("error.type", str(status))
+                    span.set_status(Status(StatusCode.ERROR))
+            context.detach(token)
+            span.end()
+
+
+def request_attributes(scope: dict[str, Any]) -> dict[str, Any]:
+    """What a server span says about the request besides its route: never the query string (it
+    may hold an API key) and no header but the protocol's."""
+    attributes: dict[str, Any] = {
+        "url.path": str(scope.get("path", "")),
+        "url.scheme": str(scope.get("scheme", "http")),
+        "network.protocol.version": str(scope.get("http_version", "1.1")),
+    }
+    if server := scope.get("server"):
+        attributes["server.address"], attributes["server.port"] = str(server[0]), int(server[1] or 0)
+    if client := scope.get("client"):
+        attributes["client.address"] = str(client[0])
+    return attributes
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
 class RouteNames:
-    """The route template a request's path matches, as the span's name and `http.route`."""
+    """The route template a request's path matches, as the span's name and `http.route`. Found
+    once per method and path (bounded cache): FastAPIInstrumentor matches every route of the app,
+    twice, on every request, sampled or not (about 0.2 ms a request on this machine), and the
+    command path is always one path."""
 
     def __init__(self, app: Any, size: int = 4096) -> None:
         self.app = app
         self.template = lru_cache(maxsize=size)(self._template)
 
     def span_details(self, scope: dict[str, Any]) -> tuple[str, dict[str, str]]:
-        method = str(scope.get("method") or "HTTP")
-        route = self.template(scope.get("type", "http"), method, scope.get("path", ""))
+        said = str(scope.get("method") or "")
+        if said not in METHODS:  # any token is a method to HTTP: not a span name (unbounded)
+            return "HTTP", {"http.request.method": "_OTHER", "http.request.method_original": said[:64]}
+        route = self.template(scope.get("type", "http"), said, scope.get("path", ""))
         if route is None:
-            return method, {"http.request.method": method}
-        return f"{method} {route}", {"http.request.method": method, "http.route": route}
+            return said, {"http.request.method": said}
+        return f"{said} {route}", {"http.request.method": said, "http.route": route}
 
     def _template(self, kind: str, method: str, path: str) -> str | None:
         from starlette.routing import Match

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,17 +24,33 @@ from tests.integration.conftest import System, running, system_settings
 pytestmark = pytest.mark.integration
 
 
+@contextmanager
+def the_global_provider(provider: TracerProvider) -> Iterator[None]:
+    """`provider` as the process's global tracer provider too, as `agentops serve` sets it (and
+    by which FastAPI's own telemetry would turn itself on); the one before it afterwards."""
+    from opentelemetry.util._once import Once
+
+    saved = trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE
+    trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE = None, Once()
+    trace.set_tracer_provider(provider)
+    try:
+        yield
+    finally:
+        trace._TRACER_PROVIDER, trace._TRACER_PROVIDER_SET_ONCE = saved
+
+
 async def test_a_staging_command_is_one_trace_through_every_service(nats_url: str, database_url: str) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     settings = system_settings(nats_url, database_url)
-    async with running(settings, tracer_provider=provider) as client:
-        system = System(client, settings)
-        plan_id = (await system.command("deploy llama-3.1 8B for traced-bot", env="staging"))["plan_id"]
-        await system.wait_status(plan_id, "deployed")
-        await system.plan(plan_id)  # a path with an id in it: named by its route template
-        await system.settled()
+    with the_global_provider(provider):
+        async with running(settings, tracer_provider=provider) as client:
+            system = System(client, settings)
+            plan_id = (await system.command("deploy llama-3.1 8B for traced-bot", env="staging"))["plan_id"]
+            await system.wait_status(plan_id, "deployed")
+            await system.plan(plan_id)  # a path with an id in it: named by its route template
+            await system.settled()
     spans = exporter.get_finished_spans()
     (request,) = [s for s in spans if s.kind is SpanKind.SERVER and s.attributes and "agentops.plan_id" in s.attributes]
     assert request.name == "POST /api/agent/command"
@@ -40,6 +59,8 @@ async def test_a_staging_command_is_one_trace_through_every_service(nats_url: st
     assert "GET /api/deployments/{plan_id}" in served, served
     trace_id = request.context.trace_id
     in_trace = [s for s in spans if s.context.trace_id == trace_id]
+    # one server span for the request: no second one (FastAPI's own) around or inside it
+    assert [s.name for s in in_trace if s.kind is SpanKind.SERVER] == ["POST /api/agent/command"]
     services = {s.attributes.get("agentops.service") for s in in_trace if s.attributes}
     assert services >= {"gateway", "planner", "guardian", "executor", "auditor"}, services
     labelled = [s for s in in_trace if s.attributes and "agentops.plan_id" in s.attributes]
