@@ -1,0 +1,103 @@
+"""What concurrency costs a JetStream hop: a FastStream pull subscriber that republishes what it
+gets, with one pull loop, with FastStream's `max_workers=4` (one loop feeding a pool of worker
+tasks through a queue) and with four pull loops on the one durable (what
+`services/runtime/messaging.py` `Messaging.durable` does for `max_workers=4`). One message at a
+time, timed publish -> republished. Rounds interleave the variants; medians of each round's median.
+
+    python -m bench.workers                 # 4 rounds x 800 messages per variant
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import nats
+from faststream.nats import JStream, NatsBroker, PullSub
+
+from services.runtime.embedded import EmbeddedNats
+
+
+async def hop(url: str, variant: str, n: int) -> float:
+    tag = uuid.uuid4().hex[:8]
+    broker = NatsBroker(url)
+    stream = JStream(f"hop{tag}", subjects=[f"hop{tag}.>"])
+    handled = 0
+
+    async def relay(body: dict[str, Any]) -> None:
+        nonlocal handled
+        handled += 1
+        await broker.publish(body, f"hop{tag}.out", stream=stream.name)
+
+    def loop(**extra: Any) -> Any:
+        pull = PullSub(batch_size=1, timeout=5.0)
+        return broker.subscriber(f"hop{tag}.in", stream=stream, durable=f"d{tag}", pull_sub=pull, **extra)
+
+    loop(max_workers=4 if variant == "faststream max_workers=4" else 1)(relay)
+    await broker.start()
+    if variant == "four pull loops":
+        for _ in range(3):  # as Messaging.start_workers adds them
+            more = loop(include_in_schema=False)
+            more(relay)
+            await more.start()
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    arrived: asyncio.Queue[float] = asyncio.Queue()
+
+    async def got(_msg: Any) -> None:
+        arrived.put_nowait(time.perf_counter())
+
+    sub = await js.subscribe(f"hop{tag}.out", cb=got, stream=stream.name)
+    times = []
+    try:
+        for i in range(n + 50):
+            t0 = time.perf_counter()
+            await js.publish(f"hop{tag}.in", b'{"a": 1}', stream=stream.name)
+            t1 = await asyncio.wait_for(arrived.get(), 10)
+            if i >= 50:  # warm-up
+                times.append((t1 - t0) * 1000)
+    finally:
+        await sub.unsubscribe()
+        await js.delete_stream(stream.name)
+        await nc.close()
+        await broker.stop()
+    assert handled == n + 50, (variant, handled)  # each message once
+    return statistics.median(times)
+
+
+async def main(url: str, rounds: int, n: int) -> None:
+    variants = ["one pull loop", "faststream max_workers=4", "four pull loops"]
+    results: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for variant in variants:
+            results[variant].append(await hop(url, variant, n))
+    base = statistics.median(results["one pull loop"])
+    print(f"{os.cpu_count()} cores; {rounds} rounds x {n} messages; publish -> republished, median ms")
+    for variant, values in results.items():
+        m = statistics.median(values)
+        print(f"  {variant:26} {m:6.3f} ms  {m - base:+6.3f} ms over one loop")
+
+
+if __name__ == "__main__":
+    logging.disable(logging.CRITICAL)  # FastStream logs every message at INFO
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--messages", type=int, default=800)
+    args = parser.parse_args()
+    if url := os.environ.get("AGENTOPS_TEST_NATS_URL"):
+        asyncio.run(main(url, args.rounds, args.messages))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = EmbeddedNats(Path(tmp)).start()
+            try:
+                asyncio.run(main(server.url, args.rounds, args.messages))
+            finally:
+                server.stop()
