@@ -128,7 +128,7 @@ class ServerSpans:
             name, context=parent, kind=SpanKind.SERVER, attributes={**attributes, **request_attributes(scope)}
         )
         token = context.attach(trace.set_span_in_context(span, parent))
-        status = 0
+        status, raised = 0, False
 
         async def sending(message: dict[str, Any]) -> None:
             nonlocal status
@@ -138,15 +138,17 @@ class ServerSpans:
 
         try:
             await self.app(scope, receive, sending)
-        except BaseException as error:
+        except Exception as error:  # not a cancellation (a client that went away): no error of ours
             span.record_exception(error)
             span.set_attribute("error.type", type(error).__qualname__)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            # Starlette's outermost middleware answers it with a 500, outside this one
+            status, raised = status or 500, True
             raise
         finally:
             if status:
                 span.set_attribute("http.response.status_code", status)
-                if status >= 500:
+                if status >= 500 and not raised:  # raised: error.type is the exception's
                     span.set_attribute("error.type", str(status))
                     span.set_status(Status(StatusCode.ERROR))
             context.detach(token)
