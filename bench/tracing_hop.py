@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,17 @@ async def hop(url: str, variant: str, flags: str, n: int) -> float:
         await broker.publish(body, f"hop{tag}.out", stream=stream.name)
 
     await broker.start()
+    try:
+        return await timed_hops(url, tag, n, {"traceparent": PARENT + flags})
+    finally:
+        await broker.stop()
+
+
+async def timed_hops(url: str, tag: str, n: int, headers: dict[str, str] | None = None) -> float:
+    """Median ms from publishing to stream `hop<tag>`'s subject `hop<tag>.in` to the relay's
+    republished message arriving on `hop<tag>.out`, one message at a time, after 50 warm-up
+    ones; the stream is deleted afterwards."""
+    stream = f"hop{tag}"
     nc = await nats.connect(url)
     js = nc.jetstream()
     arrived: asyncio.Queue[float] = asyncio.Queue()
@@ -67,20 +79,19 @@ async def hop(url: str, variant: str, flags: str, n: int) -> float:
     async def got(_msg: Any) -> None:
         arrived.put_nowait(time.perf_counter())
 
-    sub = await js.subscribe(f"hop{tag}.out", cb=got, stream=stream.name)
+    sub = await js.subscribe(f"hop{tag}.out", cb=got, stream=stream)
     times = []
     try:
         for i in range(n + 50):
             t0 = time.perf_counter()
-            await js.publish(f"hop{tag}.in", b'{"a": 1}', stream=stream.name, headers={"traceparent": PARENT + flags})
-            t1 = await arrived.get()
+            await js.publish(f"hop{tag}.in", b'{"a": 1}', stream=stream, headers=headers)
+            t1 = await asyncio.wait_for(arrived.get(), 10)
             if i >= 50:  # warm-up
                 times.append((t1 - t0) * 1000)
     finally:
         await sub.unsubscribe()
-        await js.delete_stream(stream.name)
+        await js.delete_stream(stream)
         await nc.close()
-        await broker.stop()
     return statistics.median(times)
 
 
@@ -98,18 +109,23 @@ async def main(url: str, rounds: int, n: int) -> None:
         print(f"  {variant + kind:22} {m:6.3f} ms  +{m - base:5.3f} ms over none")
 
 
+def on_a_nats_server(run: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+    """`run(url)` against AGENTOPS_TEST_NATS_URL's server, or an embedded one of its own."""
+    if url := os.environ.get("AGENTOPS_TEST_NATS_URL"):
+        asyncio.run(run(url))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedNats(Path(tmp)).start()
+        try:
+            asyncio.run(run(server.url))
+        finally:
+            server.stop()
+
+
 if __name__ == "__main__":
     logging.disable(logging.CRITICAL)  # FastStream logs every message at INFO
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=1000)
     args = parser.parse_args()
-    if url := os.environ.get("AGENTOPS_TEST_NATS_URL"):
-        asyncio.run(main(url, args.rounds, args.messages))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            server = EmbeddedNats(Path(tmp)).start()
-            try:
-                asyncio.run(main(server.url, args.rounds, args.messages))
-            finally:
-                server.stop()
+    on_a_nats_server(lambda url: main(url, args.rounds, args.messages))

@@ -10,20 +10,15 @@ time, timed publish -> republished. Rounds interleave the variants; medians of e
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import statistics
-import tempfile
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-import nats
 from faststream.nats import JStream, NatsBroker, PullSub
 
-from services.runtime.embedded import EmbeddedNats
+from bench.tracing_hop import on_a_nats_server, timed_hops
 
 
 async def hop(url: str, variant: str, n: int) -> float:
@@ -48,29 +43,12 @@ async def hop(url: str, variant: str, n: int) -> float:
             more = loop(include_in_schema=False)
             more(relay)
             await more.start()
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    arrived: asyncio.Queue[float] = asyncio.Queue()
-
-    async def got(_msg: Any) -> None:
-        arrived.put_nowait(time.perf_counter())
-
-    sub = await js.subscribe(f"hop{tag}.out", cb=got, stream=stream.name)
-    times = []
     try:
-        for i in range(n + 50):
-            t0 = time.perf_counter()
-            await js.publish(f"hop{tag}.in", b'{"a": 1}', stream=stream.name)
-            t1 = await asyncio.wait_for(arrived.get(), 10)
-            if i >= 50:  # warm-up
-                times.append((t1 - t0) * 1000)
+        median = await timed_hops(url, tag, n)
     finally:
-        await sub.unsubscribe()
-        await js.delete_stream(stream.name)
-        await nc.close()
         await broker.stop()
     assert handled == n + 50, (variant, handled)  # each message once
-    return statistics.median(times)
+    return median
 
 
 async def main(url: str, rounds: int, n: int) -> None:
@@ -92,12 +70,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--messages", type=int, default=800)
     args = parser.parse_args()
-    if url := os.environ.get("AGENTOPS_TEST_NATS_URL"):
-        asyncio.run(main(url, args.rounds, args.messages))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            server = EmbeddedNats(Path(tmp)).start()
-            try:
-                asyncio.run(main(server.url, args.rounds, args.messages))
-            finally:
-                server.stop()
+    on_a_nats_server(lambda url: main(url, args.rounds, args.messages))

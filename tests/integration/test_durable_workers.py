@@ -61,7 +61,7 @@ async def test_max_workers_handlers_run_at_once_the_rest_wait_with_the_broker(na
             info = await js.consumer_info(settings.stream_name, consumer)
             return running == 0 and info.num_ack_pending == 0 and info.num_pending == 0
 
-        assert await _until(all_acked)
+        await found(all_acked, what="every event acknowledged")
         assert sorted(handled) == [f"plan-{i}" for i in range(5)]  # each once
         assert most == 3
     finally:
@@ -69,12 +69,3 @@ async def test_max_workers_handlers_run_at_once_the_rest_wait_with_the_broker(na
         await planner.broker.stop()
         await gateway.broker.stop()
         await admin.close()
-
-
-async def _until(check: object, timeout: float = 30.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():  # type: ignore[operator]
-            return True
-        await asyncio.sleep(0.05)
-    return False
