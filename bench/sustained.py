@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import platform
 import tempfile
@@ -24,10 +25,14 @@ from pathlib import Path
 
 from bench.httpload import Pool
 from bench.pipeline import pct
-from tests.faults.harness import Cluster, auditor_caught_up, stream_event_ids
+from tests.faults.harness import Cluster, auditor_caught_up, connect, stream_event_ids
 from tests.keys import headers
 
 TICK = os.sysconf("SC_CLK_TCK")
+# Each run's commands name apps no earlier run named. They were named by rate and index, so the
+# long run at a rate a probe had held asked again for the probe's apps, whose endpoints were live:
+# the guardian refused those (an endpoint has one owner) and the run was reported as not holding.
+RUNS = itertools.count(1)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,13 +92,14 @@ async def run_at(cluster: Cluster, rate: float, seconds: float) -> dict[str, obj
     """Open loop: command i is due at start + i/rate whether or not earlier ones have answered, and
     its latency counts from when it was due (time queued for a connection included)."""
     n = int(rate * seconds)
+    run = next(RUNS)
     latencies: list[float] = []
     plan_ids: list[str] = []
     errors: list[str] = []
     async with Pool("127.0.0.1", cluster.port, 64, headers("alice")) as pool:
 
         async def one(i: int, due: float) -> None:
-            body = {"command": f"deploy llama 3.1 8b for load-{rate:g}-{i}", "env": "staging"}
+            body = {"command": f"deploy llama 3.1 8b for load-{run}-{i}", "env": "staging"}
             try:
                 status, answer = await pool.post_json("/api/agent/command", body)
             except (OSError, asyncio.IncompleteReadError) as exc:
@@ -116,6 +122,15 @@ async def run_at(cluster: Cluster, rate: float, seconds: float) -> dict[str, obj
         sent_in = time.perf_counter() - start
         await asyncio.gather(*tasks)
     return {"rate": rate, "n": n, "latencies": latencies, "plan_ids": plan_ids, "errors": errors, "sent_in": sent_in}
+
+
+async def behind(nats_url: str) -> dict[str, int]:
+    """Each durable consumer's events not yet delivered, where there are any."""
+    nc = await connect(nats_url)
+    try:
+        return {c.name: c.num_pending for c in await nc.jetstream().consumers_info("AGENTOPS") if c.num_pending}
+    finally:
+        await nc.close()
 
 
 async def settled(cluster: Cluster, plan_ids: list[str], timeout: float = 120.0) -> tuple[int, float]:
@@ -186,6 +201,7 @@ async def sustain(cluster: Cluster, procs: dict[str, int], best: float, duration
     events_before = (await asyncio.to_thread(cluster.query, "SELECT count(*) FROM audit_events"))[0][0]
     cpu0, t0 = cpu_of(procs), time.perf_counter()
     result = await run_at(cluster, best, duration)
+    lagging = await behind(cluster.nats.url)
     deployed, drain = await settled(cluster, result["plan_ids"])  # type: ignore[arg-type]
     await auditor_caught_up(cluster.nats.url)
     elapsed = time.perf_counter() - t0
@@ -202,7 +218,16 @@ async def sustain(cluster: Cluster, procs: dict[str, int], best: float, duration
     print(f"  POST -> decisive: p50 {ms[50]:.1f} ms, p99 {ms[99]:.1f} ms, max {max(lat) * 1000:.1f} ms")  # type: ignore[arg-type]
     accepted = len(result["plan_ids"])  # type: ignore[arg-type]
     print(f"  accepted {accepted}/{result['n']}, deployed {deployed}, errors {len(result['errors'])}")  # type: ignore[arg-type]
+    if deployed < accepted:  # refused by a guardrail is an end state; still on its way is not
+        states = await asyncio.to_thread(
+            cluster.query,
+            "SELECT status, count(*) FROM deployments WHERE plan_id = ANY(%s) GROUP BY status",
+            result["plan_ids"],
+        )
+        print("  end states: " + ", ".join(f"{status} {count}" for status, count in sorted(states)))
     print(f"  drained {drain:.1f} s after the last answer")
+    late = ", ".join(f"{name} {n}" for name, n in sorted(lagging.items())) or "none"
+    print(f"  consumers behind when the last command was answered (events): {late}")
     print(f"  audited {events} events = {events / elapsed:.0f} events/s; stream and log agree: {same}")
     print(f"  {'process':26} {'CPU s/s':>8} {'RSS MB':>8}")
     for name, pid in procs.items():
