@@ -35,6 +35,7 @@ def _document(keys: Path) -> str:
 
     apps = {name: build(name, PLACEHOLDER) for name in ("planner", "guardian", "executor", "notifier")}
     brokers = [app.broker for app in apps.values()]
+    brokers += [app.spec_broker for app in apps.values() if getattr(app, "spec_broker", None) is not None]
     brokers.append(build("auditor", PLACEHOLDER).spec_broker)
     brokers.append(build("gateway", PLACEHOLDER).state.gateway.broker)
     spec = AsyncAPI(

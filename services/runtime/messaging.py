@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -25,7 +27,7 @@ from faststream.exceptions import NackMessage
 from faststream.nats import NatsBroker, PullSub
 from faststream.nats.publisher.usecase import LogicPublisher
 from nats.js.api import ConsumerConfig
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
@@ -51,6 +53,8 @@ log = logging.getLogger("agentops.messaging")
 # inside the stream's subjects, and no identity may publish on it: a filter that delivers nothing
 NOTHING = SUBJECT_PREFIX + "_nothing"
 
+# How long a stopping service waits for the handlers under way to finish.
+GRACEFUL_SECONDS = 10.0
 # Redelivery delay for a message whose handler failed in a way that may pass (a database restart).
 RETRY_DELAY_SECONDS = 1.0
 # A rejection is worth waiting for: under a burst of poison every consumer publishes at once.
@@ -92,6 +96,11 @@ class Messaging:
         # (subject, options, handler, how many) of the pull loops `start_workers` adds, and those added
         self._more_loops: list[tuple[str, dict[str, Any], Any, int]] = []
         self._loops: list[Any] = []
+        self.batched: list[BatchedDurable] = []  # durables read a batch at a time (`durable(batch=)`)
+        # where the batched durables are declared for the AsyncAPI document (never started)
+        self.spec: NatsBroker | None = None
+        self._prometheus = self.metrics.middleware()
+        self._tracer = tracer_provider.get_tracer("agentops.messaging") if tracer_provider is not None else None
         # The message a handler is running for, and its decoded event: set by the middleware,
         # which has both. (A `msg: NatsMessage` handler parameter is resolved by FastStream 0.7 in
         # a worker thread, a thread hop per message; reading this is free.)
@@ -106,7 +115,7 @@ class Messaging:
             reconnect_time_wait=1,
             **connect_options(settings, identity.name),
             middlewares=self._middlewares(),
-            graceful_timeout=10.0,
+            graceful_timeout=GRACEFUL_SECONDS,
             logger=self.logger,
             # Per-message access logs at DEBUG: at hundreds of events a second they drown real problems.
             log_level=logging.DEBUG,
@@ -118,8 +127,14 @@ class Messaging:
 
     # -- consuming -------------------------------------------------------------------------------
 
-    def durable(self, event_type: str, *, max_workers: int = 1) -> Any:
+    def durable(self, event_type: str, *, max_workers: int = 1, batch: int = 1) -> Any:
         """A durable pull consumer named for the service; replicas of the service share it.
+
+        `batch` > 1: one loop takes up to `batch` waiting messages per pull and handles them one
+        after another in stream order (`BatchedDurable`), each with the same checks, metrics,
+        spans and acknowledgement as a FastStream subscriber's, without FastStream's per-message
+        pipeline or a pull round trip per message. For a type that comes several times per command
+        and is mostly read and dropped (the guardian's `deployment.status`).
 
         `max_workers` handlers at a time are `max_workers` pull loops on the one durable (the
         first here, the others once the broker runs: `start_workers`), each fetching a message
@@ -130,6 +145,9 @@ class Messaging:
         waits in the process (tests/integration/test_durable_workers.py)."""
         subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
         consumer = durable_name(self.name, event_type)
+        if batch > 1:
+            assert max_workers == 1 and event_type != ">", "a batched durable is one loop of one type"
+            return self._batched(subject, consumer, event_type, batch)
         self.watched.append(consumer)
         if event_type == ">":
             self.every_type.append(consumer)
@@ -149,6 +167,24 @@ class Messaging:
             if max_workers > 1:
                 self._more_loops.append((subject, options, handler, max_workers - 1))
             return registered
+
+        return handles
+
+    def _batched(self, subject: str, consumer: str, event_type: str, batch: int) -> Any:
+        if self.spec is None:
+            self.spec = NatsBroker(servers(self.settings.nats_url or "nats://127.0.0.1:4222"), connect_timeout=1)
+
+        def handles(handler: Any) -> Any:
+            self.watched.append(consumer)
+            self.batched.append(BatchedDurable(self, subject, consumer, handler, batch))
+            self.spec.subscriber(  # type: ignore[union-attr]
+                subject,
+                stream=stream_for(self.settings),
+                durable=consumer,
+                pull_sub=PullSub(batch_size=batch),
+                title=f"{self.name}:{event_type}",
+            )(handler)
+            return handler
 
         return handles
 
@@ -324,17 +360,29 @@ class Messaging:
         @app.after_startup
         async def _watch() -> None:
             await self.start_workers()
+            for consumer in self.batched:
+                tasks.append(asyncio.create_task(consumer.run()))
             tasks.append(asyncio.create_task(ConsumerWatchdog(self).run()))
 
         @app.on_shutdown
         async def _unwatch() -> None:
+            for consumer in self.batched:  # a batch being handled is finished (bounded), the rest
+                consumer.stopping = True  # handed back at once
+            # (one waiting on a pull has nothing under way: it is cancelled at once)
+            running = [t for c, t in zip(self.batched, tasks, strict=False) if c.busy and not t.done()]
+            if running:
+                await asyncio.wait(running, timeout=GRACEFUL_SECONDS)
             for task in tasks:
                 task.cancel()
+            for consumer in self.batched:
+                await consumer.close()
 
+        if self.spec is not None:
+            app.spec_broker = self.spec  # type: ignore[attr-defined]
         return app
 
     def _middlewares(self) -> tuple[Any, ...]:
-        counted = (self.metrics.middleware(), self._middleware())
+        counted = (self._prometheus, self._middleware())
         if self.tracer_provider is None:  # tracing off: no span is made for any message
             return counted
         # outermost: the consume span (its parent from the message's traceparent) holds the rest
@@ -358,6 +406,48 @@ class Messaging:
                     messaging.in_flight -= 1
 
         return RejectUntrusted
+
+    async def handle_one(self, raw: Any, handler: Callable[[Any], Awaitable[Any]]) -> None:
+        """One message of a batched durable, as a FastStream subscriber's: counted (the same
+        Prometheus series), in a consume span, checked and handled by `_consume`, then acked; a
+        failure that may pass is nacked with a delay, as there."""
+        from faststream.prometheus.types import ProcessingStatus
+
+        metrics, subject = self._prometheus._metrics_manager, raw.subject
+        metrics.add_received_message(amount=1, broker="nats", handler=subject)
+        metrics.observe_received_messages_size(size=len(raw.data), broker="nats", handler=subject)
+        metrics.add_received_message_in_process(amount=1, broker="nats", handler=subject)
+        msg = Delivered(raw)
+        span, token = (
+            telemetry.begin_consume(self._tracer, self.traced, subject, raw.headers)
+            if self._tracer is not None
+            else (None, None)
+        )
+        started, status = time.perf_counter(), ProcessingStatus.acked
+        self.in_flight += 1
+        try:
+            await self._consume(lambda _: handler(self.current_event()), msg)
+            await raw.ack()
+        except Exception as error:
+            telemetry.failed(span, error)
+            status = ProcessingStatus.nacked
+            if not isinstance(error, NackMessage):
+                metrics.add_received_processed_message_exception(
+                    exception_type=type(error).__name__, broker="nats", handler=subject
+                )
+                log.warning("%s: could not handle a message on %s: %r", self.name, subject, error)
+            await raw.nak(delay=RETRY_DELAY_SECONDS)
+        finally:
+            self.in_flight -= 1
+            if token is not None:
+                context.detach(token)
+            if span is not None:
+                span.end()
+            metrics.observe_received_processed_message_duration(
+                duration=time.perf_counter() - started, broker="nats", handler=subject
+            )
+            metrics.remove_received_message_in_process(amount=1, broker="nats", handler=subject)
+            metrics.add_received_processed_message(amount=1, status=status, broker="nats", handler=subject)
 
     async def _consume(self, call_next: Any, msg: Any) -> Any:
         # Decode first, apart from the handler: only the message itself can be "undecodable".
@@ -430,6 +520,90 @@ class Publisher:
             await self._broker.publish(body, event.subject, headers=headers, stream=self._stream, timeout=self._timeout)
             return
         await publisher.publish(body, headers=headers, timeout=self._timeout)
+
+
+class Delivered:
+    """A message of a batched durable as the runtime's checks and `Bus.current_message` see one
+    (FastStream's NatsMessage has the same fields)."""
+
+    __slots__ = ("body", "headers", "raw_message")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw_message, self.body, self.headers = raw, raw.data, raw.headers or {}
+
+    async def in_progress(self) -> None:
+        await self.raw_message.in_progress()
+
+
+class BatchedDurable:
+    """One durable of one event type, read by a plain nats-py pull loop: each pull takes what is
+    waiting, up to `batch` (returning as soon as one message arrives when nothing was waiting),
+    and the messages are handled one after another in stream order, each acked after its handler.
+
+    A FastStream pull subscriber pulls one message per round trip and runs each through its
+    whole per-message pipeline. For a type that comes twice per command and that the handler
+    mostly drops, that kept the guardian's `deployment.status` consumer behind its stream under
+    load (bench/sustained.py prints each consumer's backlog)."""
+
+    def __init__(self, messaging: Messaging, subject: str, durable: str, handler: Any, batch: int) -> None:
+        self.messaging, self.subject, self.durable, self.handler, self.batch = (
+            messaging,
+            subject,
+            durable,
+            handler,
+            batch,
+        )
+        self.sub: Any = None
+        self.stopping = False
+        self.busy = False  # handling a batch (a stopping service lets it finish)
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self._pull()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker away, the consumer being recreated: start over shortly
+                log.warning(
+                    "%s: consuming %s failed, again in %ss: %r",
+                    self.messaging.name,
+                    self.durable,
+                    RETRY_DELAY_SECONDS,
+                    exc,
+                )
+                self.sub = None
+                await asyncio.sleep(RETRY_DELAY_SECONDS)
+
+    async def _pull(self) -> None:
+        m = self.messaging
+        if self.sub is None:
+            js = m.broker.connection.jetstream()
+            self.sub = await js.pull_subscribe(
+                self.subject, durable=self.durable, stream=m.settings.stream_name, config=m._consumer_config()
+            )
+        try:
+            msgs = await self.sub.fetch(self.batch, timeout=5.0)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return
+        self.busy = True
+        try:
+            for i, msg in enumerate(msgs):
+                if self.stopping:  # stopping: the rest go back to the stream now, for whoever is left
+                    for rest in msgs[i:]:
+                        await rest.nak()
+                    await m.broker.connection.flush()  # handed back before this returns
+                    return
+                await m.handle_one(msg, self.handler)
+        finally:
+            self.busy = False
+
+    async def close(self) -> None:
+        """Unsubscribe before the connection closes (else its drain waits out its timeout)."""
+        self.stopping = True
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+            self.sub = None
 
 
 class ConsumerWatchdog:

@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 from functools import cache, lru_cache
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.propagate import extract
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.events import REPLAY_PREFIX, SUBJECT_PREFIX
@@ -114,8 +115,6 @@ class ServerSpans:
         if scope["type"] != "http" or scope.get("path") in UNTRACED_PATHS:
             await self.app(scope, receive, send)
             return
-        from opentelemetry import context
-        from opentelemetry.trace import SpanKind, Status, StatusCode
 
         carrier = {
             name.decode("latin-1"): value.decode("latin-1")
@@ -233,44 +232,21 @@ def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = la
     Neither does a message of a type the service does not act on (`traced`, by event type: the
     notifier's types no target asked for), which would be a span that says nothing."""
     from faststream import BaseMiddleware
-    from opentelemetry import context
-    from opentelemetry.trace import SpanKind, Status, StatusCode
 
     tracer = provider.get_tracer("agentops.messaging")
 
     class Traced(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: Any) -> Any:
-            headers = getattr(msg, "headers", None) or {}
-            parent = PROPAGATOR.extract(headers)
-            raw = msg.raw_message
-            subject = getattr(raw, "subject", "") or "?"
-            if left_out(headers) or not traced(event_type_of(subject)):
-                token = context.attach(parent)
-                try:
-                    return await call_next(msg)
-                finally:
-                    context.detach(token)
-            span = tracer.start_span(
-                f"{subject} process",
-                context=parent,
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "nats",
-                    "messaging.operation.type": "process",
-                    "messaging.destination.name": subject,
-                    "messaging.message.id": str(headers.get("Nats-Msg-Id", "")),
-                },
-            )
-            token = context.attach(trace.set_span_in_context(span, parent))
+            span, token = begin_consume(tracer, traced, getattr(msg.raw_message, "subject", ""), msg.headers)
             try:
                 return await call_next(msg)
             except BaseException as error:
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                failed(span, error)
                 raise
             finally:
                 context.detach(token)
-                span.end()
+                if span is not None:
+                    span.end()
 
         async def publish_scope(self, call_next: Any, cmd: Any) -> Any:
             current = trace.get_current_span().get_span_context()
@@ -294,13 +270,44 @@ def nats_middleware(provider: TracerProvider, traced: Callable[[str], bool] = la
             try:
                 return await call_next(cmd)
             except BaseException as error:
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                failed(span, error)
                 raise
             finally:
                 span.end()
 
     return Traced
+
+
+def begin_consume(tracer: Any, traced: Callable[[str], bool], subject: str, headers: Any) -> tuple[Any, Any]:
+    """The consume span of a message on `subject` (None when its trace was left out by the
+    sampler or its type is not `traced`) and the token of the context attached for its handler:
+    the span's, or the message's own context carried on unrecorded. The caller detaches the token
+    and ends the span (`failed` first, if the handler raised). Shared by the FastStream
+    middleware and `services/runtime/messaging.py`'s batched consumers."""
+    headers = headers or {}
+    parent = PROPAGATOR.extract(headers)
+    subject = subject or "?"
+    if left_out(headers) or not traced(event_type_of(subject)):
+        return None, context.attach(parent)
+    span = tracer.start_span(
+        f"{subject} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": subject,
+            "messaging.message.id": str(headers.get("Nats-Msg-Id", "")),
+        },
+    )
+    return span, context.attach(trace.set_span_in_context(span, parent))
+
+
+def failed(span: Any, error: BaseException) -> None:
+    """A span whose work raised: the exception recorded, the span an ERROR."""
+    if span is not None:
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
 
 
 def event_type_of(subject: str) -> str:

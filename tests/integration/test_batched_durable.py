@@ -1,0 +1,152 @@
+"""A durable read a batch at a time (`Messaging.durable(..., batch=N)`, the guardian's
+`deployment.status`) keeps every promise a FastStream subscriber keeps: each event handled once
+and in stream order, a forged one recorded as rejected and never handled, a failed handler's
+event redelivered, the same Prometheus series, and nothing held back when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import pytest
+
+from services.runtime.messaging import Messaging
+from shared.broker import load_identity
+from shared.events import DeploymentStatus, DeploymentStatusData
+from shared.identity import durable_name
+from shared.settings import Settings
+from tests.infra import connect, found
+
+pytestmark = pytest.mark.integration
+CONSUMER = durable_name("guardian", "deployment.status")
+
+
+def status(plan_id: str) -> DeploymentStatus:
+    data = DeploymentStatusData(status="deploying", endpoint_name=f"{plan_id}-ep", mode="dry-run")
+    return DeploymentStatus(plan_id=plan_id, actor="executor", data=data)
+
+
+def series(exposition: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus series in `exposition` (0 when absent)."""
+    for line in exposition.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_batched_durable_handles_each_event_once_in_order_and_refuses_a_forged_one(nats_url: str) -> None:
+    settings = Settings(nats_url=nats_url)
+    guardian = Messaging(settings, load_identity(settings, "guardian"))
+    executor = Messaging(settings, load_identity(settings, "executor"))
+    publish = executor.publisher(["deployment.status"])
+    handled: list[str] = []
+    failed_once: list[str] = []
+
+    @guardian.durable("deployment.status", batch=4)
+    async def handle(event: DeploymentStatus) -> None:
+        if event.plan_id == "plan-3" and not failed_once:
+            failed_once.append(event.plan_id)
+            raise ConnectionError("the store is away")  # may pass: redelivered
+        handled.append(event.plan_id)
+
+    admin = await connect(nats_url)
+    await executor.broker.start()
+    await guardian.broker.start()
+    (consumer,) = guardian.batched
+    loop = asyncio.create_task(consumer.run())
+    try:
+        for i in range(5):
+            await publish(status(f"plan-{i}"))
+        forged = status("plan-forged").canonical_json().encode()  # unsigned: nobody vouches for it
+        await admin.jetstream().publish("agentops.deployment.status", forged, headers={"Nats-Msg-Id": "forged-1"})
+        for i in range(5, 10):
+            await publish(status(f"plan-{i}"))
+        rejected = await admin.subscribe("agentops.message.rejected")  # recorded on the stream
+
+        await found(lambda: len(handled) == 10, what="ten events handled")
+        assert sorted(handled, key=lambda p: int(p.split("-")[1])) == [f"plan-{i}" for i in range(10)]
+        assert len(set(handled)) == 10 and "plan-forged" not in handled
+        assert failed_once == ["plan-3"]
+        # in stream order, but for the one that failed and came back after its delay
+        assert [p for p in handled if p != "plan-3"] == [f"plan-{i}" for i in range(10) if i != 3]
+        js = admin.jetstream()
+
+        async def all_acked() -> bool:
+            info = await js.consumer_info(settings.stream_name, CONSUMER)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await found(all_acked, what="every event acknowledged")
+        record = json.loads((await js.get_last_msg(settings.stream_name, "agentops.message.rejected")).data)
+        assert record["actor"] == "guardian" and record["data"]["subject"] == "agentops.deployment.status"
+        assert record["plan_id"] == "plan-forged"
+        await rejected.unsubscribe()
+
+        text = guardian.metrics.exposition().decode()
+        subject = {"handler": "agentops.deployment.status", "app_name": "guardian"}
+        assert series(text, "agentops_received_messages_total", **subject) == 12  # 11 and one again
+        assert series(text, "agentops_received_processed_messages_total", status="acked", **subject) == 11
+        assert series(text, "agentops_received_processed_messages_total", status="nacked", **subject) == 1
+        assert series(text, "agentops_messages_rejected_total", service="guardian") == 1
+        assert series(text, "agentops_messages_redelivered_total", service="guardian") == 1
+        assert re.search(r"agentops_received_processed_messages_duration_seconds_count\{[^}]*deployment", text)
+    finally:
+        await consumer.close()
+        loop.cancel()
+        await guardian.broker.stop()
+        await executor.broker.stop()
+        await admin.close()
+
+
+async def test_a_stopping_batched_durable_finishes_its_event_and_hands_back_the_rest(nats_url: str) -> None:
+    # an ack wait far longer than the test waits: what the stopping replica kept would come back
+    # only after it, so the other replica handling them soon means they were handed back
+    settings = Settings(nats_url=nats_url, ack_wait_seconds=600)
+    stopping = Messaging(settings, load_identity(settings, "guardian"))
+    other = Messaging(settings, load_identity(settings, "guardian"))
+    executor = Messaging(settings, load_identity(settings, "executor"))
+    publish = executor.publisher(["deployment.status"])
+    first: list[str] = []
+    second: list[tuple[str, int]] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @stopping.durable("deployment.status", batch=8)
+    async def handle(event: DeploymentStatus) -> None:
+        started.set()
+        await release.wait()
+        first.append(event.plan_id)
+
+    @other.durable("deployment.status", batch=8)
+    async def handle_too(event: DeploymentStatus) -> None:
+        second.append((event.plan_id, other.deliveries()))
+
+    admin = await connect(nats_url)
+    await executor.broker.start()
+    for i in range(5):  # waiting before the consumer starts: one pull takes all five
+        await publish(status(f"plan-{i}"))
+    await stopping.broker.start()
+    await other.broker.start()
+    (consumer,) = stopping.batched
+    (replica,) = other.batched
+    loop = asyncio.create_task(consumer.run())
+    try:
+        await found(started.is_set, what="the first event being handled")
+        info = await admin.jetstream().consumer_info(settings.stream_name, CONSUMER)
+        assert info.num_ack_pending == 5  # the whole batch is out with the stopping replica
+        second_loop = asyncio.create_task(replica.run())
+        consumer.stopping = True  # what the service does when it stops
+        release.set()
+        await asyncio.wait_for(loop, timeout=30)
+        assert first == ["plan-0"]  # the one under way was finished, not dropped
+        await found(lambda: len(second) == 4, timeout=60, what="the other four handled by the other replica")
+        assert sorted(second) == [(f"plan-{i}", 2) for i in range(1, 5)]
+    finally:
+        release.set()
+        for c in (consumer, replica):
+            await c.close()
+        loop.cancel()
+        if "second_loop" in locals():
+            second_loop.cancel()
+        for m in (stopping, other, executor):
+            await m.broker.stop()
+        await admin.close()
