@@ -411,31 +411,24 @@ class Messaging:
         """One message of a batched durable, as a FastStream subscriber's: counted (the same
         Prometheus series), in a consume span, checked and handled by `_consume`, then acked; a
         failure that may pass is nacked with a delay, as there."""
-        from faststream.prometheus.types import ProcessingStatus
-
-        metrics, subject = self._prometheus._metrics_manager, raw.subject
-        metrics.add_received_message(amount=1, broker="nats", handler=subject)
-        metrics.observe_received_messages_size(size=len(raw.data), broker="nats", handler=subject)
-        metrics.add_received_message_in_process(amount=1, broker="nats", handler=subject)
-        msg = Delivered(raw)
+        series = self.metrics.flow.consumed(raw.subject)
+        series.received(len(raw.data))
         span, token = (
-            telemetry.begin_consume(self._tracer, self.traced, subject, raw.headers)
+            telemetry.begin_consume(self._tracer, self.traced, raw.subject, raw.headers)
             if self._tracer is not None
             else (None, None)
         )
-        started, status = time.perf_counter(), ProcessingStatus.acked
+        started, status = time.perf_counter(), "acked"
         self.in_flight += 1
         try:
-            await self._consume(lambda _: handler(self.current_event()), msg)
+            await self._consume(lambda _: handler(self.current_event()), Delivered(raw))
             await raw.ack()
         except Exception as error:
             telemetry.failed(span, error)
-            status = ProcessingStatus.nacked
+            status = "nacked"
             if not isinstance(error, NackMessage):
-                metrics.add_received_processed_message_exception(
-                    exception_type=type(error).__name__, broker="nats", handler=subject
-                )
-                log.warning("%s: could not handle a message on %s: %r", self.name, subject, error)
+                series.exception(type(error).__name__)
+                log.warning("%s: could not handle a message on %s: %r", self.name, raw.subject, error)
             await raw.nak(delay=RETRY_DELAY_SECONDS)
         finally:
             self.in_flight -= 1
@@ -443,11 +436,7 @@ class Messaging:
                 context.detach(token)
             if span is not None:
                 span.end()
-            metrics.observe_received_processed_message_duration(
-                duration=time.perf_counter() - started, broker="nats", handler=subject
-            )
-            metrics.remove_received_message_in_process(amount=1, broker="nats", handler=subject)
-            metrics.add_received_processed_message(amount=1, status=status, broker="nats", handler=subject)
+            series.processed(status, time.perf_counter() - started)
 
     async def _consume(self, call_next: Any, msg: Any) -> Any:
         # Decode first, apart from the handler: only the message itself can be "undecodable".
