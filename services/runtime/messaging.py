@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from pydantic import ValidationError
 
 from services.runtime import telemetry
 from services.runtime.metrics import Metrics
-from services.runtime.ordered import OrderedConsumer
+from services.runtime.ordered import OrderedConsumer, PullLoop
 from shared.broker import ALL_EVENTS, Identity, authenticity, connect_options, decode, servers, stream_for
 from shared.errors import StartupError
 from shared.events import (
@@ -524,7 +523,7 @@ class Delivered:
         await self.raw_message.in_progress()
 
 
-class BatchedDurable:
+class BatchedDurable(PullLoop):
     """One durable of one event type, read by a plain nats-py pull loop: each pull takes what is
     waiting, up to `batch` (returning as soon as one message arrives when nothing was waiting),
     and the messages are handled one after another in stream order, each acked after its handler.
@@ -535,35 +534,11 @@ class BatchedDurable:
     load (bench/sustained.py prints each consumer's backlog)."""
 
     def __init__(self, messaging: Messaging, subject: str, durable: str, handler: Any, batch: int) -> None:
-        self.messaging, self.subject, self.durable, self.handler, self.batch = (
-            messaging,
-            subject,
-            durable,
-            handler,
-            batch,
-        )
-        self.sub: Any = None
-        self.stopping = False
+        self.messaging, self.subject, self.durable = messaging, subject, durable
+        self.handler, self.batch = handler, batch
         self.busy = False  # handling a batch (a stopping service lets it finish)
 
-    async def run(self) -> None:
-        while not self.stopping:
-            try:
-                await self._pull()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker away, the consumer being recreated: start over shortly
-                log.warning(
-                    "%s: consuming %s failed, again in %ss: %r",
-                    self.messaging.name,
-                    self.durable,
-                    RETRY_DELAY_SECONDS,
-                    exc,
-                )
-                self.sub = None
-                await asyncio.sleep(RETRY_DELAY_SECONDS)
-
-    async def _pull(self) -> None:
+    async def _loop(self) -> None:
         m = self.messaging
         if self.sub is None:
             js = m.broker.connection.jetstream()
@@ -585,14 +560,6 @@ class BatchedDurable:
                 await m.handle_one(msg, self.handler)
         finally:
             self.busy = False
-
-    async def close(self) -> None:
-        """Unsubscribe before the connection closes (else its drain waits out its timeout)."""
-        self.stopping = True
-        if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
-            self.sub = None
 
 
 class ConsumerWatchdog:

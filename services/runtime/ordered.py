@@ -36,7 +36,38 @@ RETRY_SECONDS = 1.0
 TAKE_WAITING = 0.002  # seconds a pull for what is already waiting may take
 
 
-class OrderedConsumer:
+class PullLoop:
+    """A loop over a pull subscription that starts over shortly after any failure (the broker
+    away, the consumer being recreated), and its close. Subclasses pull and handle in `_loop`."""
+
+    durable: str
+    sub: Any = None
+    stopping: bool = False
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self._loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: consuming failed; retrying in %ss", self.durable, RETRY_SECONDS)
+                self.sub = None
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Unsubscribe before the connection closes (else its drain waits out its timeout)."""
+        self.stopping = True
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+            self.sub = None
+
+
+class OrderedConsumer(PullLoop):
     def __init__(
         self,
         broker: NatsBroker,
@@ -54,25 +85,6 @@ class OrderedConsumer:
         self.sub: JetStreamContext.PullSubscription | None = None
         self.stopping = False
         self.traced: tuple[Any, str] | None = None  # (tracer, service) when tracing is on
-
-    async def run(self) -> None:
-        while not self.stopping:
-            try:
-                await self._loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the broker away, a consumer being recreated: start over shortly
-                log.exception("%s: consuming failed; retrying in %ss", self.durable, RETRY_SECONDS)
-                self.sub = None
-                await asyncio.sleep(RETRY_SECONDS)
-
-    async def close(self) -> None:
-        """Unsubscribe before the connection closes (else its drain waits out its timeout)."""
-        self.stopping = True
-        if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
-            self.sub = None
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         js = self.broker.connection.jetstream()
