@@ -28,6 +28,7 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from bench.rounds import interleaved, report
 from services.runtime.embedded import EmbeddedNats
 from services.runtime.telemetry import nats_middleware
 
@@ -96,17 +97,16 @@ async def timed_hops(url: str, tag: str, n: int, headers: dict[str, str] | None 
 
 
 async def main(url: str, rounds: int, n: int) -> None:
-    variants = [("none", "01"), ("faststream", "01"), ("ours", "01"), ("faststream", "00"), ("ours", "00")]
-    results: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
-    for _ in range(rounds):
-        for variant, flags in variants:
-            results[(variant, flags)].append(await hop(url, variant, flags, n))
-    base = statistics.median(results[("none", "01")])
+    variants = {
+        "none": ("none", "01"),
+        "faststream sampled": ("faststream", "01"),
+        "ours sampled": ("ours", "01"),
+        "faststream unsampled": ("faststream", "00"),
+        "ours unsampled": ("ours", "00"),
+    }
+    medians = await interleaved(variants, rounds, lambda name: hop(url, *variants[name], n))
     print(f"{os.cpu_count()} cores; {rounds} rounds x {n} messages; publish -> republished, median ms")
-    for (variant, flags), values in results.items():
-        kind = "" if variant == "none" else (" sampled" if flags == "01" else " unsampled")
-        m = statistics.median(values)
-        print(f"  {variant + kind:22} {m:6.3f} ms  +{m - base:5.3f} ms over none")
+    report(medians, "none", "ms", 3)
 
 
 def on_a_nats_server(run: Callable[[str], Coroutine[Any, Any, None]]) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 
+from bench.rounds import interleaved, report
 from services.runtime.telemetry import RouteNames, ServerSpans
 
 BODY = b'{"command": "deploy llama 3.1 8b for bench-app", "env": "staging"}'
@@ -114,17 +114,11 @@ async def main(rounds: int, n: int) -> None:
         "ours unsampled": variant("ours", False),
         "fastapi unsampled": variant("fastapi", False),
     }
-    results: dict[str, list[float]] = {name: [] for name in variants}
     for app in variants.values():
         await per_request_us(app, 200)  # warm-up: first requests build FastAPI's caches
-    for _ in range(rounds):
-        for name, app in variants.items():
-            results[name].append(await per_request_us(app, n))
-    base = statistics.median(results["none"])
+    medians = await interleaved(variants, rounds, lambda name: per_request_us(variants[name], n))
     print(f"{os.cpu_count()} cores; {rounds} rounds x {n} requests; in-process ASGI, median us per request")
-    for name, values in results.items():
-        m = statistics.median(values)
-        print(f"  {name:30} {m:7.1f} us  +{m - base:6.1f} us over none")
+    report(medians, "none", "us", 1)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import uuid
 from typing import Any
 
 from faststream.nats import JStream, NatsBroker, PullSub
 
+from bench.rounds import interleaved, report
 from bench.tracing_hop import on_a_nats_server, timed_hops
 
 
@@ -53,15 +53,9 @@ async def hop(url: str, variant: str, n: int) -> float:
 
 async def main(url: str, rounds: int, n: int) -> None:
     variants = ["one pull loop", "faststream max_workers=4", "four pull loops"]
-    results: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(rounds):
-        for variant in variants:
-            results[variant].append(await hop(url, variant, n))
-    base = statistics.median(results["one pull loop"])
+    medians = await interleaved(variants, rounds, lambda variant: hop(url, variant, n))
     print(f"{os.cpu_count()} cores; {rounds} rounds x {n} messages; publish -> republished, median ms")
-    for variant, values in results.items():
-        m = statistics.median(values)
-        print(f"  {variant:26} {m:6.3f} ms  {m - base:+6.3f} ms over one loop")
+    report(medians, "one pull loop", "ms", 3)
 
 
 if __name__ == "__main__":

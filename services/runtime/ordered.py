@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ RETRY_SECONDS = 1.0
 TAKE_WAITING = 0.002  # seconds a pull for what is already waiting may take
 
 
-class PullLoop:
+class PullLoop(ABC):
     """A loop over a pull subscription that starts over shortly after any failure (the broker
     away, the consumer being recreated), and its close. Subclasses pull and handle in `_loop`."""
 
@@ -55,8 +56,9 @@ class PullLoop:
                 self.sub = None
                 await asyncio.sleep(RETRY_SECONDS)
 
+    @abstractmethod
     async def _loop(self) -> None:
-        raise NotImplementedError
+        """Pull and handle (returning or raising ends one turn of `run`)."""
 
     async def close(self) -> None:
         """Unsubscribe before the connection closes (else its drain waits out its timeout)."""

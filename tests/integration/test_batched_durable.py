@@ -150,3 +150,60 @@ async def test_a_stopping_batched_durable_finishes_its_event_and_hands_back_the_
         for m in (stopping, other, executor):
             await m.broker.stop()
         await admin.close()
+
+
+async def test_a_batched_durable_refuses_hostile_messages_and_keeps_consuming(nats_url: str) -> None:
+    """What anyone who reaches the bus might put on the subject: bytes that are not text, NUL,
+    an oversized body, an event signed by a service that does not own the type, a signed event
+    altered after signing. None is handled, each is recorded, and the consumer goes on."""
+    settings = Settings(nats_url=nats_url)
+    guardian = Messaging(settings, load_identity(settings, "guardian"))
+    executor = Messaging(settings, load_identity(settings, "executor"))
+    publish = executor.publisher(["deployment.status"])
+    planner = load_identity(settings, "planner")
+    handled: list[str] = []
+
+    @guardian.durable("deployment.status", batch=4)
+    async def handle(event: DeploymentStatus) -> None:
+        handled.append(event.plan_id)
+
+    good = status("plan-honest").canonical_json().encode()
+    altered = good.replace(b"plan-honest", b"plan-altered")
+    hostile = [
+        (b"\xff\xfe\x00\x00not text", {}),
+        (b'{"id": "\x00", "type": "deployment.status"}', {}),
+        (b'{"pad": "' + b"a" * 512 * 1024 + b'"}', {}),
+        (status("plan-by-planner").canonical_json().encode(), None),  # signed below by the planner
+        (altered, executor.identity.signer.sign(good)),  # the executor's signature over other bytes
+    ]
+    admin = await connect(nats_url)
+    js = admin.jetstream()
+    await executor.broker.start()
+    await guardian.broker.start()
+    (consumer,) = guardian.batched
+    loop = asyncio.create_task(consumer.run())
+    try:
+        for i, (body, signed) in enumerate(hostile):
+            headers = {"Nats-Msg-Id": f"hostile-{i}", **(signed if signed is not None else planner.signer.sign(body))}
+            await js.publish("agentops.deployment.status", body, headers=headers)
+        await publish(status("plan-honest"))
+
+        await found(lambda: handled == ["plan-honest"], what="the honest event handled")
+        text = guardian.metrics.exposition().decode()
+        await found(
+            lambda: series(guardian.metrics.exposition().decode(), "agentops_messages_rejected_total") == len(hostile),
+            what="every hostile message recorded as rejected",
+        )
+        assert handled == ["plan-honest"], text
+
+        async def all_acked() -> bool:
+            info = await js.consumer_info(settings.stream_name, CONSUMER)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await found(all_acked, what="every message acknowledged: none left to be redelivered")
+    finally:
+        await consumer.close()
+        loop.cancel()
+        await guardian.broker.stop()
+        await executor.broker.stop()
+        await admin.close()
