@@ -91,5 +91,13 @@ class Bus(Protocol):
     async def reject(self, body: bytes, subject: str, raw: Any, reason: str, headers: Any = None) -> None:
         """Record `message.rejected` for a message nobody may act on."""
 
+    async def start(self) -> None:
+        """Connect and start consuming (what `app` does through its hooks; the gateway, which
+        runs under uvicorn rather than FastStream, calls it from its lifespan)."""
+
+    async def stop(self) -> None:
+        """Stop consuming (a handler under way finishes) and disconnect."""
+
     def app(self) -> FastStream:
-        """A FastStream app over the broker that waits for the stream and watches its consumers."""
+        """A FastStream app over the broker that waits for the stream, consumes and watches its
+        consumers."""

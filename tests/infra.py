@@ -131,6 +131,17 @@ def service_app(service: str, settings: Settings, **ports: Any) -> Any:
     return build(service, settings, **ports)
 
 
+def in_memory(app: Any) -> Any:
+    """FastStream's in-memory broker over a service app, with the app's consumers: they are
+    declared apart from the broker the service runs (`Messaging.declared`; the runtime reads
+    them with its own pull loops), and included here so a publish reaches the handlers through
+    the same checks (`Messaging._consume`)."""
+    from faststream.nats import TestNatsBroker
+
+    app.broker.include_router(app.declared)
+    return TestNatsBroker(app.broker)
+
+
 async def settled(nats_url: str, timeout: float = 20.0, stream: str = "AGENTOPS") -> None:
     """Wait until everything sent has been handled: every durable consumer of the stream (each
     service's, the auditor's) has nothing pending and nothing unacknowledged, twice in a row.

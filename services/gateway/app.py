@@ -72,14 +72,14 @@ def create_app(settings: Settings, bus: Bus, asyncapi: Callable[[], str] | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await refuse_superuser(engine, SERVICE)
         await bus.wait_for_stream()
-        await bus.broker.start()
+        await bus.start()
         await feed.start()
         try:
             yield
         finally:
             await app.state.slack.close()
             await feed.stop()
-            await bus.broker.stop()
+            await bus.stop()
             await engine.dispose()
 
     app = FastAPI(

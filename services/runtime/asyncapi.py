@@ -11,6 +11,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from faststream.nats import NatsBroker, NatsRouter
 from faststream.specification import AsyncAPI
 
 from shared.settings import Settings
@@ -34,10 +35,12 @@ def _document(keys: Path) -> str:
     from services.runtime.bootstrap import build
 
     apps = {name: build(name, PLACEHOLDER) for name in ("planner", "guardian", "executor", "notifier")}
-    brokers = [app.broker for app in apps.values()]
-    brokers += [app.spec_broker for app in apps.values() if getattr(app, "spec_broker", None) is not None]
+    gateway = build("gateway", PLACEHOLDER).state.gateway.bus
+    # what each service publishes (its broker's publishers) and consumes (declared apart: the
+    # runtime's own loops read them, `Messaging.durable`)
+    brokers = [with_consumers(app.broker, app.declared) for app in apps.values()]
+    brokers.append(with_consumers(gateway.broker, gateway.declared))
     brokers.append(build("auditor", PLACEHOLDER).spec_broker)
-    brokers.append(build("gateway", PLACEHOLDER).state.gateway.broker)
     spec = AsyncAPI(
         *[b for b in brokers if b is not None],
         title="AgentOps events",
@@ -46,3 +49,8 @@ def _document(keys: Path) -> str:
         "replays of recorded events on agentops.replay.<type>.",
     )
     return spec.to_specification().to_json()
+
+
+def with_consumers(broker: NatsBroker, declared: NatsRouter) -> NatsBroker:
+    broker.include_router(declared)  # a broker built only for the document, never started
+    return broker

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import inspect
 import json
 import logging
 import re
@@ -23,7 +25,7 @@ from typing import Any
 import nats
 from faststream import BaseMiddleware, FastStream
 from faststream.exceptions import NackMessage
-from faststream.nats import NatsBroker, PullSub
+from faststream.nats import NatsBroker, NatsRouter, PullSub
 from faststream.nats.publisher.usecase import LogicPublisher
 from nats.js.api import ConsumerConfig
 from opentelemetry import context, trace
@@ -44,7 +46,7 @@ from shared.events import (
     replay_subject_for,
     subject_for,
 )
-from shared.identity import SIGNER_HEADER, durable_name, header, inbox_prefix
+from shared.identity import SIGNER_HEADER, durable_name, header
 from shared.settings import Settings
 from shared.text import safe_text
 
@@ -92,12 +94,13 @@ class Messaging:
         self.in_flight = 0  # handlers running now (the watchdog's proof of life)
         self.watched: list[str] = []  # durable consumers the watchdog looks after
         self.every_type: list[str] = []  # those of every type (">"), narrowed by `handles_only`
-        # (subject, options, handler, how many) of the pull loops `start_workers` adds, and those added
-        self._more_loops: list[tuple[str, dict[str, Any], Any, int]] = []
-        self._loops: list[Any] = []
-        self.batched: list[BatchedDurable] = []  # durables read a batch at a time (`durable(batch=)`)
-        # where the batched durables are declared for the AsyncAPI document (never started)
-        self.spec: NatsBroker | None = None
+        self.loops: list[DurableLoop] = []  # the pull loops of every durable (`durable`)
+        self.listeners: list[tuple[str, Callable[[Event], Awaitable[Any]]]] = []  # core (`listen`)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[Any] = []
+        # Where the consumers are declared as FastStream subscribers: for the AsyncAPI document and
+        # FastStream's in-memory test broker; never included in the running broker.
+        self.declared = NatsRouter()
         self._prometheus = self.metrics.middleware()
         self._tracer = tracer_provider.get_tracer("agentops.messaging") if tracer_provider is not None else None
         # The message a handler is running for, and its decoded event: set by the middleware,
@@ -129,54 +132,34 @@ class Messaging:
     def durable(self, event_type: str, *, max_workers: int = 1, batch: int = 1) -> Any:
         """A durable pull consumer named for the service; replicas of the service share it.
 
-        `batch` > 1: one loop takes up to `batch` waiting messages per pull and handles them one
-        after another in stream order (`BatchedDurable`), each with the same checks, metrics,
-        spans and acknowledgement as a FastStream subscriber's, without FastStream's per-message
-        pipeline or a pull round trip per message. For a type that comes several times per command
-        and is mostly read and dropped (the guardian's `deployment.status`).
+        Read by plain nats-py pull loops (`DurableLoop`), not FastStream subscribers: each message
+        gets the same checks, metrics, spans and acknowledgement (`handle_one`), without
+        FastStream's per-message pipeline, which cost the decisive path about 11 % of its
+        latency across the planner's and guardian's hops (README, "Growing past one machine").
 
-        `max_workers` handlers at a time are `max_workers` pull loops on the one durable (the
-        first here, the others once the broker runs: `start_workers`), each fetching a message
-        only when it is free. Not FastStream's `max_workers`, one loop handing messages to a
-        pool of worker tasks through a queue: that costs every message an extra task and queue
-        hop (0.3-0.4 ms a hop in-process on this machine, `python -m bench.workers`), and
+        `max_workers` handlers at a time are `max_workers` loops on the one durable, each
+        fetching a message only when it is free (not one loop feeding a pool of tasks through a
+        queue: that costs every message a task and queue hop, `python -m bench.workers`, and
         fetches one message more than its workers can start, whose ack wait then runs while it
-        waits in the process (tests/integration/test_durable_workers.py)."""
+        waits in the process, tests/integration/test_durable_workers.py).
+
+        `batch` > 1: one loop takes up to `batch` waiting messages per pull (returning on the
+        first when nothing was waiting) and handles them in stream order: for a type that comes
+        several times per command and is mostly read and dropped (the guardian's
+        `deployment.status`)."""
+        assert batch == 1 or max_workers == 1, "a batched durable is one loop, in stream order"
         subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
         consumer = durable_name(self.name, event_type)
-        if batch > 1:
-            assert max_workers == 1 and event_type != ">", "a batched durable is one loop of one type"
-            return self._batched(subject, consumer, event_type, batch)
         self.watched.append(consumer)
         if event_type == ">":
             self.every_type.append(consumer)
-        options: dict[str, Any] = {
-            "stream": stream_for(self.settings),
-            "durable": consumer,
-            "config": self._consumer_config(),
-            "pull_sub": PullSub(batch_size=1, timeout=5.0),
-            # pulled messages come to this service's own inboxes, the only ones it may subscribe to
-            "inbox_prefix": f"{inbox_prefix(self.name)}.".encode(),
-            "title": f"{self.name}:{event_type}",
-        }
-        first = self.broker.subscriber(subject, **options)
 
         def handles(handler: Any) -> Any:
-            registered = first(handler)
-            if max_workers > 1:
-                self._more_loops.append((subject, options, handler, max_workers - 1))
-            return registered
-
-        return handles
-
-    def _batched(self, subject: str, consumer: str, event_type: str, batch: int) -> Any:
-        if self.spec is None:
-            self.spec = NatsBroker(servers(self.settings.nats_url or "nats://127.0.0.1:4222"), connect_timeout=1)
-
-        def handles(handler: Any) -> Any:
-            self.watched.append(consumer)
-            self.batched.append(BatchedDurable(self, subject, consumer, handler, batch))
-            self.spec.subscriber(  # type: ignore[union-attr]
+            call = takes_event(handler)
+            self.loops.extend(DurableLoop(self, subject, consumer, call, batch) for _ in range(max_workers))
+            # declared for the AsyncAPI document and FastStream's in-memory test broker
+            # (tests/infra.py `in_memory`); never started by the runtime
+            self.declared.subscriber(
                 subject,
                 stream=stream_for(self.settings),
                 durable=consumer,
@@ -187,25 +170,62 @@ class Messaging:
 
         return handles
 
-    async def start_workers(self) -> None:
-        """The other pull loops of each durable with `max_workers` > 1, on the running broker:
-        added here rather than declared, so the one durable is documented once and FastStream's
-        in-memory test broker (which has no shared durables) delivers each message once."""
-        wanted, self._more_loops = self._more_loops, []
-        for subject, options, handler, extra in wanted:
-            for _ in range(extra):
-                loop = self.broker.subscriber(subject, **options, include_in_schema=False)
-                loop(handler)
-                self._loops.append(loop)
-                await loop.start()
-
     def listen(self, event_type: str) -> Any:
-        """A core subscription: every replica hears every event of the type (the gateway's outcomes).
+        """A core subscription: every replica hears every event of the type (the gateway's
+        outcomes). Nothing is acknowledged or answered: these subjects are published to JetStream
+        as requests, and a core subscriber that answered the request's inbox (FastStream's
+        default) raced the stream's PubAck with an empty body, so the publisher sometimes read ""
+        as its ack and retried a stored event."""
+        subject = subject_for(event_type)
 
-        `no_reply`: these subjects are published to JetStream as requests, and a core subscriber
-        that answered the request's inbox (FastStream's default) raced the stream's PubAck with an
-        empty body, so the publisher sometimes read "" as its ack and retried a stored event."""
-        return self.broker.subscriber(subject_for(event_type), title=f"{self.name}:{event_type}", no_reply=True)
+        def handles(handler: Any) -> Any:
+            self.listeners.append((subject, takes_event(handler)))
+            self.declared.subscriber(subject, title=f"{self.name}:{event_type}", no_reply=True)(handler)
+            return handler
+
+        return handles
+
+    async def start(self) -> None:
+        """Connect (publishers work from here on), then consume: every durable's loops and every
+        core subscription. A service's app does this through its hooks (`app`)."""
+        await self.broker.start()
+        await self.start_consuming()
+
+    async def start_consuming(self) -> None:
+        if self.handled is not None:  # before the loops bind to their durables
+            for consumer in self.every_type:
+                await self.narrow(consumer, self.narrowed_subjects())
+        nc = self.broker.connection
+        for subject, call in self.listeners:
+
+            async def heard(raw: Any, call: Callable[[Event], Awaitable[Any]] = call) -> None:
+                await self.handle_one(raw, call, acked=False)
+
+            self._subscriptions.append(await nc.subscribe(subject, cb=heard))
+        self._tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
+
+    async def stop_consuming(self) -> None:
+        """Stop taking messages: a handler under way finishes (up to GRACEFUL_SECONDS), the rest of
+        a fetched batch goes back to the stream at once, a loop waiting on a pull is cancelled."""
+        for loop in self.loops:
+            loop.stopping = True
+        running = [t for loop, t in zip(self.loops, self._tasks, strict=False) if loop.busy and not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=GRACEFUL_SECONDS)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for loop in self.loops:
+            await loop.close()
+        for sub in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subscriptions = []
+
+    async def stop(self) -> None:
+        await self.stop_consuming()
+        await self.broker.stop()
 
     def ordered(
         self,
@@ -275,7 +295,8 @@ class Messaging:
         return {"plan_id": event.plan_id, "event_id": str(event.id), "event_type": event.type}
 
     def current_message(self) -> Any:
-        """The broker message (FastStream's NatsMessage) the running handler was called for."""
+        """The message the running handler was called for (`Delivered`; FastStream's NatsMessage
+        in the in-memory test broker: the same fields)."""
         return self._current()[0]
 
     def current_event(self) -> Event:
@@ -345,39 +366,27 @@ class Messaging:
                 await asyncio.sleep(1.0)
 
     def app(self) -> FastStream:
-        """A FastStream app over this broker that waits for the stream and watches its consumers."""
+        """A FastStream app over this broker that waits for the stream, consumes, and watches its
+        consumers."""
         app = FastStream(self.broker, logger=self.logger)
-        tasks: list[asyncio.Task[None]] = []
+        watchdog: list[asyncio.Task[None]] = []
 
         @app.on_startup
         async def _stream() -> None:
             await self.wait_for_stream()
-            if self.handled is not None:  # before the subscribers bind to their durables
-                for consumer in self.every_type:
-                    await self.narrow(consumer, self.narrowed_subjects())
 
         @app.after_startup
-        async def _watch() -> None:
-            await self.start_workers()
-            for consumer in self.batched:
-                tasks.append(asyncio.create_task(consumer.run()))
-            tasks.append(asyncio.create_task(ConsumerWatchdog(self).run()))
+        async def _consume() -> None:
+            await self.start_consuming()
+            watchdog.append(asyncio.create_task(ConsumerWatchdog(self).run()))
 
         @app.on_shutdown
-        async def _unwatch() -> None:
-            for consumer in self.batched:  # a batch being handled is finished (bounded), the rest
-                consumer.stopping = True  # handed back at once
-            # (one waiting on a pull has nothing under way: it is cancelled at once)
-            running = [t for c, t in zip(self.batched, tasks, strict=False) if c.busy and not t.done()]
-            if running:
-                await asyncio.wait(running, timeout=GRACEFUL_SECONDS)
-            for task in tasks:
+        async def _stop() -> None:
+            for task in watchdog:
                 task.cancel()
-            for consumer in self.batched:
-                await consumer.close()
+            await self.stop_consuming()
 
-        if self.spec is not None:
-            app.spec_broker = self.spec  # type: ignore[attr-defined]
+        app.declared = self.declared  # type: ignore[attr-defined]
         return app
 
     def _middlewares(self) -> tuple[Any, ...]:
@@ -395,7 +404,9 @@ class Messaging:
             """A message that is not an authentic catalog event (undecodable, unsigned, signed by a
             key nobody trusts or by a service that does not own its type, altered after signing)
             is recorded as `message.rejected` and acked, never acted on or retried; any other
-            failure is nacked with a delay so the broker redelivers it."""
+            failure is nacked with a delay so the broker redelivers it. The runtime's own loops
+            run the same checks (`handle_one`); this is them for FastStream's in-memory test
+            broker, where the declared subscribers run (tests/infra.py `in_memory`)."""
 
             async def consume_scope(self, call_next: Any, msg: Any) -> Any:
                 messaging.in_flight += 1
@@ -406,10 +417,11 @@ class Messaging:
 
         return RejectUntrusted
 
-    async def handle_one(self, raw: Any, handler: Callable[[Any], Awaitable[Any]]) -> None:
-        """One message of a batched durable, as a FastStream subscriber's: counted (the same
+    async def handle_one(self, raw: Any, handler: Callable[[Event], Awaitable[Any]], acked: bool = True) -> None:
+        """One message, as a FastStream subscriber would handle it: counted (FastStream's
         Prometheus series), in a consume span, checked and handled by `_consume`, then acked; a
-        failure that may pass is nacked with a delay, as there."""
+        failure that may pass is nacked with a delay so the broker redelivers it. A core
+        message (`acked=False`) has nothing to acknowledge or redeliver: a failure is logged."""
         series = self.metrics.flow.consumed(raw.subject)
         series.received(len(raw.data))
         span, token = (
@@ -421,14 +433,16 @@ class Messaging:
         self.in_flight += 1
         try:
             await self._consume(lambda _: handler(self.current_event()), Delivered(raw))
-            await raw.ack()
+            if acked:
+                await raw.ack()
         except Exception as error:
             telemetry.failed(span, error)
             status = "nacked"
             if not isinstance(error, NackMessage):
                 series.exception(type(error).__name__)
                 log.warning("%s: could not handle a message on %s: %r", self.name, raw.subject, error)
-            await raw.nak(delay=RETRY_DELAY_SECONDS)
+            if acked:
+                await raw.nak(delay=RETRY_DELAY_SECONDS)
         finally:
             self.in_flight -= 1
             if token is not None:
@@ -511,8 +525,8 @@ class Publisher:
 
 
 class Delivered:
-    """A message of a batched durable as the runtime's checks and `Bus.current_message` see one
-    (FastStream's NatsMessage has the same fields)."""
+    """A message of a durable loop or core subscription as the runtime's checks and
+    `Bus.current_message` see one (FastStream's NatsMessage has the same fields)."""
 
     __slots__ = ("body", "headers", "raw_message")
 
@@ -523,20 +537,17 @@ class Delivered:
         await self.raw_message.in_progress()
 
 
-class BatchedDurable(PullLoop):
-    """One durable of one event type, read by a plain nats-py pull loop: each pull takes what is
-    waiting, up to `batch` (returning as soon as one message arrives when nothing was waiting),
-    and the messages are handled one after another in stream order, each acked after its handler.
+class DurableLoop(PullLoop):
+    """One pull loop on a durable: each pull takes what is waiting, up to `batch` (returning as
+    soon as one message arrives when nothing was waiting), and the messages are handled one after
+    another in stream order, each acked after its handler (`Messaging.handle_one`)."""
 
-    A FastStream pull subscriber pulls one message per round trip and runs each through its
-    whole per-message pipeline. For a type that comes twice per command and that the handler
-    mostly drops, that kept the guardian's `deployment.status` consumer behind its stream under
-    load (bench/sustained.py prints each consumer's backlog)."""
-
-    def __init__(self, messaging: Messaging, subject: str, durable: str, handler: Any, batch: int) -> None:
+    def __init__(
+        self, messaging: Messaging, subject: str, durable: str, handler: Callable[[Event], Awaitable[Any]], batch: int
+    ) -> None:
         self.messaging, self.subject, self.durable = messaging, subject, durable
         self.handler, self.batch = handler, batch
-        self.busy = False  # handling a batch (a stopping service lets it finish)
+        self.busy = False  # handling what it fetched (a stopping service lets that finish)
 
     async def _loop(self) -> None:
         m = self.messaging
@@ -560,6 +571,14 @@ class BatchedDurable(PullLoop):
                 await m.handle_one(msg, self.handler)
         finally:
             self.busy = False
+
+
+def takes_event(handler: Callable[..., Awaitable[Any]]) -> Callable[[Event], Awaitable[Any]]:
+    """The handler called with the event, whether it takes it (`event: PlanProposed`, as FastStream
+    would decode it) or reads it from the bus (`Bus.current_event`)."""
+    if inspect.signature(handler).parameters:
+        return handler
+    return lambda _event: handler()
 
 
 class ConsumerWatchdog:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
+from faststream.nats import NatsBroker, NatsMessage
 
 from services.executor.lifecycle import Deployed
 from services.guardian.approvals import GuardedPlan
@@ -25,7 +25,7 @@ from shared.guardrails import Spend
 from shared.kv import MemoryStore
 from shared.models import Env, SageMakerDeploymentConfig
 from shared.settings import Settings
-from tests.infra import service_app, signed
+from tests.infra import in_memory, service_app, signed
 
 
 async def nothing_spent() -> Spend:
@@ -50,7 +50,7 @@ async def test_planner_turns_a_command_into_a_sized_plan() -> None:
     app = service_app("planner", SETTINGS)
     seen = spy(app.broker, "plan.proposed")
 
-    async with TestNatsBroker(app.broker) as br:
+    async with in_memory(app) as br:
         event = IntentReceived(
             plan_id=uuid.uuid4().hex,
             actor="alice",
@@ -68,7 +68,7 @@ async def test_planner_records_garbage_as_rejected_instead_of_crashing() -> None
     app = service_app("planner", SETTINGS)
     rejected = spy(app.broker, "message.rejected")
 
-    async with TestNatsBroker(app.broker) as br:
+    async with in_memory(app) as br:
         await br.publish(b'{"plan_id": "p1", "type": "intent.received"}', "agentops.intent.received")
     assert len(rejected) == 1
 
@@ -92,7 +92,7 @@ async def test_prod_plan_is_held_for_approval_and_a_second_person_releases_it() 
             intent="deploy", env=Env.PROD, user_id="alice", model_id=config.model_name, config=config
         ),
     )
-    async with TestNatsBroker(app.broker) as br:
+    async with in_memory(app) as br:
         await br.publish(**signed(proposed, "planner"), subject="agentops.plan.proposed")
         assert len(out["approval.requested"]) == 1 and out["deployment.requested"] == []
         assert (await store.get("plan-1")).state == "pending_approval"  # type: ignore[union-attr]
@@ -127,7 +127,7 @@ async def test_executor_dry_run_reports_the_calls_and_remembers_what_it_made() -
         actor="guardian",
         data=DeploymentRequestedData(env=Env.STAGING, config=config, estimated_usd_per_hour=1.5),
     )
-    async with TestNatsBroker(app.broker) as br:
+    async with in_memory(app) as br:
         await br.publish(**signed(request, "guardian"), subject="agentops.deployment.requested")
     assert [s.data.status for s in statuses] == ["deploying", "deployed"]
     assert [c.operation for c in statuses[0].data.calls] == [

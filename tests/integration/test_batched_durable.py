@@ -53,7 +53,7 @@ async def test_a_batched_durable_handles_each_event_once_in_order_and_refuses_a_
     admin = await connect(nats_url)
     await executor.broker.start()
     await guardian.broker.start()
-    (consumer,) = guardian.batched
+    (consumer,) = guardian.loops
     loop = asyncio.create_task(consumer.run())
     try:
         for i in range(5):
@@ -126,8 +126,8 @@ async def test_a_stopping_batched_durable_finishes_its_event_and_hands_back_the_
         await publish(status(f"plan-{i}"))
     await stopping.broker.start()
     await other.broker.start()
-    (consumer,) = stopping.batched
-    (replica,) = other.batched
+    (consumer,) = stopping.loops
+    (replica,) = other.loops
     loop = asyncio.create_task(consumer.run())
     try:
         await found(started.is_set, what="the first event being handled")
@@ -180,7 +180,7 @@ async def test_a_batched_durable_refuses_hostile_messages_and_keeps_consuming(na
     js = admin.jetstream()
     await executor.broker.start()
     await guardian.broker.start()
-    (consumer,) = guardian.batched
+    (consumer,) = guardian.loops
     loop = asyncio.create_task(consumer.run())
     try:
         for i, (body, signed) in enumerate(hostile):

@@ -38,8 +38,7 @@ async def test_max_workers_handlers_run_at_once_the_rest_wait_with_the_broker(na
             running -= 1
 
     await gateway.broker.start()
-    await planner.broker.start()
-    await planner.start_workers()  # what the service's app does once its broker runs
+    await planner.start()  # connects, then runs the durable's three pull loops
     admin = await connect(nats_url)  # only the admin may read another service's consumer
     js = admin.jetstream()
     consumer = durable_name("planner", "intent.received")
@@ -66,6 +65,6 @@ async def test_max_workers_handlers_run_at_once_the_rest_wait_with_the_broker(na
         assert most == 3
     finally:
         release.set()
-        await planner.broker.stop()
+        await planner.stop()
         await gateway.broker.stop()
         await admin.close()
