@@ -46,15 +46,24 @@ class PullLoop(ABC):
     stopping: bool = False
 
     async def run(self) -> None:
+        failing = False  # since the last turn that went through (said once, not every retry)
         while not self.stopping:
             try:
                 await self._loop()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s: consuming failed; retrying in %ss", self.durable, RETRY_SECONDS)
+            except Exception as exc:
+                if failing:
+                    log.debug("%s: still failing: %r", self.durable, exc)
+                else:
+                    log.exception("%s: consuming failed; retrying every %ss", self.durable, RETRY_SECONDS)
+                failing = True
                 self.sub = None
                 await asyncio.sleep(RETRY_SECONDS)
+            else:
+                if failing:
+                    log.warning("%s: consuming again", self.durable)
+                failing = False
 
     @abstractmethod
     async def _loop(self) -> None:
