@@ -52,9 +52,7 @@ async def test_a_batched_durable_handles_each_event_once_in_order_and_refuses_a_
 
     admin = await connect(nats_url)
     await executor.broker.start()
-    await guardian.broker.start()
-    (consumer,) = guardian.loops
-    loop = asyncio.create_task(consumer.run())
+    await guardian.start()  # connects and runs the durable's loop
     try:
         for i in range(5):
             await publish(status(f"plan-{i}"))
@@ -91,9 +89,7 @@ async def test_a_batched_durable_handles_each_event_once_in_order_and_refuses_a_
         assert series(text, "agentops_messages_redelivered_total", service="guardian") == 1
         assert re.search(r"agentops_received_processed_messages_duration_seconds_count\{[^}]*deployment", text)
     finally:
-        await consumer.close()
-        loop.cancel()
-        await guardian.broker.stop()
+        await guardian.stop()
         await executor.broker.stop()
         await admin.close()
 
@@ -124,31 +120,23 @@ async def test_a_stopping_batched_durable_finishes_its_event_and_hands_back_the_
     await executor.broker.start()
     for i in range(5):  # waiting before the consumer starts: one pull takes all five
         await publish(status(f"plan-{i}"))
-    await stopping.broker.start()
-    await other.broker.start()
-    (consumer,) = stopping.loops
-    (replica,) = other.loops
-    loop = asyncio.create_task(consumer.run())
+    await stopping.start()
     try:
         await found(started.is_set, what="the first event being handled")
         info = await admin.jetstream().consumer_info(settings.stream_name, CONSUMER)
         assert info.num_ack_pending == 5  # the whole batch is out with the stopping replica
-        second_loop = asyncio.create_task(replica.run())
-        consumer.stopping = True  # what the service does when it stops
+        await other.start()
+        stop = asyncio.create_task(stopping.stop_consuming())  # what the service does when it stops
         release.set()
-        await asyncio.wait_for(loop, timeout=30)
+        await asyncio.wait_for(stop, timeout=30)
         assert first == ["plan-0"]  # the one under way was finished, not dropped
         await found(lambda: len(second) == 4, timeout=60, what="the other four handled by the other replica")
         assert sorted(second) == [(f"plan-{i}", 2) for i in range(1, 5)]
     finally:
         release.set()
-        for c in (consumer, replica):
-            await c.close()
-        loop.cancel()
-        if "second_loop" in locals():
-            second_loop.cancel()
-        for m in (stopping, other, executor):
-            await m.broker.stop()
+        for m in (stopping, other):
+            await m.stop()
+        await executor.broker.stop()
         await admin.close()
 
 
@@ -179,9 +167,7 @@ async def test_a_batched_durable_refuses_hostile_messages_and_keeps_consuming(na
     admin = await connect(nats_url)
     js = admin.jetstream()
     await executor.broker.start()
-    await guardian.broker.start()
-    (consumer,) = guardian.loops
-    loop = asyncio.create_task(consumer.run())
+    await guardian.start()  # connects and runs the durable's loop
     try:
         for i, (body, signed) in enumerate(hostile):
             headers = {"Nats-Msg-Id": f"hostile-{i}", **(signed if signed is not None else planner.signer.sign(body))}
@@ -202,8 +188,6 @@ async def test_a_batched_durable_refuses_hostile_messages_and_keeps_consuming(na
 
         await found(all_acked, what="every message acknowledged: none left to be redelivered")
     finally:
-        await consumer.close()
-        loop.cancel()
-        await guardian.broker.stop()
+        await guardian.stop()
         await executor.broker.stop()
         await admin.close()
