@@ -49,11 +49,21 @@ def nats_server_binary() -> str:
 class EmbeddedNats:
     """nats-server with JetStream, its store under `home` so streams survive a restart."""
 
-    def __init__(self, home: Path, port: int | None = None, identities: Path | None = None, tied: bool = False) -> None:
+    def __init__(
+        self,
+        home: Path,
+        port: int | None = None,
+        identities: Path | None = None,
+        tied: bool = False,
+        monitor_port: int | None = None,
+    ) -> None:
         """With `identities` (a folder of nkey seeds), the server admits only those identities,
         each with its own permissions; the generated configuration is written under `home`.
-        `tied`: the server dies with the thread that starts it (`agentops up`'s main thread)."""
+        `tied`: the server dies with the thread that starts it (`agentops up`'s main thread).
+        `monitor_port`: the server's monitoring endpoints (/varz, /connz) on that loopback port
+        (no authentication: for benches, never `agentops up`)."""
         self.home, self.port, self.identities = home, port or free_port(), identities
+        self.monitor_port = monitor_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.tied = tied
 
@@ -73,12 +83,18 @@ class EmbeddedNats:
             "-js",
             "-sd",
             str(self.home / "jetstream"),
+            *(["-m", str(self.monitor_port)] if self.monitor_port is not None else []),
         ]
         if self.identities is not None:
             from services.runtime.natsconf import ensure_identities, server_config
 
             config = self.home / "nats-server.conf"
-            text = server_config(ensure_identities(self.identities), port=self.port, store_dir=self.home / "jetstream")
+            text = server_config(
+                ensure_identities(self.identities),
+                port=self.port,
+                store_dir=self.home / "jetstream",
+                monitor_port=self.monitor_port,
+            )
             write_private(config, text)
             command = [nats_server_binary(), "-c", str(config)]
         self.proc = subprocess.Popen(
