@@ -85,9 +85,13 @@ async def stored(nats_url: str) -> dict[str, int]:
         await nc.close()
 
 
+LOAD = "load generator (this bench)"
+
+
 async def snapshot(cluster: Cluster, procs: dict[str, int], port: int) -> dict[str, Any]:
+    mine = os.times()
     return {
-        "cpu": {name: user_system(pid, name) for name, pid in procs.items()},
+        "cpu": {name: user_system(pid, name) for name, pid in procs.items()} | {LOAD: (mine.user, mine.system)},
         "messages": await asyncio.to_thread(messages, port),
         "stored": await stored(cluster.nats.url),
     }
@@ -126,6 +130,8 @@ async def main_async(rate: float, seconds: float) -> None:
         print(f"{name:28} {user:7.2f} {system:7.2f} {user + system:7.2f}")
     print(f"{'all of them':28} {'':7} {'':7} {total:7.2f}")
     print(f"  = {total * rate / 1000:.2f} cores at {rate:g}/s; {2000 / total:.0f} commands/s would fill two cores")
+    load = sum(after["cpu"][LOAD]) - sum(before["cpu"][LOAD])
+    print(f"{LOAD:28} {'':7} {'':7} {load / n * 1000:7.2f}  (on the same two cores)")
     print(f"  (over {elapsed:.1f} s from the first command to the last event audited)")
     print(f"\n{'NATS messages per command':28} {'sent':>7} {'received':>9}")
     for name, (sent, received) in sorted(after["messages"].items()):
