@@ -36,27 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.pipeline import pct
-from bench.sustained import TICK, children, processes, run_at, settled
+from bench.sustained import processes, run_at, settled, user_system
 from services.runtime.embedded import EmbeddedNats, free_port
 from tests.faults.harness import Cluster, auditor_caught_up
 from tests.infra import IDENTITIES, connect
-
-
-def user_system(pid: int, name: str) -> tuple[float, float]:
-    """CPU seconds (user, system) of a process; for PostgreSQL its backends too, live and reaped."""
-    user = system = 0.0
-    pids = [pid, *children(pid)] if name.startswith("postgres") else [pid]
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a backend that exited meanwhile
-        user += int(fields[11]) / TICK
-        system += int(fields[12]) / TICK
-        if p == pid and name.startswith("postgres"):
-            user += int(fields[13]) / TICK  # cutime, cstime: backends already reaped
-            system += int(fields[14]) / TICK
-    return user, system
 
 
 def monitor(port: int, path: str) -> dict[str, Any]:
@@ -91,7 +74,7 @@ LOAD = "load generator (this bench)"
 async def snapshot(cluster: Cluster, procs: dict[str, int], port: int) -> dict[str, Any]:
     mine = os.times()
     return {
-        "cpu": {name: user_system(pid, name) for name, pid in procs.items()} | {LOAD: (mine.user, mine.system)},
+        "cpu": {name: user_system(name, pid) for name, pid in procs.items()} | {LOAD: (mine.user, mine.system)},
         "messages": await asyncio.to_thread(messages, port),
         "stored": await stored(cluster.nats.url),
     }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import os
 import platform
@@ -67,20 +66,27 @@ def processes(cluster: Cluster) -> dict[str, int]:
     return procs
 
 
+def user_system(name: str, pid: int) -> tuple[float, float]:
+    """CPU seconds so far, (user, system); for PostgreSQL the postmaster, its live backends and
+    those that exited."""
+    user = system = 0.0
+    pids = [pid, *children(pid)] if name.startswith("postgres") else [pid]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a backend that exited meanwhile
+        user += int(fields[11]) / TICK
+        system += int(fields[12]) / TICK
+        if p == pid and name.startswith("postgres"):
+            user += int(fields[13]) / TICK  # cutime, cstime: backends already reaped
+            system += int(fields[14]) / TICK
+    return user, system
+
+
 def cpu_of(procs: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far; for PostgreSQL the postmaster, its live backends and those that exited."""
-    total = {}
-    for name, pid in procs.items():
-        pids = [pid, *children(pid)] if name.startswith("postgres") else [pid]
-        seconds = 0.0
-        for p in pids:
-            with contextlib.suppress(OSError, IndexError):  # a backend that exited meanwhile
-                seconds += cpu_seconds(p)
-        if name.startswith("postgres"):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            seconds += (int(fields[13]) + int(fields[14])) / TICK  # cutime + cstime: reaped backends
-        total[name] = seconds
-    return total
+    """CPU seconds so far of each process (user and system)."""
+    return {name: sum(user_system(name, pid)) for name, pid in procs.items()}
 
 
 def rss_of(name: str, pid: int) -> float:

@@ -37,6 +37,7 @@ def listening(pid: int) -> set[tuple[str, int]]:
 async def test_monitoring_is_served_on_loopback_only_when_asked_for(tmp_path: Path, secured: bool) -> None:
     port = free_port()
     server = EmbeddedNats(tmp_path / "nats", identities=IDENTITIES if secured else None, monitor_port=port).start()
+    nc = None
     try:
         nc = await connect(server.url) if secured else None
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/connz", timeout=10) as answer:
@@ -45,9 +46,9 @@ async def test_monitoring_is_served_on_loopback_only_when_asked_for(tmp_path: Pa
         assert server.proc is not None
         # the clients' port and the monitoring port, both on 127.0.0.1 (0100007F) alone
         assert listening(server.proc.pid) == {("0100007F", server.port), ("0100007F", port)}
+    finally:
         if nc is not None:
             await nc.close()
-    finally:
         server.stop()
 
     quiet = EmbeddedNats(tmp_path / "quiet").start()
