@@ -222,13 +222,17 @@ class _Text:
     def __post_init__(self) -> None:
         # NFKC folds full-width and styled letters to plain ones; format characters (zero-width
         # spaces and joiners) are dropped so they cannot split or disguise a word.
-        folded = unicodedata.normalize("NFKC", self.raw)
-        folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+        folded = self.raw
+        if not folded.isascii():  # (ASCII is its own NFKC form, and no ASCII character is a Cf)
+            folded = unicodedata.normalize("NFKC", folded)
+            folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
         self.low = " ".join(folded.lower().split())
 
 
 def _mixed_scripts(low: str) -> list[str]:
     """Words that mix Latin letters with look-alikes from other alphabets (a Cyrillic o in "prod")."""
+    if low.isascii():  # nothing to mix with
+        return []
     return [w for w in low.split() if re.search(r"[a-z]", w) and any(_foreign_letter(ch) for ch in w)]
 
 
@@ -241,9 +245,11 @@ def parse(command: str, catalog: ModelCatalog) -> ParsedIntent:
     action = _action(text.low)
     # when it runs: taken out of the text first (its numbers are not counts, its words not names),
     # and only for what can carry it: a deploy, or words about an existing deployment's running
-    rules = _Rules(text) if action in (None, "deploy", "pause", "restart") else _Rules.none()
+    can_carry = action in (None, "deploy", "pause", "restart")
+    rules = _Rules(text) if can_carry else _Rules.none()
     action = _action(text.low) if rules.said else action
-    if not rules.said and _Rules(_Text(command)).said:  # "delete X when idle": nothing does that
+    # (a rule read and found unsaid left the text as it was: reading it again would find the same)
+    if not rules.said and not can_carry and _Rules(_Text(command)).said:  # "delete X when idle"
         rules.problems.append(
             f"a schedule or idle rule only pauses and restarts: say e.g. 'pause <app> when idle for 2 hours', "
             f"and {action} it yourself"
@@ -320,8 +326,15 @@ def _action(low: str) -> ActionName | None:
 
 def _split_verb(low: str, verb: str, particle: str) -> re.Match[str] | None:
     """`verb OBJECT particle`, the object one to four words that are not themselves a particle."""
+    if verb not in low or particle not in low:  # most commands say neither: no pattern to run
+        return None
+    return _split_verb_pattern(verb, particle).search(low)
+
+
+@functools.cache
+def _split_verb_pattern(verb: str, particle: str) -> re.Pattern[str]:
     obj = r"(?:(?!(?:up|down|back|off|again|out|on)\b)[^\s]+\s+){1,4}?"
-    return re.search(rf"\b{verb}\s+({obj}){particle}\b", low)
+    return re.compile(rf"\b{verb}\s+({obj}){particle}\b")
 
 
 def _instance_type(low: str) -> str | None:

@@ -230,3 +230,46 @@ def test_an_update_may_say_how_traffic_moves(
 def test_updating_two_apps_at_once_is_refused() -> None:
     parsed = parse("update chatbot-x to qwen 2.5 7b and faq-bot to mistral 7b", models())
     assert any("more than one deployment" in c for c in parsed.conflicts)
+
+
+PLAIN = "deploy llama 3.1 8b for chatbot-x in prod"
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "deploy llama 3.1 8b for chatbot-x in ｐｒｏｄ",  # full-width letters: NFKC folds them
+        "deploy llama 3.1 8b for chatbot-x in pr\u200bod",  # a zero-width space inside a word
+        "deploy\u2060 llama 3.1 8b for chatbot-x in prod",  # a word joiner after the verb
+    ],
+)
+def test_text_outside_ascii_is_read_as_the_plain_letters_it_shows(disguised: str) -> None:
+    """ASCII commands skip the Unicode folding (their own folded form): the others still get it."""
+    assert parse(disguised, models()) == parse(PLAIN, models())
+
+
+def test_a_look_alike_letter_is_refused_not_read_as_an_environment() -> None:
+    said = parse("deploy llama 3.1 8b for chatbot-x in pr\u043ed", models())  # a Cyrillic o
+    assert said.env is None
+    assert said.conflicts and "mixes alphabets" in said.conflicts[0]
+
+
+@pytest.mark.parametrize(
+    ("command", "action"),
+    [
+        ("tear the chatbot-x endpoint down", "delete"),
+        ("shut chatbot-x down", "pause"),
+        ("turn chatbot-x on", "restart"),
+        ("roll chatbot-x back", "rollback"),
+        ("turn off chatbot-x", "pause"),  # and side by side, as one phrase
+    ],
+)
+def test_verbs_split_around_their_object(command: str, action: str) -> None:
+    said = parse(command, models())
+    assert (said.action, said.app) == (action, "chatbot-x")
+
+
+def test_an_idle_rule_on_an_action_that_cannot_carry_one_is_a_conflict() -> None:
+    said = parse("delete chatbot-x when idle for 2 hours", models())
+    assert said.idle_minutes is None
+    assert said.conflicts and "only pauses and restarts" in said.conflicts[0]
