@@ -5,6 +5,7 @@ services/runtime/messaging.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,15 @@ def stream_for(settings: Settings) -> JStream:
     )
 
 
+# Durable consumers no version reads any more: left on the server, each would keep every new event
+# of its subjects pending for nobody. The guardian read every `deployment.status` until it took only
+# `deployment.changed`.
+RETIRED_CONSUMERS = ("guardian-deployment-status",)
+
+
 async def ensure_stream(nats_url: str, settings: Settings) -> None:
-    """Create or update the stream, as the admin identity (`agentops up`, `agentops migrate`)."""
+    """Create or update the stream, and remove the retired durables, as the admin identity
+    (`agentops up`, `agentops migrate`)."""
     nc = await connect(settings, "admin", nats_url, connect_timeout=5, max_reconnect_attempts=3)
     try:
         js = nc.jetstream()
@@ -99,6 +107,9 @@ async def ensure_stream(nats_url: str, settings: Settings) -> None:
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:
             await js.update_stream(config)
+        for consumer in RETIRED_CONSUMERS:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_consumer(settings.stream_name, consumer)
     finally:
         await nc.close()
 

@@ -48,10 +48,9 @@ class Bus(Protocol):
     @property
     def name(self) -> str: ...
 
-    def durable(self, event_type: str, *, max_workers: int = 1, batch: int = 1) -> Any:
+    def durable(self, event_type: str, *, max_workers: int = 1) -> Any:
         """Decorates a handler of `event_type` (">" for every type) on this service's durable
-        consumer: `max_workers` handlers at a time, or (`batch` > 1) one loop taking up to `batch`
-        waiting messages per pull, handled in stream order."""
+        consumer, `max_workers` handlers at a time."""
 
     def listen(self, event_type: str) -> Any:
         """Decorates a handler that hears every `event_type` event on a core subscription."""

@@ -308,6 +308,40 @@ class DeploymentStatus(Event):
     data: DeploymentStatusData
 
 
+class DeploymentChanged(Event):
+    """A `deployment.status` the guardian keeps its record by, again under a type of its own: how
+    an update or rollback ended, an endpoint paused or deleted, a failure. The guardian reads these
+    few instead of every status (two or more per deployment, nearly all of which change nothing it
+    keeps). Same data as the status, same cause (the request it answers): `changed_of` makes it."""
+
+    TYPE: ClassVar[str] = "deployment.changed"
+    type: Literal["deployment.changed"] = "deployment.changed"
+    data: DeploymentStatusData
+
+
+# The statuses that can change what the guardian keeps: a `deployed` counts only when it reports the
+# configuration served after an update or rollback (`DeploymentStatusData.config`).
+CHANGING_STATUSES = ("rolled_back", "failed", "paused", "deleted")
+
+
+def changed_of(event: Event) -> DeploymentChanged | None:
+    """The `deployment.changed` that repeats `event` for the guardian, or None when `event` is not
+    a status that can change its record (a first deployment's `deploying` and `deployed`)."""
+    if not isinstance(event, DeploymentStatus):
+        return None
+    d = event.data
+    if d.status not in CHANGING_STATUSES and not (d.status == "deployed" and d.config is not None):
+        return None
+    return DeploymentChanged(
+        id=derive_event_id(event.id, "changed"),
+        plan_id=event.plan_id,
+        causation_id=event.causation_id,
+        actor=event.actor,
+        occurred_at=event.occurred_at,
+        data=d,
+    )
+
+
 class BudgetSet(Event):
     TYPE: ClassVar[str] = "budget.set"
     type: Literal["budget.set"] = "budget.set"
@@ -359,6 +393,7 @@ CATALOG: dict[str, type[Event]] = {
         DeploymentRequested,
         DeploymentAction,
         DeploymentStatus,
+        DeploymentChanged,
         BudgetSet,
         BudgetThresholdCrossed,
         ScheduleSet,
@@ -377,6 +412,7 @@ AnyEvent = Annotated[
     | DeploymentRequested
     | DeploymentAction
     | DeploymentStatus
+    | DeploymentChanged
     | BudgetSet
     | BudgetThresholdCrossed
     | ScheduleSet

@@ -44,6 +44,7 @@ PRODUCERS: dict[str, frozenset[str]] = {
     # passes the guardian like anyone's)
     "deployment.action": frozenset({"gateway", "guardian", "executor"}),
     "deployment.status": frozenset({"executor"}),
+    "deployment.changed": frozenset({"executor"}),
     "budget.set": frozenset({"gateway"}),
     "budget.threshold_crossed": frozenset({"guardian"}),
     "schedule.set": frozenset({"gateway"}),
@@ -55,8 +56,8 @@ PRODUCERS: dict[str, frozenset[str]] = {
 # service -> the event types it consumes through its durable consumers
 CONSUMES: dict[str, tuple[str, ...]] = {
     "planner": ("intent.received",),
-    # deployment.status: how the updates it requested ended (what a rollback returns to)
-    "guardian": ("plan.proposed", "approval.decided", "deployment.action", "deployment.status", "budget.set"),
+    # deployment.changed: how the updates it requested ended (what a rollback returns to)
+    "guardian": ("plan.proposed", "approval.decided", "deployment.action", "deployment.changed", "budget.set"),
     "executor": ("deployment.requested", "deployment.action", "schedule.set"),
     "auditor": (">",),
     "notifier": (">",),

@@ -20,7 +20,7 @@ from services.executor.schedules import InvocationsFn, Keeper, RuleRecord, keep
 from services.executor.service import Backend, Executor
 from shared import catalog
 from shared.bus import Bus
-from shared.events import DeploymentAction, DeploymentRequested, Event, ScheduleSet
+from shared.events import DeploymentAction, DeploymentRequested, Event, ScheduleSet, changed_of
 from shared.hub import Hub
 from shared.kv import KvStore, MemoryStore, Store
 from shared.models import SageMakerCall, utcnow
@@ -57,11 +57,15 @@ def create_app(
             calls.labels(call.operation, ctx.mode, error).inc()
 
     statuses = bus.metrics.counter("deployment_status", "deployment statuses reported, by status", ("status",))
-    send = bus.publisher(["deployment.status", "deployment.action"])
+    send = bus.publisher(["deployment.status", "deployment.changed", "deployment.action"])
 
     async def publish(event: Event) -> None:
         await send(event)
         statuses.labels(getattr(event.data, "status", "?")).inc()
+        # then again for the guardian when it can change its record (a redelivery publishes
+        # both again under the same ids: the stream drops the copies)
+        if (changed := changed_of(event)) is not None:
+            await send(changed)
 
     hub = Hub(ctx.models, settings.hf_endpoint, timeout=settings.hub_timeout_seconds)
     executor = Executor(

@@ -16,7 +16,7 @@ from shared.billing import Billed, with_billed
 from shared.budgets import Standing
 from shared.bus import Bus
 from shared.costs import live_in_scope, standings
-from shared.events import ApprovalDecided, BudgetSet, DeploymentAction, DeploymentStatus, PlanProposed
+from shared.events import ApprovalDecided, BudgetSet, DeploymentAction, DeploymentChanged, PlanProposed
 from shared.hub import Hub
 from shared.kv import KvStore, MemoryStore, Store
 from shared.models import utcnow
@@ -35,9 +35,6 @@ PRODUCES = [
 
 # a minute to a week: approvers answer in minutes, requests expire after hours (APPROVAL_TTL_HOURS)
 DECISION_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0, 604800.0)
-
-
-STATUS_BATCH = 64
 
 
 def create_app(
@@ -120,9 +117,10 @@ def create_app(
         if budgets is not None:
             await budgets.on_set(event)
 
-    # Two or more per command and nearly all dropped unread: taken a batch per pull, in order
-    @bus.durable("deployment.status", batch=STATUS_BATCH)
-    async def on_status(event: DeploymentStatus) -> None:
+    # How the updates it requested ended, and endpoints stopped: the executor's statuses that can
+    # change a record, repeated as `deployment.changed` (not every status: two or more a command)
+    @bus.durable("deployment.changed")
+    async def on_changed(event: DeploymentChanged) -> None:
         await guardian.on_status(event)
 
     app = bus.app()

@@ -17,6 +17,7 @@ from shared.events import (
     ApprovalRequested,
     ApprovalRequestedData,
     DeploymentAction,
+    DeploymentChanged,
     DeploymentRequested,
     DeploymentRequestedData,
     DeploymentStatus,
@@ -273,7 +274,7 @@ def _changed(
     return plan.model_copy(update=update)
 
 
-def on_status(event: DeploymentStatus, plan: GuardedPlan | None) -> GuardedPlan | None:
+def on_status(event: DeploymentStatus | DeploymentChanged, plan: GuardedPlan | None) -> GuardedPlan | None:
     """How an update or rollback ended, from the executor's status events for its request: the
     record then holds what the endpoint serves, and which configurations a rollback can return
     to. None: nothing to change."""

@@ -129,7 +129,7 @@ class Messaging:
 
     # -- consuming -------------------------------------------------------------------------------
 
-    def durable(self, event_type: str, *, max_workers: int = 1, batch: int = 1) -> Any:
+    def durable(self, event_type: str, *, max_workers: int = 1) -> Any:
         """A durable pull consumer named for the service; replicas of the service share it.
 
         Read by plain nats-py pull loops (`DurableLoop`), not FastStream subscribers: each message
@@ -141,13 +141,7 @@ class Messaging:
         fetching a message only when it is free (not one loop feeding a pool of tasks through a
         queue: that costs every message a task and queue hop, `python -m bench.workers`, and
         fetches one message more than its workers can start, whose ack wait then runs while it
-        waits in the process, tests/integration/test_durable_workers.py).
-
-        `batch` > 1: one loop takes up to `batch` waiting messages per pull (returning on the
-        first when nothing was waiting) and handles them in stream order: for a type that comes
-        several times per command and is mostly read and dropped (the guardian's
-        `deployment.status`)."""
-        assert batch == 1 or max_workers == 1, "a batched durable is one loop, in stream order"
+        waits in the process, tests/integration/test_durable_workers.py)."""
         subject = subject_for(event_type) if event_type != ">" else ALL_EVENTS
         consumer = durable_name(self.name, event_type)
         self.watched.append(consumer)
@@ -156,14 +150,14 @@ class Messaging:
 
         def handles(handler: Any) -> Any:
             call = takes_event(handler)
-            self.loops.extend(DurableLoop(self, subject, consumer, call, batch) for _ in range(max_workers))
+            self.loops.extend(DurableLoop(self, subject, consumer, call) for _ in range(max_workers))
             # declared for the AsyncAPI document and FastStream's in-memory test broker
             # (tests/infra.py `in_memory`); never started by the runtime
             self.declared.subscriber(
                 subject,
                 stream=stream_for(self.settings),
                 durable=consumer,
-                pull_sub=PullSub(batch_size=batch),
+                pull_sub=PullSub(batch_size=1),
                 title=f"{self.name}:{event_type}",
             )(handler)
             return handler
@@ -205,8 +199,9 @@ class Messaging:
         self._tasks = [asyncio.create_task(loop.run()) for loop in self.loops]
 
     async def stop_consuming(self) -> None:
-        """Stop taking messages: a handler under way finishes (up to GRACEFUL_SECONDS), the rest of
-        a fetched batch goes back to the stream at once, a loop waiting on a pull is cancelled."""
+        """Stop taking messages: a handler under way finishes (up to GRACEFUL_SECONDS), a message
+        fetched as the stop began goes back to the stream at once, a loop waiting on a pull is
+        cancelled."""
         for loop in self.loops:
             loop.stopping = True
         running = [t for loop, t in zip(self.loops, self._tasks, strict=False) if loop.busy and not t.done()]
@@ -538,15 +533,13 @@ class Delivered:
 
 
 class DurableLoop(PullLoop):
-    """One pull loop on a durable: each pull takes what is waiting, up to `batch` (returning as
-    soon as one message arrives when nothing was waiting), and the messages are handled one after
-    another in stream order, each acked after its handler (`Messaging.handle_one`)."""
+    """One pull loop on a durable: each pull takes one message, handled and then acked
+    (`Messaging.handle_one`)."""
 
     def __init__(
-        self, messaging: Messaging, subject: str, durable: str, handler: Callable[[Event], Awaitable[Any]], batch: int
+        self, messaging: Messaging, subject: str, durable: str, handler: Callable[[Event], Awaitable[Any]]
     ) -> None:
-        self.messaging, self.subject, self.durable = messaging, subject, durable
-        self.handler, self.batch = handler, batch
+        self.messaging, self.subject, self.durable, self.handler = messaging, subject, durable, handler
         self.busy = False  # handling what it fetched (a stopping service lets that finish)
 
     async def _loop(self) -> None:
@@ -557,15 +550,14 @@ class DurableLoop(PullLoop):
                 self.subject, durable=self.durable, stream=m.settings.stream_name, config=m._consumer_config()
             )
         try:
-            msgs = await self.sub.fetch(self.batch, timeout=5.0)
+            msgs = await self.sub.fetch(1, timeout=5.0)
         except (TimeoutError, nats.errors.TimeoutError):
             return
         self.busy = True
         try:
-            for i, msg in enumerate(msgs):
-                if self.stopping:  # stopping: the rest go back to the stream now, for whoever is left
-                    for rest in msgs[i:]:
-                        await rest.nak()
+            for msg in msgs:
+                if self.stopping:  # stopping: it goes back to the stream now, for whoever is left
+                    await msg.nak()
                     await m.broker.connection.flush()  # handed back before this returns
                     return
                 await m.handle_one(msg, self.handler)

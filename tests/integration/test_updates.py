@@ -83,6 +83,16 @@ async def test_update_then_roll_back_in_staging_keeps_every_configuration_in_the
             )
         ]
     assert statuses == ["deploying", "deployed", "updating", "deployed", "updating", "deployed"]
+    # the guardian learnt how the update and the rollback ended (the rollback above went back to
+    # what the update replaced) from the two statuses repeated for it; the first deployment's
+    # statuses change nothing it keeps and were never sent its way
+    with psycopg.connect(database_url) as conn:
+        changed = conn.execute(
+            "SELECT payload->'data'->>'status', payload->'data'->'config'->>'model_name' FROM audit_events "
+            "WHERE plan_id = %s AND type = 'deployment.changed' ORDER BY seq",
+            (plan_id,),
+        ).fetchall()
+    assert changed == [("deployed", MISTRAL), ("deployed", QWEN)]
     verdict = await verify(database_url)
     assert verdict.ok, verdict.describe()
 

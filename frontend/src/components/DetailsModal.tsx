@@ -47,6 +47,8 @@ export function describe(event: HistoryEvent): string {
       return `Schedule set by ${d.set_by}: ${describeRules({ schedule: d.rules?.schedule ?? null, idle_pause_minutes: d.rules?.idle_pause_minutes ?? null })}`
     case 'deployment.status':
       return `Status ${d.status}${d.reason ? `: ${d.reason}` : ''}`
+    case 'deployment.changed':
+      return `Guardian told the change ended: ${d.status}`
     default:
       return event.type
   }

@@ -84,7 +84,7 @@ export type AuditEvent = {
   seq: number
   event_id: string
   /** the event type */
-  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "schedule.set" | "notification.failed" | "message.rejected"
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "deployment.changed" | "budget.set" | "budget.threshold_crossed" | "schedule.set" | "notification.failed" | "message.rejected"
   plan_id: string | null
   actor: string
   occurred_at: string
@@ -95,7 +95,7 @@ export type AuditEvent = {
   prev_hash: string
 }
 
-export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "schedule.set", "notification.failed", "message.rejected"] as const
+export const AuditEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "deployment.changed", "budget.set", "budget.threshold_crossed", "schedule.set", "notification.failed", "message.rejected"] as const
 
 export type AuditPage = {
   events: AuditEvent[]
@@ -277,7 +277,7 @@ export type HistoryEvent = {
   seq: number
   event_id: string
   /** the event type */
-  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "budget.set" | "budget.threshold_crossed" | "schedule.set" | "notification.failed" | "message.rejected"
+  type: "intent.received" | "plan.proposed" | "plan.failed" | "plan.rejected" | "approval.requested" | "approval.decided" | "deployment.requested" | "deployment.action" | "deployment.status" | "deployment.changed" | "budget.set" | "budget.threshold_crossed" | "schedule.set" | "notification.failed" | "message.rejected"
   plan_id: string | null
   actor: string
   occurred_at: string
@@ -286,7 +286,7 @@ export type HistoryEvent = {
   data: Record<string, unknown>
 }
 
-export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "budget.set", "budget.threshold_crossed", "schedule.set", "notification.failed", "message.rejected"] as const
+export const HistoryEventTypeValues = ["intent.received", "plan.proposed", "plan.failed", "plan.rejected", "approval.requested", "approval.decided", "deployment.requested", "deployment.action", "deployment.status", "deployment.changed", "budget.set", "budget.threshold_crossed", "schedule.set", "notification.failed", "message.rejected"] as const
 
 export type Me = {
   user_id: string
