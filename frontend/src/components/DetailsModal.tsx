@@ -48,7 +48,7 @@ export function describe(event: HistoryEvent): string {
     case 'deployment.status':
       return `Status ${d.status}${d.reason ? `: ${d.reason}` : ''}`
     case 'deployment.changed':
-      return `Guardian told the change ended: ${d.status}`
+      return `Reported to the guardian: ${d.status}${d.reason ? `: ${d.reason}` : ''}`
     default:
       return event.type
   }
