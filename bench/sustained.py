@@ -34,9 +34,15 @@ TICK = os.sysconf("SC_CLK_TCK")
 RUNS = itertools.count(1)
 
 
-def cpu_seconds(pid: int) -> float:
+def times(pid: int) -> tuple[float, float, float, float]:
+    """CPU seconds of `pid` so far: user, system, and those of its children already reaped."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return tuple(int(f) / TICK for f in fields[11:15])  # type: ignore[return-value]  # utime stime cutime cstime
+
+
+def cpu_seconds(pid: int) -> float:
+    user, system, _, _ = times(pid)
+    return user + system
 
 
 def rss_mb(pid: int) -> float:
@@ -73,14 +79,12 @@ def user_system(name: str, pid: int) -> tuple[float, float]:
     pids = [pid, *children(pid)] if name.startswith("postgres") else [pid]
     for p in pids:
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            u, s, reaped_u, reaped_s = times(p)
         except (OSError, IndexError):
             continue  # a backend that exited meanwhile
-        user += int(fields[11]) / TICK
-        system += int(fields[12]) / TICK
-        if p == pid and name.startswith("postgres"):
-            user += int(fields[13]) / TICK  # cutime, cstime: backends already reaped
-            system += int(fields[14]) / TICK
+        user, system = user + u, system + s
+        if p == pid and name.startswith("postgres"):  # backends already reaped
+            user, system = user + reaped_u, system + reaped_s
     return user, system
 
 
