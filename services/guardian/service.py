@@ -27,7 +27,7 @@ from services.guardian.approvals import (
 from services.guardian.budgeting import Budgets
 from shared.budgets import app_of
 from shared.bus import Publish
-from shared.events import ApprovalDecided, DeploymentAction, DeploymentChanged, DeploymentStatus, PlanProposed
+from shared.events import ApprovalDecided, DeploymentAction, DeploymentChanged, PlanProposed
 from shared.guardrails import Spend
 from shared.hub import Hub, HubError
 from shared.kv import MemoryStore, Store
@@ -142,10 +142,8 @@ class Guardian:
                 if owner is not None and owner.plan_id == event.plan_id:
                     await self.owners.delete(endpoint)
 
-    async def on_status(self, event: DeploymentStatus | DeploymentChanged) -> None:
-        """The end of an update or rollback it asked for: what the endpoint serves now."""
-        if event.data.status in ("deploying", "updating"):
-            return  # only an ending changes the record
+    async def on_status(self, event: DeploymentChanged) -> None:
+        """The end of an update or rollback it asked for, or a stop: what the endpoint serves now."""
         record = on_status(event, await self.plans.get(event.plan_id))
         if record is not None:
             await self.plans.put(event.plan_id, record)
